@@ -1,0 +1,3 @@
+from honk_app.cli import main
+
+main()

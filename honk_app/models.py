@@ -1,0 +1,168 @@
+"""Plain data shared by Honk's modules: what a delivery asks for, and what a run produced.
+
+Everything here is immutable, serialisable to JSON (runs are durable workflows whose inputs and
+outputs are stored), and free of I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+
+class Command(enum.StrEnum):
+    """What a trigger asks Honk to do."""
+
+    RUN = "run"
+    HELP = "help"
+    STOP = "stop"
+    RETRY = "retry"
+    STATUS = "status"
+    UNKNOWN = "unknown"  # `/honk` followed by nothing usable: answered with usage
+
+
+TriggerSource = Literal["label", "issue_comment", "review_comment", "review", "check_run"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One issue or pull request: the unit a run works on, and a queue partition."""
+
+    owner: str
+    repo: str
+    number: int
+    is_pull_request: bool = False
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.repo}"
+
+    @property
+    def key(self) -> str:
+        """Queue partition key, `owner/repo#number` (case-folded: GitHub names are case-insensitive)."""
+        return f"{self.owner}/{self.repo}#{self.number}".lower()
+
+
+@dataclass(frozen=True)
+class CodeLocation:
+    """Where a review comment sits in a pull request's diff."""
+
+    path: str
+    line: int | None = None
+    side: str | None = None
+    diff_hunk: str | None = None
+
+
+@dataclass(frozen=True)
+class Repository:
+    """What the webhook tells us about the repository, so a run need not ask again."""
+
+    full_name: str
+    clone_url: str
+    default_branch: str
+    private: bool = True
+    id: int = 0
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A delivery that asks Honk for something. Built by `triggers.decide`, consumed by runs."""
+
+    command: Command
+    source: TriggerSource
+    target: Target
+    repository: Repository
+    installation_id: int
+    delivery_id: str
+    sender_login: str
+    sender_id: int
+    sender_type: str = "User"
+    instruction: str = ""  # text after the command word, and the lines after it
+    command_line: str = ""  # the whole triggering line, quoted in replies
+    comment_id: int | None = None  # issue comment, review comment or review id
+    location: CodeLocation | None = None  # for review comments
+    head_ref: str | None = None  # pull request head branch, when the payload says
+    head_repo_full_name: str | None = None  # fork detection, when the payload says
+    head_sha: str | None = None
+    retry_of: str | None = None  # run id of a check run being re-requested
+    title: str = ""
+    body: str = ""  # issue or pull request body (untrusted)
+
+    @property
+    def run_id(self) -> str:
+        """Deterministic workflow id: a redelivery of the same webhook maps to the same run."""
+        suffix = f"-c{self.comment_id}" if self.comment_id is not None else ""
+        return f"honk-{self.delivery_id}{suffix}"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Trigger:
+        data = dict(data)
+        data["command"] = Command(data["command"])
+        data["target"] = Target(**data["target"])
+        data["repository"] = Repository(**data["repository"])
+        if data.get("location") is not None:
+            data["location"] = CodeLocation(**data["location"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A delivery Honk does not act on, and why (sent back to GitHub in the 2xx body)."""
+
+    reason: str
+
+
+@dataclass
+class Usage:
+    """Token usage, summed over turns."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+
+    def add(self, other: Usage) -> None:
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cache_creation_input_tokens += other.cache_creation_input_tokens
+        self.cache_read_input_tokens += other.cache_read_input_tokens
+
+    @property
+    def total_input(self) -> int:
+        return self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+
+
+AgentStop = Literal["done", "max_turns", "max_cost", "timeout", "error", "cancelled"]
+
+
+@dataclass
+class AgentOutcome:
+    """What an agent backend reports when it stops (the same shape for every backend)."""
+
+    stop: AgentStop
+    summary: str = ""
+    turns: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    error: str | None = None
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """The outcome of one sandboxed command."""
+
+    command: str
+    exit_code: int  # -1 when killed by the time limit or cancelled
+    output: str  # stdout and stderr interleaved, capped (see `truncated`)
+    duration_s: float
+    timed_out: bool = False
+    truncated: bool = False  # bytes were dropped from the middle of the output
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out

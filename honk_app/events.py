@@ -1,0 +1,64 @@
+"""Read webhook payloads through githubkit's models, without paying for it on every delivery.
+
+githubkit's `webhooks.parse` builds a pydantic TypeAdapter on every call, which costs about 25
+times the JSON parse itself. We build one adapter per event name, once, and only validate the
+deliveries that start work. A model that rejects a payload GitHub really sent is logged and the raw
+mapping is used: a stricter schema must never drop a delivery.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from functools import cache
+from typing import Any
+
+from githubkit.webhooks import parse_obj
+from pydantic import TypeAdapter, ValidationError
+
+log = logging.getLogger("honk.events")
+
+# The package holding githubkit's per-event models (the "latest" schema version it ships).
+_WEBHOOKS_PACKAGE = parse_obj.__module__.rsplit(".", 1)[0]
+
+#: The events Honk acts on (and so validates).
+HANDLED_EVENTS = frozenset(
+    {"issues", "issue_comment", "pull_request_review", "pull_request_review_comment", "check_run"}
+)
+
+
+@cache
+def adapter_for(event: str) -> TypeAdapter[Any] | None:
+    """The TypeAdapter for one event's model union, built once per process."""
+    if event not in HANDLED_EVENTS:
+        return None
+    module = importlib.import_module(f".{event}", _WEBHOOKS_PACKAGE)
+    return TypeAdapter(module.Event)
+
+
+def warm_up() -> None:
+    """Build every adapter ahead of the first delivery (called at startup, off the event loop)."""
+    for event in HANDLED_EVENTS:
+        adapter_for(event)
+
+
+def validate(event: str, delivery_id: str, payload: dict[str, Any]) -> Any | None:
+    """The githubkit model for `payload`, or None (logged) when the model rejects it."""
+    adapter = adapter_for(event)
+    if adapter is None:
+        return None
+    try:
+        return adapter.validate_python(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0] if exc.errors() else {}
+        location = ".".join(str(part) for part in first.get("loc", ()))
+        log.warning(
+            "githubkit's %s model rejected delivery %s (%d errors, first at %s: %s); "
+            "using the raw payload",
+            event,
+            delivery_id,
+            exc.error_count(),
+            location or "?",
+            first.get("msg", "?"),
+        )
+        return None

@@ -1,0 +1,130 @@
+"""The webhook endpoint: size cap, headers, signature, JSON, decision, durable enqueue.
+
+The checks run in the order Prow and Atlantis use, cheapest and least trusting first, and the
+handler never calls GitHub: it decides and enqueues, and the durable run does the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from honk_app import events
+from honk_app.models import Ignored, Trigger
+from honk_app.triggers import TriggerRules, decide
+
+log = logging.getLogger("honk.webhooks")
+
+MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
+SIGNATURE_PREFIX = "sha256="
+
+
+def sign(secret: bytes, body: bytes) -> str:
+    """The `X-Hub-Signature-256` value GitHub sends for `body`."""
+    return SIGNATURE_PREFIX + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def signature_matches(secret: bytes, body: bytes, header: str) -> bool:
+    """Constant-time comparison of a `sha256=` signature; SHA-1 is never accepted."""
+    if not header.startswith(SIGNATURE_PREFIX):
+        return False
+    return hmac.compare_digest(sign(secret, body).encode(), header.strip().encode())
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_capped(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """Read the body, refusing early (by Content-Length or while streaming) past `limit`."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+Enqueue = Callable[[Trigger], Awaitable[str]]
+
+
+@dataclass
+class WebhookContext:
+    """What the endpoint needs; mutable so setup mode can switch credentials without a restart."""
+
+    secret: bytes | None
+    rules: TriggerRules
+    enqueue: Enqueue
+
+
+def _answer(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"message": message, **extra}, status_code=status)
+
+
+def make_endpoint(ctx: WebhookContext) -> Callable[[Request], Awaitable[Response]]:
+    async def webhook(request: Request) -> Response:
+        delivery = request.headers.get("x-github-delivery", "")
+        try:
+            return await _handle(ctx, request, delivery)
+        except Exception:
+            log.exception("webhook handler failed for delivery %s", delivery or "(none)")
+            return _answer(500, "internal error; GitHub may redeliver")
+
+    return webhook
+
+
+async def _handle(ctx: WebhookContext, request: Request, delivery: str) -> Response:
+    if request.method != "POST":
+        response = _answer(405, "use POST")
+        response.headers["allow"] = "POST"
+        return response
+    try:
+        body = await read_capped(request)
+    except BodyTooLarge:
+        return _answer(413, f"payload over {MAX_BODY_BYTES} bytes")
+    except ClientDisconnect:
+        return _answer(400, "client disconnected")
+    event = request.headers.get("x-github-event")
+    if not event or not delivery:
+        return _answer(400, "missing X-GitHub-Event or X-GitHub-Delivery header")
+    if ctx.secret is None:
+        return _answer(503, "Honk is in setup mode; finish setup at /")
+    signature = request.headers.get("x-hub-signature-256", "")
+    if not signature.startswith(SIGNATURE_PREFIX):
+        return _answer(401, "missing X-Hub-Signature-256 (sha256) signature")
+    if not signature_matches(ctx.secret, body, signature):
+        return _answer(401, "signature does not match")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _answer(400, "body is not JSON")
+    if not isinstance(payload, dict):
+        return _answer(400, "body is not a JSON object")
+    decision = decide(event, delivery, payload, ctx.rules)
+    if isinstance(decision, Ignored):
+        return _answer(200, "ignored", reason=decision.reason)
+    events.validate(event, delivery, payload)  # logs a stricter model's rejection; never drops
+    run_id = await ctx.enqueue(decision)
+    log.info(
+        "delivery %s: %s %s on %s by %s -> %s",
+        delivery,
+        event,
+        decision.command.value,
+        decision.target.key,
+        decision.sender_login,
+        run_id,
+    )
+    return _answer(202, "accepted", run_id=run_id, command=decision.command.value)

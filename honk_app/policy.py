@@ -264,19 +264,13 @@ class PolicyReport:
             )
             for hit in self.secrets
         ]
-        notes += [
-            Annotation(
-                path=path,
-                line=1,
-                level="warning",
-                title="Protected path",
-                message=(
-                    f"`{path}` matches the protected path `{self.protected_patterns.get(path, '?')}`"
-                    " in `.github/honk.yml`; Honk left its changes to this file out."
-                ),
+        for path in self.protected:
+            pattern = self.protected_patterns.get(path, "?")
+            message = (
+                f"`{path}` matches the protected path `{pattern}` in `.github/honk.yml`; "
+                "Honk left its changes to this file out."
             )
-            for path in self.protected
-        ]
+            notes.append(Annotation(path, 1, "warning", "Protected path", message))
         return notes
 
 

@@ -26,11 +26,11 @@ _LISTING_LIMIT = 1_000
 
 
 def editor_tool() -> ToolTextEditor20250728Param:
-    return {"type": "text_editor_20250728", "name": EDITOR_TOOL_NAME}
+    return {"type": "text_editor_20250728", "name": "str_replace_based_edit_tool"}
 
 
 def bash_tool() -> ToolBash20250124Param:
-    return {"type": "bash_20250124", "name": BASH_TOOL_NAME}
+    return {"type": "bash_20250124", "name": "bash"}
 
 
 @dataclass(frozen=True)

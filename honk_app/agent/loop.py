@@ -1,0 +1,401 @@
+"""The built-in backend: Honk's own agent loop on the Anthropic Messages API.
+
+Each turn streams one model response, runs the tool calls it asks for (text editor and bash, in
+the workspace), and sends the results back, until the model answers without a tool call. The
+prompt is cached: a breakpoint on the tools, one on the system prompt, and two that move with the
+conversation (the newest user message and the one before it, whose prefix the previous turn wrote),
+so a long run pays full price for each token once. The API key stays in the client: tools and the
+commands they run never see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import anthropic
+
+from honk_app.agent.base import (
+    AgentTask,
+    AuditCallback,
+    CommandRunner,
+    Progress,
+    ProgressCallback,
+    ignore_audit,
+    ignore_progress,
+)
+from honk_app.agent.pricing import cost_usd
+from honk_app.agent.tools import DEFAULT_RESULT_CAP, WorkspaceTools, cut_middle
+from honk_app.models import AgentOutcome, AgentStop, Usage
+from honk_app.secret_scan import redact
+
+AUDIT_CAP = 4_000
+EPHEMERAL: dict[str, str] = {"type": "ephemeral"}
+MESSAGE_BREAKPOINTS = 2  # plus tools and system: the API allows four
+
+
+def anthropic_client_factory(
+    api_key: str,
+    *,
+    base_url: str | None = None,
+    max_retries: int = 2,
+    timeout_s: float = 600.0,
+) -> Callable[[], anthropic.AsyncAnthropic]:
+    """A factory for the loop's client: the key is passed in, never read from or put in an env."""
+
+    def make() -> anthropic.AsyncAnthropic:
+        return anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout_s
+        )
+
+    return make
+
+
+# ---- pure helpers ----------------------------------------------------------------------------
+
+
+def with_cache_breakpoints(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A copy of `messages` with a breakpoint on the last block of the two newest user messages."""
+    marked = list(messages)
+    users = [i for i, m in enumerate(marked) if m["role"] == "user"][-MESSAGE_BREAKPOINTS:]
+    for index in users:
+        message = marked[index]
+        content = message["content"]
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        if not blocks:
+            continue
+        blocks = [*blocks[:-1], {**blocks[-1], "cache_control": EPHEMERAL}]
+        marked[index] = {**message, "content": blocks}
+    return marked
+
+
+def assistant_blocks(content: Sequence[Any]) -> list[dict[str, Any]]:
+    """Response blocks as request params (empty text blocks dropped: the API refuses them)."""
+    blocks: list[dict[str, Any]] = []
+    for block in content:
+        if block.type == "text":
+            if block.text:
+                blocks.append({"type": "text", "text": block.text})
+        elif block.type == "tool_use":
+            blocks.append(
+                {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
+            )
+        else:  # thinking, redacted_thinking, ...: sent back as received
+            blocks.append(block.model_dump(mode="json", exclude_none=True))
+    return blocks or [{"type": "text", "text": "(no answer)"}]
+
+
+def turn_usage(raw: Any) -> Usage:
+    return Usage(
+        input_tokens=raw.input_tokens or 0,
+        output_tokens=raw.output_tokens or 0,
+        cache_creation_input_tokens=raw.cache_creation_input_tokens or 0,
+        cache_read_input_tokens=raw.cache_read_input_tokens or 0,
+    )
+
+
+def cap_values(value: Any, limit: int = AUDIT_CAP) -> Any:
+    """The tool input for the audit trail, long strings (a created file) shortened."""
+    if isinstance(value, str):
+        return cut_middle(value, limit)
+    if isinstance(value, dict):
+        return {k: cap_values(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [cap_values(v, limit) for v in value]
+    return value
+
+
+def describe_api_error(exc: anthropic.AnthropicError, secrets: Sequence[str]) -> str:
+    """One readable sentence for the run report, with anything secret redacted."""
+    if isinstance(exc, anthropic.APIStatusError):
+        kind = exc.type or "error"
+        detail = (exc.api_message or exc.message).strip().rstrip(".")
+        hint = {
+            401: " Check ANTHROPIC_API_KEY.",
+            403: " The API key may lack access to this model.",
+            404: " Check the model name.",
+            429: " The rate limit was reached; retry later.",
+            529: " The API is overloaded; retry later.",
+        }.get(exc.status_code, " Retry later." if exc.status_code >= 500 else "")
+        text = f"The Anthropic API answered {exc.status_code} ({kind}): {detail}.{hint}"
+    elif isinstance(exc, anthropic.APITimeoutError):
+        text = "The request to the Anthropic API timed out."
+    elif isinstance(exc, anthropic.APIConnectionError):
+        text = f"Honk could not reach the Anthropic API ({exc.__cause__ or exc.message})."
+    else:
+        text = f"The Anthropic client failed: {exc}."
+    return redact(text, secrets)
+
+
+# ---- the backend -----------------------------------------------------------------------------
+
+
+class BuiltinBackend:
+    """Makes sessions of Honk's own agent loop."""
+
+    name = "builtin"
+
+    def __init__(
+        self,
+        client_factory: Callable[[], anthropic.AsyncAnthropic],
+        runner_factory: Callable[[Path], CommandRunner],
+        *,
+        max_tokens: int = 16_384,
+        result_cap: int = DEFAULT_RESULT_CAP,
+        command_timeout_s: float | None = 600.0,
+    ) -> None:
+        self.client_factory = client_factory
+        self.runner_factory = runner_factory
+        self.max_tokens = max_tokens
+        self.result_cap = result_cap
+        self.command_timeout_s = command_timeout_s
+
+    def open(
+        self,
+        task: AgentTask,
+        *,
+        progress: ProgressCallback = ignore_progress,
+        audit: AuditCallback = ignore_audit,
+    ) -> BuiltinSession:
+        tools = WorkspaceTools(
+            task.workspace,
+            self.runner_factory(task.workspace),
+            result_cap=self.result_cap,
+            command_timeout_s=self.command_timeout_s,
+        )
+        return BuiltinSession(self, task, tools, progress, audit)
+
+
+class _Stop(Exception):
+    def __init__(self, stop: AgentStop, error: str) -> None:
+        super().__init__(error)
+        self.stop: AgentStop = stop
+        self.error = error
+
+
+class BuiltinSession:
+    """One conversation; `start` and `follow_up` return the cumulative outcome."""
+
+    def __init__(
+        self,
+        backend: BuiltinBackend,
+        task: AgentTask,
+        tools: WorkspaceTools,
+        progress: ProgressCallback,
+        audit: AuditCallback,
+    ) -> None:
+        self.backend = backend
+        self.task = task
+        self.tools = tools
+        self.progress = progress
+        self.audit = audit
+        self.messages: list[dict[str, Any]] = []
+        self.turns = 0
+        self.usage = Usage()
+        self.cost_usd = 0.0
+        self.active_s = 0.0  # time spent inside start/follow_up, which the timeout limits
+        self.summary = ""
+        self._client: anthropic.AsyncAnthropic | None = None
+        self._closed = False
+
+    # -- the AgentSession protocol --
+
+    async def start(self) -> AgentOutcome:
+        if self.messages:
+            raise RuntimeError("this session has already started; use follow_up")
+        self.messages.append(
+            {"role": "user", "content": [{"type": "text", "text": self.task.task_prompt}]}
+        )
+        return await self._run()
+
+    async def follow_up(self, message: str) -> AgentOutcome:
+        if not self.messages:
+            raise RuntimeError("follow_up before start")
+        self._answer_interrupted_tools()
+        block = {"type": "text", "text": message}
+        last = self.messages[-1]
+        if last["role"] == "user":  # the previous call stopped before the model answered
+            last["content"] = [*last["content"], block]
+        else:
+            self.messages.append({"role": "user", "content": [block]})
+        return await self._run()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._client is not None:
+            await self._client.close()
+        close_runner = getattr(self.tools.runner, "close", None)  # the sandbox's temp dir
+        if close_runner is not None:
+            await close_runner()
+
+    # -- the loop --
+
+    def _outcome(self, stop: AgentStop, error: str | None = None) -> AgentOutcome:
+        usage = Usage()
+        usage.add(self.usage)
+        return AgentOutcome(
+            stop=stop,
+            summary=self.summary,
+            turns=self.turns,
+            usage=usage,
+            cost_usd=self.cost_usd,
+            error=error,
+            duration_s=self.active_s,
+        )
+
+    async def _run(self) -> AgentOutcome:
+        limits = self.task.limits
+        remaining = limits.timeout_s - self.active_s
+        began = time.monotonic()
+        try:
+            if remaining <= 0:
+                raise TimeoutError
+            async with asyncio.timeout(remaining):
+                summary = await self._loop()
+            self.summary = summary
+            return self._outcome("done")
+        except TimeoutError:
+            minutes = limits.timeout_s / 60
+            return self._outcome(
+                "timeout", f"The agent was stopped at its time limit of {minutes:g} minutes."
+            )
+        except _Stop as stop:
+            return self._outcome(stop.stop, stop.error)
+        except anthropic.AnthropicError as exc:
+            return self._outcome("error", describe_api_error(exc, self._secrets()))
+        finally:
+            self.active_s += time.monotonic() - began
+
+    def _secrets(self) -> list[str]:
+        client = self._client
+        return [s for s in (client.api_key, client.auth_token) if s] if client else []
+
+    def _check_budget(self) -> None:
+        limits = self.task.limits
+        if self.turns >= limits.max_turns:
+            raise _Stop(
+                "max_turns", f"The agent was stopped after {self.turns} turns, its turn limit."
+            )
+        if self.cost_usd >= limits.max_cost_usd:
+            raise _Stop(
+                "max_cost",
+                f"The agent was stopped after spending ${self.cost_usd:.2f}, its budget being "
+                f"${limits.max_cost_usd:.2f}.",
+            )
+
+    async def _loop(self) -> str:
+        while True:
+            self._check_budget()
+            message = await self._call_model()
+            self.turns += 1
+            used = turn_usage(message.usage)
+            self.usage.add(used)
+            self.cost_usd += cost_usd(self.task.model, used)
+            content = assistant_blocks(message.content)
+            self.messages.append({"role": "assistant", "content": content})
+            text = "\n\n".join(b.text for b in message.content if b.type == "text").strip()
+            if text:
+                self.summary = text
+            await self.audit(
+                "model_turn",
+                {
+                    "turn": self.turns,
+                    "usage": vars(used),
+                    "stop_reason": message.stop_reason,
+                    "text": cut_middle(text, AUDIT_CAP),
+                },
+            )
+            await self.progress(self._progress())
+            calls = [b for b in content if b["type"] == "tool_use"]
+            if message.stop_reason == "refusal":
+                raise _Stop("error", "The model declined to do this task.")
+            if message.stop_reason == "model_context_window_exceeded":
+                raise _Stop("error", "The conversation outgrew the model's context window.")
+            if not calls:
+                return text
+            self.messages.append({"role": "user", "content": await self._run_tools(calls, message)})
+
+    async def _call_model(self) -> Any:
+        if self._client is None:
+            self._client = self.backend.client_factory()
+        tools: list[dict[str, Any]] = [dict(t) for t in WorkspaceTools.definitions()]
+        tools[-1] = {**tools[-1], "cache_control": EPHEMERAL}
+        system = [{"type": "text", "text": self.task.system_prompt, "cache_control": EPHEMERAL}]
+        async with self._client.messages.stream(
+            model=self.task.model,
+            max_tokens=self.backend.max_tokens,
+            system=cast(Any, system),
+            tools=cast(Any, tools),
+            messages=cast(Any, with_cache_breakpoints(self.messages)),
+        ) as stream:
+            return await stream.get_final_message()
+
+    async def _run_tools(self, calls: list[dict[str, Any]], message: Any) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = []
+        for call in calls:
+            if message.stop_reason == "max_tokens":
+                content, is_error = (
+                    "Your response was cut off at the output limit, so this call was not run. "
+                    "Make smaller edits (several str_replace calls instead of one large create).",
+                    True,
+                )
+            else:
+                try:
+                    result = await self.tools.call(call["name"], call["input"])
+                except Exception as exc:  # the sandbox itself failed: not the model's doing
+                    raise _Stop(
+                        "error",
+                        redact(f"Running the {call['name']} tool failed: {exc}.", self._secrets()),
+                    ) from exc
+                content, is_error = result.content, result.is_error
+            block: dict[str, Any] = {
+                "type": "tool_result",
+                "tool_use_id": call["id"],
+                "content": content,
+            }
+            if is_error:
+                block["is_error"] = True
+            results.append(block)
+            await self.audit(
+                "tool_call",
+                {
+                    "name": call["name"],
+                    "input": cap_values(call["input"]),
+                    "result": cut_middle(content, AUDIT_CAP),
+                    "is_error": is_error,
+                },
+            )
+            await self.progress(self._progress(tool=call["name"]))
+        return results
+
+    def _progress(self, tool: str | None = None) -> Progress:
+        usage = Usage()
+        usage.add(self.usage)
+        return Progress(turns=self.turns, cost_usd=self.cost_usd, usage=usage, tool=tool)
+
+    def _answer_interrupted_tools(self) -> None:
+        """After a timeout or cancellation mid-tools, the API still needs every tool answered."""
+        last = self.messages[-1]
+        if last["role"] != "assistant":
+            return
+        pending = [b["id"] for b in last["content"] if b["type"] == "tool_use"]
+        if pending:
+            self.messages.append(
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": call_id,
+                            "content": "Interrupted before this call finished.",
+                            "is_error": True,
+                        }
+                        for call_id in pending
+                    ],
+                }
+            )

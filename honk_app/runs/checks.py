@@ -1,0 +1,55 @@
+"""Check runs on a commit: in progress while Honk works on a pull request, then completed.
+
+Found by `external_id` (the run id) before they are created, so a repeated step updates the same
+check run; GitHub's Re-run button and the `Retry` action come back as `check_run` webhooks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from honk_app.github import InstallationClient
+from honk_app.models import Trigger
+from honk_app.report import Outcome, RunView
+from honk_app.report_checks import (
+    CHECK_NAME,
+    check_conclusion,
+    check_run_actions,
+    check_run_output,
+)
+
+
+def _details_url(view: RunView) -> str | None:
+    return view.pr_url
+
+
+async def start_in_progress(gh: InstallationClient, trigger: Trigger, head_sha: str, view: RunView) -> int:
+    output = check_run_output(view)
+    return await gh.upsert_check_run(
+        trigger.target.full_name,
+        head_sha=head_sha,
+        name=CHECK_NAME,
+        external_id=trigger.run_id,
+        status="in_progress",
+        output={"title": output.title, "summary": output.summary, "text": output.text},
+    )
+
+
+async def upsert_final(gh: InstallationClient, trigger: Trigger, head_sha: str, view: RunView) -> int:
+    output = check_run_output(view)
+    assert view.outcome is not None
+    return await gh.upsert_check_run(
+        trigger.target.full_name,
+        head_sha=head_sha,
+        name=CHECK_NAME,
+        external_id=trigger.run_id,
+        status="completed",
+        conclusion=check_conclusion(view.outcome, view.validation),
+        output=output.payload(output.annotations),
+        actions=check_run_actions(view),
+        details_url=_details_url(view),
+    )
+
+
+async def complete_cancelled(gh: InstallationClient, trigger: Trigger, head_sha: str, view: RunView) -> int:
+    return await upsert_final(gh, trigger, head_sha, dataclasses.replace(view, outcome=Outcome.CANCELLED))

@@ -1,0 +1,97 @@
+"""The process-wide parts a durable run needs and cannot carry in its (stored) inputs.
+
+Workflow inputs are plain JSON; the GitHub App client, the run store and the agent backends live
+here, set once at startup by `honk serve` or `honk worker`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dbos import DBOS
+
+from honk_app.github import GitHubApp
+from honk_app.runs import queue
+from honk_app.runs.store import RunStore, make_engine
+from honk_app.settings import Settings
+from honk_app.triggers import TriggerRules
+
+log = logging.getLogger("honk.runtime")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: RunStore
+    github: GitHubApp
+    rules: TriggerRules
+    known_secrets: list[str] = field(default_factory=list)
+
+    @property
+    def workspace_root(self) -> Path:
+        root = self.settings.HONK_WORKSPACE_DIR or Path(tempfile.gettempdir()) / "honk-workspaces"
+        return root.resolve()
+
+
+_current: Runtime | None = None
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError("Honk's runtime is not started")
+    return _current
+
+
+def open_store(settings: Settings) -> RunStore:
+    """Connect and migrate Honk's own tables; raises if the database is unreachable."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = RunStore(make_engine(settings.database_url), settings.known_secrets())
+    store.migrate()
+    return store
+
+
+async def start(settings: Settings, role: queue.Role) -> Runtime:
+    """Connect the store, launch DBOS (which recovers this executor's pending runs)."""
+    global _current
+    store = await asyncio.to_thread(open_store, settings)
+    github = GitHubApp(
+        app_id=settings.app_id, private_key_pem=settings.private_key_pem(), api_url=settings.api_url
+    )
+    rules = TriggerRules(
+        label=settings.HONK_LABEL,
+        command_word=settings.HONK_COMMAND,
+        app_id=settings.app_id,
+        app_slug=None,
+        allowed_bots=settings.allowed_bots,
+        repo_allowlist=settings.repo_allowlist,
+    )
+    _current = Runtime(settings, store, github, rules, settings.known_secrets())
+    if role != "web":
+        await asyncio.to_thread(sweep_workspaces, _current.workspace_root)
+    queue.init_dbos(settings, role)
+    await asyncio.to_thread(DBOS.launch)
+    await queue.register_queues(settings)
+    return _current
+
+
+async def stop() -> None:
+    global _current
+    await asyncio.to_thread(DBOS.destroy, workflow_completion_timeout_sec=0)
+    if _current is not None:
+        _current.store.engine.dispose()
+    _current = None
+
+
+def sweep_workspaces(root: Path) -> None:
+    """Remove workspaces left by a previous process: a resumed run rebuilds its own."""
+    if not root.is_dir():
+        return
+    for child in root.iterdir():
+        if child.is_dir() and child.name.startswith("honk-"):
+            shutil.rmtree(child, ignore_errors=True)
+            log.info("removed stale workspace %s", child)

@@ -1,0 +1,340 @@
+"""The work step: workspace → agent → validation (with fix rounds) → policy → commit and push.
+
+It is one durable step because its parts share a workspace that does not survive a crash: a run
+resumed after a crash starts this step again from a fresh clone (and the push finds Honk's branch
+by name, so nothing is duplicated). The step is preemptible: `/honk stop` cancels the workflow,
+and a watcher here cancels the task, which kills the sandboxed command tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from dbos import DBOS
+
+from honk_app.agent.base import AgentSession, AgentTask, Limits
+from honk_app.agent.prompt import (
+    IssueTask,
+    PullRequestTask,
+    ReviewComment,
+    build_system_prompt,
+    build_task_prompt,
+    feedback_prompt,
+)
+from honk_app.github import InstallationClient
+from honk_app.models import AgentOutcome, CommandResult, Trigger
+from honk_app.policy import PolicyReport, evaluate, parse_unified_diff
+from honk_app.repo_config import RepoConfig
+from honk_app.report import Outcome
+from honk_app.runs import checks, runtime
+from honk_app.runs.backends import open_session
+from honk_app.runs.outcome import WorkResult
+from honk_app.runs.progress import TrackingProgress
+from honk_app.runs.steps import WRITE_PERMISSIONS
+from honk_app.sandbox import Sandbox
+from honk_app.secret_scan import redact
+from honk_app.validate import ValidationResult, validate
+from honk_app.workspace import Workspace, branch_name, prepare_workspace
+
+log = logging.getLogger("honk.work")
+
+LIMIT_STOPS = frozenset({"max_turns", "max_cost", "timeout"})
+CANCEL_POLL_S = 1.0
+MIN_VALIDATION_S = 120.0
+
+
+@contextlib.asynccontextmanager
+async def preemptible(workflow_id: str) -> AsyncIterator[None]:
+    """Cancel this task when the workflow is cancelled, from any process sharing the database."""
+    task = asyncio.current_task()
+    assert task is not None
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(CANCEL_POLL_S)
+            status = await DBOS.get_workflow_status_async(workflow_id)
+            if status is not None and status.status == "CANCELLED":
+                log.info("run %s was stopped: cancelling its work", workflow_id)
+                task.cancel()
+                return
+
+    watcher = asyncio.create_task(watch())
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+
+async def do_work(trigger: Trigger, comment_id: int | None, config_json: dict[str, Any]) -> dict[str, Any]:
+    rt = runtime.current()
+    config = RepoConfig.model_validate(config_json["config"])
+    started = time.monotonic()
+    gh = await rt.github.installation(trigger.installation_id)
+    progress = TrackingProgress(gh, trigger, comment_id, known_secrets=rt.known_secrets)
+    await progress.phase_workspace()
+    workflow_id = DBOS.workflow_id or trigger.run_id
+    async with preemptible(workflow_id):
+        task, branch, base_branch, existing = await _gather_task(gh, trigger, progress)
+        token = await rt.github.installation_token(trigger.installation_id)
+        ws = await prepare_workspace(
+            data_dir=rt.settings.data_dir,
+            workspace_root=rt.workspace_root,
+            run_id=trigger.run_id,
+            full_name=trigger.target.full_name,
+            clone_url=trigger.repository.clone_url,
+            token=token,
+            base_branch=base_branch,
+            branch=branch,
+            existing_branch=existing,
+        )
+        try:
+            result = await _work_in(ws, trigger, config, task, progress, gh)
+        finally:
+            await ws.remove()
+    result.duration_s = time.monotonic() - started
+    await rt.store.aaudit(
+        trigger.run_id,
+        "work",
+        {"outcome": result.outcome, "changed_files": result.changed_files, "validation": result.validation},
+    )
+    return result.to_json()
+
+
+async def _gather_task(
+    gh: InstallationClient, trigger: Trigger, progress: TrackingProgress
+) -> tuple[IssueTask | PullRequestTask, str, str, bool]:
+    """What the agent is asked to do, and where: (task, branch, base branch, branch exists)."""
+    name, number = trigger.target.full_name, trigger.target.number
+    if trigger.target.is_pull_request:
+        pull = await gh.get_pull(name, number)
+        await runtime.current().store.aupdate(trigger.run_id, head_sha=pull.head_sha)
+        await checks.start_in_progress(gh, trigger, pull.head_sha, progress.view)
+        files = await gh.pull_files(name, number)
+        reviews = await gh.pull_review_comments(name, number)
+        writers = await _writers(gh, name, {r.author for r in reviews})
+        pr_task = PullRequestTask(
+            repository=name,
+            number=number,
+            title=pull.title,
+            body=pull.body,
+            changed_files=files,
+            review_comments=[
+                ReviewComment(author=r.author, body=r.body, path=r.path, line=r.line)
+                for r in reviews
+                if r.author in writers
+            ],
+            instruction=trigger.instruction,
+            requested_by=trigger.sender_login,
+        )
+        return pr_task, pull.head_ref, pull.base_ref, True
+    issue = await gh.get_issue(name, number)
+    comments = await gh.list_issue_comments(name, number)
+    bot = runtime.current().rules.app_slug
+    comments = [c for c in comments if not (bot and c.author == f"{bot}[bot]") and "<!-- honk:" not in c.body]
+    writers = await _writers(gh, name, {c.author for c in comments})
+    issue_task = IssueTask(
+        repository=name,
+        number=number,
+        title=issue.title,
+        body=issue.body,
+        comments=[(c.author, c.body) for c in comments if c.author in writers],
+        instruction=trigger.instruction,
+        requested_by=trigger.sender_login,
+    )
+    branch = branch_name(number, issue.title or trigger.title)
+    return issue_task, branch, trigger.repository.default_branch, False
+
+
+async def _writers(gh: InstallationClient, full_name: str, logins: set[str]) -> set[str]:
+    """Only text from people with write access reaches the agent's task."""
+    allowed: set[str] = set()
+    for login in sorted(logins):
+        if await gh.permission(full_name, login) in WRITE_PERMISSIONS:
+            allowed.add(login)
+    return allowed
+
+
+async def _work_in(
+    ws: Workspace,
+    trigger: Trigger,
+    config: RepoConfig,
+    task: IssueTask | PullRequestTask,
+    progress: TrackingProgress,
+    gh: InstallationClient,
+) -> WorkResult:
+    rt = runtime.current()
+    repo_instructions = await _repo_instructions(gh, trigger, ws.base_branch)
+    agent_task = AgentTask(
+        workspace=ws.path,
+        system_prompt=build_system_prompt(
+            repo_instructions=repo_instructions,
+            config_instructions=config.instructions,
+            protected_paths=config.protected_paths,
+        ),
+        task_prompt=build_task_prompt(task),
+        model=config.model,
+        limits=Limits(
+            max_turns=config.max_turns,
+            max_cost_usd=config.max_cost_usd,
+            timeout_s=config.timeout_minutes * 60,
+        ),
+    )
+    sandbox = Sandbox(ws.path, temp_dir=ws.scratch_dir, readonly_paths=ws.readonly_paths)
+    agent_name = config.agent or rt.settings.HONK_AGENT
+    deadline = time.monotonic() + config.timeout_minutes * 60
+    await progress.phase_agent()
+    session: AgentSession = open_session(agent_name, agent_task, sandbox, config, progress)
+    restored: set[str] = set()
+    validation: ValidationResult | None = None
+    rounds = 0
+    try:
+        outcome = await session.start()
+        while True:
+            restored |= await _restore_protected(ws, config)
+            if not (await ws.diff()).strip() or outcome.stop not in ("done", "max_turns", "max_cost"):
+                break
+            await progress.phase_validation()
+            remaining = max(MIN_VALIDATION_S, deadline - time.monotonic())
+            validation = await validate(
+                sandbox,
+                setup=config.setup,
+                test=config.test,
+                setup_network=config.setup_network,
+                timeout_s=remaining,
+            )
+            await rt.store.aaudit(trigger.run_id, "validation", validation.to_json())
+            if not validation.ran or validation.passed or outcome.stop != "done":
+                break
+            if rounds >= config.fix_attempts or validation.test is None:
+                break
+            rounds += 1
+            await progress.phase_agent()
+            outcome = await session.follow_up(
+                feedback_prompt(config.test or "", _as_command_result(validation))
+            )
+    finally:
+        await session.close()
+    return await _conclude(ws, trigger, config, outcome, validation, sorted(restored), rounds, agent_name, progress)
+
+
+def _as_command_result(validation: ValidationResult) -> CommandResult:
+    test = validation.test
+    assert test is not None
+    return CommandResult(test.command, test.exit_code, test.output_tail, test.duration_s, test.timed_out)
+
+
+async def _repo_instructions(gh: InstallationClient, trigger: Trigger, base_branch: str) -> str | None:
+    for path in ("AGENTS.md", "CLAUDE.md"):
+        text = await gh.get_file(trigger.target.full_name, path, ref=base_branch)
+        if text:
+            return text
+    return None
+
+
+async def _restore_protected(ws: Workspace, config: RepoConfig) -> set[str]:
+    report = evaluate(parse_unified_diff(await ws.diff()), config)
+    if report.protected:
+        await ws.restore_paths(report.protected)
+    return set(report.protected)
+
+
+async def _conclude(
+    ws: Workspace,
+    trigger: Trigger,
+    config: RepoConfig,
+    agent: AgentOutcome,
+    validation: ValidationResult | None,
+    restored: list[str],
+    rounds: int,
+    agent_name: str,
+    progress: TrackingProgress,
+) -> WorkResult:
+    rt = runtime.current()
+    diff = await ws.diff()
+    report = evaluate(parse_unified_diff(diff), config)
+    stat = await ws.numstat()
+    result = WorkResult(
+        outcome=Outcome.NO_CHANGE.value,
+        branch=ws.branch,
+        base_branch=ws.base_branch,
+        agent=agent,
+        agent_name=agent_name,
+        model=config.model,
+        validation=validation.to_json() if validation is not None else None,
+        policy_findings=_findings(report, restored),
+        annotations=[vars(a) for a in report.annotations()],
+        protected_restored=restored,
+        changed_files=[(f.path, f.added, f.removed) for f in stat.files],
+        fix_rounds=rounds,
+        limits={
+            "max_turns": config.max_turns,
+            "max_cost_usd": config.max_cost_usd,
+            "timeout_minutes": config.timeout_minutes,
+        },
+        draft_always=config.draft == "always",
+    )
+    if trigger.target.is_pull_request:
+        result.head_sha = ws.head_sha  # the check run goes on the head, changed or not
+    passed = validation is not None and validation.ran and validation.passed
+    if not diff.strip():
+        result.outcome, result.outcome_detail = _no_change(agent)
+        return result
+    if report.blocks_push:
+        result.outcome = Outcome.BLOCKED.value
+        result.outcome_detail = "Nothing was pushed: " + " ".join(report.findings())
+        return result
+    await progress.phase_pull_request()
+    bot = await rt.github.app_info()
+    sha = await ws.commit(
+        _commit_message(trigger, agent),
+        author_name=bot.bot_login,
+        author_email=f"{bot.bot_user_id}+{bot.bot_login}@users.noreply.github.com",
+        co_author=f"{trigger.sender_login} <{trigger.sender_id}+{trigger.sender_login}@users.noreply.github.com>",
+    )
+    if sha is not None:
+        token = await rt.github.installation_token(trigger.installation_id)
+        result.head_sha = await ws.push(token)
+        result.pushed = True
+    result.validated = passed and agent.stop == "done"
+    result.outcome, result.outcome_detail = _pushed_outcome(agent, validation, passed)
+    return result
+
+
+def _findings(report: PolicyReport, restored: list[str]) -> list[str]:
+    found = [f"Restored protected path `{p}`: Honk may not change it." for p in restored]
+    return found + [f for f in report.findings() if "protected" not in f.lower()]
+
+
+def _no_change(agent: AgentOutcome) -> tuple[str, str]:
+    if agent.stop == "error":
+        return Outcome.FAILED.value, agent.error or "The agent stopped with an error."
+    if agent.stop in LIMIT_STOPS:
+        return Outcome.LIMIT.value, agent.error or f"The agent reached a limit ({agent.stop})."
+    summary = " ".join(agent.summary.split())[:500]
+    return Outcome.NO_CHANGE.value, summary or "The agent made no change."
+
+
+def _pushed_outcome(agent: AgentOutcome, validation: ValidationResult | None, passed: bool) -> tuple[str, str]:
+    if agent.stop in LIMIT_STOPS:
+        return Outcome.LIMIT.value, agent.error or f"The agent reached a limit ({agent.stop})."
+    if agent.stop == "error":
+        return Outcome.UNVALIDATED.value, f"{agent.error or 'The agent failed'} This is the work so far."
+    if passed:
+        return Outcome.VALIDATED.value, ""
+    if validation is None or not validation.ran:
+        return Outcome.UNVALIDATED.value, "No test command is configured, so nothing verified the change."
+    return Outcome.UNVALIDATED.value, "The tests still fail after the agent's fix attempts."
+
+
+def _commit_message(trigger: Trigger, agent: AgentOutcome) -> str:
+    title = " ".join((trigger.title or f"#{trigger.target.number}").split())[:60]
+    summary = redact(agent.summary.strip())[:2000]
+    ref = f"Refs #{trigger.target.number}"
+    return f"Honk: {title}\n\n{summary}\n\n{ref}\nHonk-Run: {trigger.run_id}"

@@ -1,0 +1,129 @@
+"""The Starlette app: webhook endpoint, health checks, and setup mode on a fresh install."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from honk_app import events
+from honk_app.runs import queue, runtime
+from honk_app.settings import Settings, load_settings
+from honk_app.setup_flow import SetupFlow
+from honk_app.triggers import TriggerRules
+from honk_app.webhooks import WebhookContext, make_endpoint
+
+log = logging.getLogger("honk.server")
+
+APP_YML = Path(__file__).resolve().parent.parent / "app.yml"
+
+
+class Honk:
+    """Holds what can change at run time: setup mode hands over to serving webhooks in place."""
+
+    def __init__(self, settings: Settings, *, role: queue.Role, env_path: Path = Path(".env")):
+        self.settings = settings
+        self.role = role
+        self.env_path = env_path
+        self.ctx = WebhookContext(
+            secret=None, rules=TriggerRules(), enqueue=queue.enqueue_intake
+        )
+        self.started = False
+
+    async def start(self) -> None:
+        rt = await runtime.start(self.settings, self.role)
+        assert self.settings.WEBHOOK_SECRET is not None
+        self.ctx.rules = rt.rules
+        self.ctx.secret = self.settings.WEBHOOK_SECRET.get_secret_value().encode()
+        self.started = True
+        asyncio.get_running_loop().run_in_executor(None, events.warm_up)
+        asyncio.create_task(self._learn_app_slug(rt))  # noqa: RUF006 - best effort
+
+    async def _learn_app_slug(self, rt: runtime.Runtime) -> None:
+        """Honk's bot login lets the triggers ignore its own comments; not needed to start."""
+        try:
+            info = await rt.github.app_info()
+        except Exception as exc:  # GitHub unreachable at startup must not stop Honk
+            log.warning("could not read the GitHub App's slug yet: %s", exc)
+            return
+        self.ctx.rules = dataclasses.replace(self.ctx.rules, app_slug=info.slug)
+
+    async def configured(self, values: dict[str, str]) -> None:
+        """Setup mode finished: load the new credentials and start serving webhooks."""
+        self.settings = load_settings(self.env_path)
+        await self.start()
+        log.info("GitHub App %s registered; serving webhooks", values.get("APP_ID", "?"))
+
+    async def stop(self) -> None:
+        if self.started:
+            await runtime.stop()
+            self.started = False
+
+
+async def ping(_: Request) -> Response:
+    return PlainTextResponse("pong")
+
+
+def create_app(
+    settings: Settings, *, role: queue.Role = "serve", env_path: Path = Path(".env")
+) -> Starlette:
+    honk = Honk(settings, role=role, env_path=env_path)
+
+    async def healthz(_: Request) -> Response:
+        if not honk.started:
+            return JSONResponse({"status": "setup", "database": "not started"}, status_code=503)
+        try:
+            await asyncio.to_thread(runtime.current().store.ping)
+        except Exception as exc:
+            log.warning("health check: database does not answer: %s", type(exc).__name__)
+            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok", "role": role})
+
+    routes: list[BaseRoute] = [
+        Route("/ping", ping, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route(
+            settings.WEBHOOK_PATH,
+            make_endpoint(honk.ctx),
+            methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+        ),
+    ]
+    setup: SetupFlow | None = None
+    if settings.needs_setup:
+        setup = SetupFlow(
+            settings=settings,
+            app_yml_text=APP_YML.read_text(encoding="utf-8"),
+            env_path=env_path,
+            on_configured=honk.configured,
+        )
+        routes.extend(setup.routes)
+    else:
+
+        async def home(_: Request) -> Response:
+            return HTMLResponse("<h1>Honk</h1><p>Honk is running. Webhooks go to "
+                                f"<code>{settings.WEBHOOK_PATH}</code>.</p>")
+
+        routes.append(Route("/", home, methods=["GET"]))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if not settings.needs_setup:
+            await honk.start()
+        else:
+            log.warning("No GitHub App is configured: open Honk's page at / to register one.")
+        try:
+            yield
+        finally:
+            await honk.stop()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.honk = honk
+    return app

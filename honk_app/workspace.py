@@ -1,0 +1,511 @@
+"""Git for one run: a mirror cache per repository, a cheap clone per run, commit and push.
+
+The installation token only ever lives in Honk's memory: each git command that talks to GitHub gets
+it as an HTTP header through its own environment (GIT_CONFIG_COUNT), never in a URL, .git/config or
+a file. Each run's git directory sits beside its work tree, not inside it: the sandbox can read it
+(so the agent may run `git diff`) but not write it, so hooks or config the agent plants are never
+run by Honk's own git, which is the one that holds the token. Every git command also disables
+hooks, fsmonitor, credential helpers and prompts, and reads no system or global config.
+
+Layout: `<data_dir>/mirrors/<owner>/<repo>.git` (bare, shared by runs and processes, guarded by
+an asyncio lock and an fcntl lock) and `<workspace_root>/<run_id>.<random>/{repo,git,scratch,lock}`
+(the lock is held while the workspace is in use, so a sweep never removes a live one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import fcntl
+import os
+import re
+import secrets
+import shutil
+import signal
+import time
+import unicodedata
+from collections.abc import AsyncIterator, Mapping, Sequence, Set
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from honk_app.sandbox import kill_group, terminate_group
+from honk_app.secret_scan import redact
+
+NETWORK_TIMEOUT_S = 900.0
+LOCAL_TIMEOUT_S = 300.0
+LOCK_TIMEOUT_S = 1800.0
+BRANCH_PREFIX = "honk/"
+PushMode = Literal["own", "pr_head"]
+
+# every git command: no credential helper, hooks, fsmonitor, askpass, auto-gc or signing
+_SAFE_CONFIG = (
+    "credential.helper=", "core.hooksPath=/dev/null", "core.fsmonitor=false", "core.askPass=",
+    "gc.auto=0", "maintenance.auto=false", "commit.gpgSign=false", "advice.detachedHead=false",
+)  # fmt: skip
+_SAFE_FLAGS = tuple(arg for setting in _SAFE_CONFIG for arg in ("-c", setting))
+_PASSED_ENV = (
+    "PATH", "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO", "HTTPS_PROXY", "https_proxy",
+    "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
+)  # fmt: skip
+_FIXED_ENV = {
+    "LC_ALL": "C", "LANG": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull, "GCM_INTERACTIVE": "never",
+}  # fmt: skip
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_BAD_REF = re.compile(r"[\x00-\x20~^:?*\[\\\x7f]|\.\.|@\{|//|^[-/.]|[/.]$|\.lock$|/\.")
+
+
+class GitError(Exception):
+    """A git operation failed; the message is one readable sentence with secrets redacted."""
+
+
+# ---- pure helpers -------------------------------------------------------------------------------
+
+
+def branch_name(number: int, title: str) -> str:
+    """`honk/<number>-<slug>`: the slug is the title in lowercase ASCII and dashes, ≤ 40 chars."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:40].rstrip("-")
+    return f"{BRANCH_PREFIX}{number}-{slug}" if slug else f"{BRANCH_PREFIX}{number}"
+
+
+def check_branch(name: str) -> str:
+    """`name` if git would accept it as a branch name (and it cannot pass for an option)."""
+    if not name or _BAD_REF.search(name):
+        raise GitError(f"{name!r} is not a valid branch name.")
+    return name
+
+
+def auth_env(token: str, url: str) -> dict[str, str]:
+    """The environment that gives one git command the token, scoped to the URL's host."""
+    parts = urlsplit(url)
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"http.{parts.scheme}://{parts.netloc}/.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+    }
+
+
+def token_forms(token: str) -> list[str]:
+    """Every form in which the token could appear in git's output (for redaction)."""
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return [token, basic] if token else []
+
+
+@dataclass(frozen=True)
+class FileStat:
+    path: str
+    added: int | None  # None for binary files
+    removed: int | None
+
+
+@dataclass(frozen=True)
+class DiffStat:
+    files: tuple[FileStat, ...] = ()
+
+    @property
+    def files_changed(self) -> int:
+        return len(self.files)
+
+    @property
+    def added(self) -> int:
+        return sum(f.added or 0 for f in self.files)
+
+    @property
+    def removed(self) -> int:
+        return sum(f.removed or 0 for f in self.files)
+
+
+def parse_numstat(output: str) -> DiffStat:
+    """Parse `git diff --numstat -z --no-renames`."""
+    files = []
+    for record in output.split("\0"):
+        added, _, rest = record.partition("\t")
+        removed, _, path = rest.partition("\t")
+        if path:
+            added_n = int(added) if added.isdigit() else None
+            files.append(FileStat(path, added_n, int(removed) if removed.isdigit() else None))
+    return DiffStat(tuple(files))
+
+
+def explain(stderr: str, action: str, secrets_: Sequence[str]) -> str:
+    """One readable sentence for a failed git command, secrets redacted."""
+    text = stderr.lower()
+    if "could not read username" in text or "authentication failed" in text or " 401" in text:
+        sentence = f"GitHub refused the installation token while trying to {action}."
+    elif " 403" in text or "permission to" in text:
+        sentence = f"GitHub denied permission to {action} (HTTP 403)."
+    elif "repository not found" in text or " 404" in text:
+        sentence = f"GitHub could not find the repository while trying to {action}."
+    elif "stale info" in text or "fetch first" in text or "non-fast-forward" in text:
+        sentence = f"The branch changed on GitHub since Honk fetched it, so Honk did not {action}."
+    elif "could not resolve host" in text or "failed to connect" in text:
+        sentence = f"Honk could not reach GitHub to {action}."
+    else:
+        lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+        detail = lines[-1].removeprefix("fatal: ").removeprefix("error: ") if lines else "no output"
+        sentence = f"git could not {action}: {detail.rstrip('.')}."
+    return redact(sentence, secrets_)
+
+
+# ---- running git --------------------------------------------------------------------------------
+
+
+def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {name: os.environ[name] for name in _PASSED_ENV if name in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.update(_FIXED_ENV)
+    env.update(extra or {})
+    return env
+
+
+async def run_git(
+    *args: str,
+    action: str,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    token: str | None = None,
+    url: str | None = None,
+    input_text: str | None = None,
+    timeout_s: float = LOCAL_TIMEOUT_S,
+    check: bool = True,
+) -> tuple[int, str]:
+    """Run git with the safe flags; returns (exit code, stdout). Raises GitError if `check`."""
+    extra = dict(env or {})
+    if token is not None and url is not None:
+        extra.update(auth_env(token, url))
+    pipe = asyncio.subprocess.PIPE
+    stdin = pipe if input_text is not None else asyncio.subprocess.DEVNULL
+    proc = await asyncio.create_subprocess_exec(
+        "git", *_SAFE_FLAGS, *args, cwd=cwd, env=_env(extra), start_new_session=True,
+        stdin=stdin, stdout=pipe, stderr=pipe,
+    )  # fmt: skip
+    data = input_text.encode() if input_text is not None else None
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(data), timeout=timeout_s)
+    except TimeoutError:
+        await terminate_group(proc)
+        raise GitError(f"git did not {action} within {timeout_s:.0f} seconds.") from None
+    except asyncio.CancelledError:
+        kill_group(proc.pid, signal.SIGKILL)
+        raise
+    if check and proc.returncode != 0:
+        raise GitError(explain(err.decode("utf-8", "replace"), action, token_forms(token or "")))
+    return proc.returncode or 0, out.decode("utf-8", "replace")
+
+
+@contextlib.asynccontextmanager
+async def _file_lock(path: Path, timeout_s: float = LOCK_TIMEOUT_S) -> AsyncIterator[None]:
+    """An exclusive fcntl lock on `path`, polled so the event loop never blocks."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise GitError(f"Another process kept {path.name} locked.") from None
+                await asyncio.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+_mirror_locks: dict[tuple[int, str], asyncio.Lock] = {}
+
+
+@contextlib.asynccontextmanager
+async def _mirror_lock(mirror: Path) -> AsyncIterator[None]:
+    """One refresh of a mirror at a time: in this process (asyncio) and across processes (fcntl)."""
+    lock = _mirror_locks.setdefault((id(asyncio.get_running_loop()), str(mirror)), asyncio.Lock())
+    async with lock, _file_lock(mirror.with_name(mirror.name + ".lock")):
+        yield
+
+
+# ---- the workspace ------------------------------------------------------------------------------
+
+
+@dataclass
+class Workspace:
+    """One run's clone. `path` is the work tree (given to the sandbox), `git_dir` lies beside it."""
+
+    root: Path
+    full_name: str
+    clone_url: str
+    branch: str
+    base_branch: str
+    mode: PushMode  # "own": Honk's branch, pushed with a lease; "pr_head": fast-forward only
+    base_sha: str  # where this run started: diffs are against it
+    remote_sha: str | None  # the branch on GitHub as Honk last saw it (the lease)
+    mirror: Path
+    head_sha: str = ""  # Honk's last commit in this run (base_sha until the first commit)
+    _lock_fd: int | None = field(default=None, repr=False)
+    _config: bytes = field(default=b"", repr=False)
+
+    @property
+    def path(self) -> Path:
+        return self.root / "repo"
+
+    @property
+    def git_dir(self) -> Path:
+        return self.root / "git"
+
+    @property
+    def scratch_dir(self) -> Path:
+        """For the sandbox's temp dir (HOME, TMPDIR, reports): outside the diff, swept with us."""
+        return self.root / "scratch"
+
+    @property
+    def readonly_paths(self) -> tuple[Path, ...]:
+        """What a sandbox must be able to read for `git` to work inside it."""
+        return (self.git_dir, self.mirror)
+
+    async def git(
+        self,
+        *args: str,
+        action: str,
+        env: Mapping[str, str] | None = None,
+        input_text: str | None = None,
+        token: str | None = None,
+        timeout_s: float = LOCAL_TIMEOUT_S,
+        check: bool = True,
+    ) -> tuple[int, str]:
+        """Run git on this workspace, naming its git dir and work tree explicitly (so a `.git`
+        the agent replaced in the work tree is never followed)."""
+        where = ("--git-dir", str(self.git_dir), "--work-tree", str(self.path))
+        url = self.clone_url if token else None
+        return await run_git(
+            *where, *args, action=action, cwd=self.path, env=env, input_text=input_text,
+            token=token, url=url, timeout_s=timeout_s, check=check,
+        )  # fmt: skip
+
+    @contextlib.asynccontextmanager
+    async def _snapshot(self) -> AsyncIterator[dict[str, str]]:
+        """A throwaway index holding the whole work tree (untracked files too)."""
+        index = self.git_dir / f"honk-snapshot-{secrets.token_hex(4)}.index"
+        if (self.git_dir / "index").is_file():
+            await asyncio.to_thread(shutil.copyfile, self.git_dir / "index", index)
+        env = {"GIT_INDEX_FILE": str(index)}
+        try:
+            await self.git("add", "-A", action="read the changes", env=env)
+            yield env
+        finally:
+            index.unlink(missing_ok=True)
+
+    async def diff(self) -> str:
+        """The unified diff of the work tree (untracked files included) against `base_sha`."""
+        async with self._snapshot() as env:
+            args = ("diff", "--cached", "--no-color", "--no-ext-diff", "--no-textconv")
+            _, out = await self.git(*args, "--no-renames", self.base_sha, action="diff", env=env)
+        return out
+
+    async def numstat(self) -> DiffStat:
+        """Files changed against `base_sha`, with lines added and removed."""
+        async with self._snapshot() as env:
+            args = ("diff", "--cached", "--numstat", "-z", "--no-renames", self.base_sha)
+            _, out = await self.git(*args, action="count the changes", env=env)
+        return parse_numstat(out)
+
+    async def restore_paths(self, paths: Sequence[str]) -> None:
+        """Undo every change under `paths` (files or directories), deleting new files there."""
+        wanted = [p.strip("/") for p in paths if p.strip("/")]
+        changed = [f.path for f in (await self.numstat()).files]
+        targets = [c for c in changed if any(c == w or c.startswith(w + "/") for w in wanted)]
+        if not targets:
+            return
+        specs = [f":(literal){t}" for t in targets]
+        await self.git("add", "-A", "--", *specs, action="restore files")
+        source = f"--source={self.base_sha}"
+        await self.git(
+            "restore", source, "--staged", "--worktree", "--", *specs, action="restore files"
+        )
+
+    async def commit(
+        self, message: str, *, author_name: str, author_email: str, co_author: str | None = None
+    ) -> str | None:
+        """Commit the whole work tree as the bot on top of Honk's last commit; None if unchanged.
+
+        Commits the agent may have made itself are folded in (their authorship is not kept)."""
+        await self._restore_config()
+        await self.git("symbolic-ref", "HEAD", f"refs/heads/{self.branch}", action="commit")
+        await self.git("reset", "--quiet", "--soft", self.head_sha, action="commit")
+        await self.git("add", "-A", action="commit")
+        code, _ = await self.git(
+            "diff", "--cached", "--quiet", self.head_sha, action="commit", check=False
+        )
+        if code == 0:
+            return None
+        text = message.strip() or "Honk changes"
+        if co_author:
+            text += f"\n\nCo-authored-by: {' '.join(co_author.split())}"
+        who = {"NAME": author_name, "EMAIL": author_email}
+        identity = {
+            f"GIT_{role}_{k}": v for role in ("AUTHOR", "COMMITTER") for k, v in who.items()
+        }
+        args = ("commit", "--quiet", "--no-verify", "--cleanup=whitespace", "-F", "-")
+        await self.git(*args, action="commit", env=identity, input_text=text + "\n")
+        _, sha = await self.git("rev-parse", "HEAD", action="commit")
+        self.head_sha = sha.strip()
+        return self.head_sha
+
+    async def push(self, token: str, *, branch: str | None = None) -> str:
+        """Push Honk's commits to the workspace's own branch; returns the pushed sha.
+
+        Honk's branch is pushed with a lease on what Honk last saw there; a pull request's head
+        branch only fast-forwards. Any other branch, and the base branch, are refused."""
+        target = self.branch if branch is None else branch
+        if target != self.branch or target == self.base_branch:
+            raise GitError(
+                f"Honk refuses to push to {target!r}: this workspace may only push "
+                f"to {self.branch!r}."
+            )
+        await self._restore_config()
+        refspec = f"{self.head_sha}:refs/heads/{self.branch}"
+        lease: tuple[str, ...] = ()
+        if self.mode == "own":
+            lease = (f"--force-with-lease=refs/heads/{self.branch}:{self.remote_sha or ''}",)
+        action = f"push {self.branch} to {self.full_name}"
+        args = ("push", "--quiet", *lease, self.clone_url, refspec)
+        await self.git(*args, action=action, token=token, timeout_s=NETWORK_TIMEOUT_S)
+        self.remote_sha = self.head_sha
+        return self.head_sha
+
+    async def _restore_config(self) -> None:
+        """Put back the git config Honk wrote, should anything have changed it."""
+        config = self.git_dir / "config"
+        if self._config and (not config.is_file() or config.read_bytes() != self._config):
+            config.write_bytes(self._config)
+
+    async def remove(self) -> None:
+        """Delete the workspace (work tree, git dir, scratch) and release its lock."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        await asyncio.to_thread(shutil.rmtree, self.root, True)
+
+
+async def prepare_workspace(
+    *,
+    data_dir: Path,
+    workspace_root: Path,
+    run_id: str,
+    full_name: str,
+    clone_url: str,
+    token: str,
+    base_branch: str,
+    branch: str,
+    existing_branch: bool = False,
+) -> Workspace:
+    """Refresh the mirror, clone from it and check out `branch`.
+
+    `existing_branch` means `branch` is a pull request's head, which must exist on GitHub.
+    Otherwise `branch` is Honk's own: continued if it exists on GitHub, else made from the head
+    of `base_branch`."""
+    if not _NAME.match(full_name) or ".." in full_name:
+        raise GitError(f"{full_name!r} is not a repository name of the form owner/repo.")
+    check_branch(branch)
+    check_branch(base_branch)
+    owner, repo = full_name.lower().split("/")
+    mirror = data_dir / "mirrors" / owner / f"{repo}.git"
+    root, lock_fd = await asyncio.to_thread(_new_root, workspace_root, run_id)
+    try:
+        async with _mirror_lock(mirror):
+            await _refresh_mirror(mirror, clone_url, token, full_name)
+            remote_sha = await _ref_sha(mirror, branch)
+            if existing_branch and remote_sha is None:
+                raise GitError(f"The branch {branch!r} does not exist in {full_name}.")
+            start = remote_sha or await _ref_sha(mirror, base_branch)
+            if start is None:
+                raise GitError(f"The branch {base_branch!r} does not exist in {full_name}.")
+            clone = ("clone", "--quiet", "--shared", "--no-checkout")
+            git_dir = f"--separate-git-dir={root / 'git'}"
+            await run_git(*clone, git_dir, str(mirror), str(root / "repo"), action="clone")
+        mode: PushMode = "pr_head" if existing_branch else "own"
+        ws = Workspace(root, full_name, clone_url, branch, base_branch, mode, start, remote_sha,
+                       mirror, head_sha=start, _lock_fd=lock_fd)  # fmt: skip
+        await ws.git("remote", "set-url", "origin", clone_url, action="configure the clone")
+        await ws.git(
+            "checkout", "--quiet", "--no-track", "-B", branch, start, action=f"check out {branch}"
+        )
+        (root / "scratch").mkdir()
+        ws._config = (ws.git_dir / "config").read_bytes()
+        return ws
+    except BaseException:
+        os.close(lock_fd)
+        await asyncio.to_thread(shutil.rmtree, root, True)
+        raise
+
+
+async def _refresh_mirror(mirror: Path, url: str, token: str, full_name: str) -> None:
+    """Create the mirror on first use, then fetch branches and tags (pruning deleted ones)."""
+    if not (mirror / "HEAD").is_file():
+        mirror.parent.mkdir(parents=True, exist_ok=True)
+        await run_git("init", "--quiet", "--bare", str(mirror), action="create the mirror")
+        # runs' clones borrow the mirror's objects: never prune them from under a live run
+        await run_git(
+            "--git-dir", str(mirror), "config", "gc.auto", "0", action="create the mirror"
+        )
+    fetch = ("fetch", "--quiet", "--prune", "--no-tags", url)
+    refspecs = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+    await run_git("--git-dir", str(mirror), *fetch, *refspecs, action=f"fetch {full_name}",
+                  token=token, url=url, timeout_s=NETWORK_TIMEOUT_S)  # fmt: skip
+
+
+async def _ref_sha(mirror: Path, branch: str) -> str | None:
+    args = ("--git-dir", str(mirror), "rev-parse", "--verify", "--quiet")
+    ref = f"refs/heads/{branch}^{{commit}}"
+    code, out = await run_git(*args, ref, action="read a branch", check=False)
+    return out.strip() if code == 0 and out.strip() else None
+
+
+def _new_root(workspace_root: Path, run_id: str) -> tuple[Path, int]:
+    """A fresh directory named after the run, and the held lock that marks it in use."""
+    workspace_root.mkdir(parents=True, exist_ok=True)
+    root = workspace_root / f"{_safe_id(run_id)}.{secrets.token_hex(4)}"
+    root.mkdir()
+    lock_fd = os.open(root / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return root, lock_fd
+
+
+def _safe_id(run_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", run_id)[:100]
+
+
+async def sweep_stale(workspace_root: Path, keep: Set[str] = frozenset()) -> list[Path]:
+    """Remove workspaces of runs not in `keep` whose lock no process holds (call at startup)."""
+    return await asyncio.to_thread(_sweep, workspace_root, {_safe_id(k) for k in keep})
+
+
+def _sweep(workspace_root: Path, keep: set[str]) -> list[Path]:
+    removed: list[Path] = []
+    if not workspace_root.is_dir():
+        return removed
+    for child in workspace_root.iterdir():
+        if not child.is_dir() or child.name.rsplit(".", 1)[0] in keep:
+            continue
+        lock = child / "lock"
+        if not lock.exists():
+            if time.time() - child.stat().st_mtime >= 60:  # else: being created right now
+                shutil.rmtree(child, ignore_errors=True)
+                removed.append(child)
+            continue
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue  # in use by a live process
+        try:
+            shutil.rmtree(child, ignore_errors=True)
+            removed.append(child)
+        finally:
+            os.close(fd)
+    return removed

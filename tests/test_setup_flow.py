@@ -1,0 +1,642 @@
+"""Setup mode: manifest, pages, .env file, and the whole flow against the fake GitHub."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from dotenv import dotenv_values
+from starlette.applications import Starlette
+
+from honk_app import setup_flow
+from honk_app.secret_scan import find_secrets
+from honk_app.settings import Settings, load_settings, normalise_private_key
+from honk_app.setup_flow import (
+    ConvertedApp,
+    SetupError,
+    SetupFlow,
+    convert_code,
+    env_lines_for,
+    load_manifest,
+    merge_env_text,
+    new_state,
+    quote_env_value,
+    render_done_page,
+    render_setup_page,
+    write_env,
+)
+from tests.fakes.github import FakeGitHub
+from tests.fakes.loopback import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_YML = (ROOT / "app.yml").read_text(encoding="utf-8")
+PUBLIC = "https://honk.example.com"
+APP_KEYS = ("APP_ID", "PRIVATE_KEY", "WEBHOOK_SECRET", "GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET")
+
+
+@pytest.fixture(scope="module")
+def pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+@pytest.fixture
+def converted(pem: str) -> ConvertedApp:
+    return ConvertedApp(
+        id=424242,
+        slug="honk-acme",
+        name="Honk (acme)",
+        html_url="https://github.com/apps/honk-acme",
+        owner="acme",
+        client_id="Iv1.a1b2c3d4e5f6a7b8",
+        client_secret="c0ffee" * 6 + "beef",
+        webhook_secret="w3bh00k-s3cret-" + "9" * 24,
+        pem=pem,
+    )
+
+
+@dataclass
+class Form:
+    action: str
+    method: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[Form] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.forms.append(Form(found.get("action", ""), found.get("method", "get").lower()))
+        elif tag == "input" and self.forms and "name" in found:
+            self.forms[-1].fields[found["name"]] = found.get("value", "")
+        elif tag == "a":
+            self.links.append(found.get("href", ""))
+
+
+def parse_page(page: str) -> _FormParser:
+    parser = _FormParser()
+    parser.feed(page)
+    return parser
+
+
+def manifest_form(page: str) -> Form:
+    (form,) = [f for f in parse_page(page).forms if f.method == "post"]
+    return form
+
+
+# ---- the manifest ---------------------------------------------------------------------------
+def test_manifest_points_github_at_this_server_and_keeps_the_app_definition() -> None:
+    manifest = load_manifest(APP_YML, public_url=PUBLIC + "/", webhook_path="/api/github/webhooks")
+    assert manifest["hook_attributes"] == {
+        "url": "https://honk.example.com/api/github/webhooks",
+        "active": True,
+    }
+    assert manifest["redirect_url"] == "https://honk.example.com/setup/callback"
+    assert manifest["name"] == "Honk"
+    assert manifest["public"] is False
+    assert manifest["default_permissions"]["contents"] == "write"
+    assert "issue_comment" in manifest["default_events"]
+    assert manifest["url"].startswith("https://")
+
+
+def test_manifest_accepts_a_webhook_path_without_leading_slash() -> None:
+    manifest = load_manifest(APP_YML, public_url=PUBLIC, webhook_path="hooks")
+    assert manifest["hook_attributes"]["url"] == "https://honk.example.com/hooks"
+
+
+@pytest.mark.parametrize(
+    ("text", "public_url", "expected"),
+    [
+        ("name: [unclosed\n", PUBLIC, "not valid YAML near line"),
+        ("- a list\n", PUBLIC, "must be a mapping"),
+        ("url: https://x.test\n", PUBLIC, "needs a `name`"),
+        ("name: Honk\n", PUBLIC, "needs a `url`"),
+        ("name: Honk\nurl: https://x.test\ndefualt_events: []\n", PUBLIC, "defualt_events"),
+        (
+            "name: H\nurl: https://x.test\ndefault_permissions: {issues: all}\n",
+            PUBLIC,
+            "read or write",
+        ),
+        ("name: H\nurl: https://x.test\ndefault_events: issues\n", PUBLIC, "list of event"),
+        ("name: H\nurl: https://x.test\npublic: maybe\n", PUBLIC, "true or false"),
+        (APP_YML, "ftp://honk.example.com", "not an http(s) URL"),
+        (APP_YML, "honk.example.com", "not an http(s) URL"),
+    ],
+)
+def test_a_broken_manifest_or_public_url_is_one_readable_sentence(
+    text: str, public_url: str, expected: str
+) -> None:
+    with pytest.raises(SetupError) as caught:
+        load_manifest(text, public_url=public_url, webhook_path="/api/github/webhooks")
+    assert expected in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_states_are_unguessable_and_distinct() -> None:
+    states = {new_state() for _ in range(50)}
+    assert len(states) == 50
+    assert all(len(s) >= 43 for s in states)
+
+
+# ---- the pages ------------------------------------------------------------------------------
+def test_setup_page_posts_the_exact_manifest_to_github_with_the_state() -> None:
+    manifest = load_manifest(APP_YML, public_url=PUBLIC, webhook_path="/api/github/webhooks")
+    manifest["description"] = "Quotes \" and ' and <b>tags</b> & ampersands"
+    page = render_setup_page(manifest, github_url="https://github.com", state="s-1_x")
+    form = manifest_form(page)
+    assert form.action == "https://github.com/settings/apps/new?state=s-1_x"
+    assert json.loads(form.fields["manifest"]) == manifest
+    assert "<b>tags</b>" not in page
+    assert "https://honk.example.com/api/github/webhooks" in page
+    assert "GitHub cannot reach" not in page
+
+
+def test_setup_page_for_an_organization_posts_to_the_organization() -> None:
+    manifest = load_manifest(APP_YML, public_url=PUBLIC, webhook_path="/api/github/webhooks")
+    page = render_setup_page(manifest, github_url="https://ghe.test/", state="abc", org="acme-1")
+    assert (
+        manifest_form(page).action
+        == "https://ghe.test/organizations/acme-1/settings/apps/new?state=abc"
+    )
+    with pytest.raises(SetupError, match="organization name"):
+        render_setup_page(manifest, github_url="https://ghe.test", state="abc", org="../evil")
+
+
+@pytest.mark.parametrize(
+    "host", ["http://127.0.0.1:3000", "http://localhost:3000", "http://10.1.2.3"]
+)
+def test_setup_page_warns_when_github_cannot_reach_the_webhook_url(host: str) -> None:
+    manifest = load_manifest(APP_YML, public_url=host, webhook_path="/api/github/webhooks")
+    page = render_setup_page(manifest, github_url="https://github.com", state="abc")
+    assert "GitHub cannot reach" in page
+    assert "HONK_PUBLIC_URL" in page
+
+
+def test_done_page_links_to_installing_the_app_and_shows_no_secret(converted: ConvertedApp) -> None:
+    page = render_done_page(converted, env_path=Path("/srv/honk/.env"))
+    assert "https://github.com/apps/honk-acme/installations/new" in parse_page(page).links
+    assert "webhooks" in page
+    assert "/srv/honk/.env" in page
+    for secret in (converted.pem, converted.webhook_secret, converted.client_secret):
+        assert secret not in page
+    assert find_secrets(page) == []
+
+
+def test_converted_app_repr_hides_its_credentials(converted: ConvertedApp) -> None:
+    shown = repr(converted)
+    assert "honk-acme" in shown
+    assert converted.webhook_secret not in shown
+    assert converted.client_secret not in shown
+    assert "PRIVATE KEY" not in shown
+
+
+# ---- .env text ------------------------------------------------------------------------------
+def test_env_values_put_the_pem_on_one_line_that_settings_turn_back_into_the_pem(
+    converted: ConvertedApp, pem: str
+) -> None:
+    values = env_lines_for(converted)
+    assert values == {
+        "APP_ID": "424242",
+        "PRIVATE_KEY": values["PRIVATE_KEY"],
+        "WEBHOOK_SECRET": converted.webhook_secret,
+        "GITHUB_CLIENT_ID": converted.client_id,
+        "GITHUB_CLIENT_SECRET": converted.client_secret,
+    }
+    assert "\n" not in values["PRIVATE_KEY"]
+    assert values["PRIVATE_KEY"].startswith("-----BEGIN RSA PRIVATE KEY-----\\n")
+    assert normalise_private_key(values["PRIVATE_KEY"]) == pem
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "plain-value_1.2:3@x/y+z,=",
+        "two words",
+        "hash # not a comment",
+        "it's",
+        'say "hi"',
+        "back\\slash",
+        "ends with backslash\\",
+        "double \\\\ backslash and \\' quote",
+        "$HOME stays",
+        "line1\nline2\ttab\r",
+        "-----BEGIN KEY-----\\nAAAA\\n-----END KEY-----",
+    ],
+)
+def test_quoted_values_read_back_unchanged(value: str, tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text(f"KEY={quote_env_value(value)}\nAFTER=ok\n", encoding="utf-8")
+    assert dotenv_values(env) == {"KEY": value, "AFTER": "ok"}
+
+
+def test_values_dotenv_would_expand_or_garble_are_refused() -> None:
+    with pytest.raises(ValueError, match="expand"):
+        quote_env_value("a${HOME}b")
+    with pytest.raises(ValueError, match="control"):
+        quote_env_value("bell\a")
+    with pytest.raises(ValueError, match="not a valid environment variable name"):
+        merge_env_text("", {"BAD KEY": "x"})
+
+
+def test_merge_replaces_keys_in_place_and_keeps_everything_else() -> None:
+    existing = (
+        "# my settings\n"
+        "PORT=8080\n"
+        "\n"
+        "export APP_ID=1  # old app\n"
+        'PRIVATE_KEY="-----BEGIN RSA PRIVATE KEY-----\n'
+        "old\n"
+        '-----END RSA PRIVATE KEY-----"\n'
+        "LOG_LEVEL=debug\n"
+        "APP_ID=2\n"
+        "ANTHROPIC_API_KEY=keep-me"
+    )
+    merged = merge_env_text(
+        existing, {"APP_ID": "99", "PRIVATE_KEY": "new\\nkey", "WEBHOOK_SECRET": "s3cret"}
+    )
+    assert merged == (
+        "# my settings\n"
+        "PORT=8080\n"
+        "\n"
+        "export APP_ID=99\n"
+        "PRIVATE_KEY='new\\nkey'\n"
+        "LOG_LEVEL=debug\n"
+        "ANTHROPIC_API_KEY=keep-me\n"
+        "# GitHub App registered by Honk's setup page\n"
+        "WEBHOOK_SECRET=s3cret\n"
+    )
+
+
+# ---- writing the file -----------------------------------------------------------------------
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_write_env_creates_a_private_file_that_settings_read(
+    tmp_path: Path, converted: ConvertedApp, pem: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in (*APP_KEYS, "PRIVATE_KEY_PATH"):
+        monkeypatch.delenv(key, raising=False)
+    old_umask = os.umask(0)
+    try:
+        env = tmp_path / ".env"
+        write_env(env, env_lines_for(converted))
+    finally:
+        os.umask(old_umask)
+    assert _mode(env) == 0o600
+    settings = load_settings(env)
+    assert settings.APP_ID == "424242"
+    assert settings.private_key_pem() == pem
+    assert settings.WEBHOOK_SECRET is not None
+    assert settings.WEBHOOK_SECRET.get_secret_value() == converted.webhook_secret
+    assert settings.problems() == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
+
+
+def test_write_env_is_never_readable_by_others_and_swaps_the_file_in_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = tmp_path / ".env"
+    env.write_text("# mine\nPORT=8080\n", encoding="utf-8")
+    env.chmod(0o644)
+    seen: list[tuple[int, str]] = []
+    real_replace = os.replace
+
+    def watching_replace(src: Any, dst: Any) -> None:
+        seen.append((_mode(Path(src)), Path(dst).read_text(encoding="utf-8")))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", watching_replace)
+    write_env(env, {"WEBHOOK_SECRET": "abc"})
+    assert seen == [(0o600, "# mine\nPORT=8080\n")]  # the new text arrives in one step
+    assert _mode(env) == 0o600
+    assert env.read_text(encoding="utf-8").startswith("# mine\nPORT=8080\n")
+
+
+def test_write_env_leaves_no_temp_file_when_it_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = tmp_path / ".env"
+    env.write_text("PORT=1\n", encoding="utf-8")
+
+    def failing_replace(src: Any, dst: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError):
+        write_env(env, {"APP_ID": "5"})
+    assert env.read_text(encoding="utf-8") == "PORT=1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
+
+
+# ---- the whole flow, driven like a browser against the fake GitHub ---------------------------
+HONK = "http://honk.test"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Harness:
+    github: FakeGitHub
+    flow: SetupFlow
+    honk: httpx.AsyncClient  # the browser talking to Honk (in process)
+    browser: httpx.AsyncClient  # the browser talking to GitHub (real HTTP on loopback)
+    env_path: Path
+    configured: list[dict[str, str]]
+    clock: Clock
+
+    async def open_setup_page(self, query: str = "") -> Form:
+        page = await self.honk.get("/" + query)
+        assert page.status_code == 200, page.text
+        return manifest_form(page.text)
+
+    async def confirm_on_github(self, form: Form) -> str:
+        """What GitHub does when the user clicks "Create": the redirect back to Honk."""
+        answer = await self.browser.post(form.action, data=form.fields)
+        assert answer.status_code == 302, answer.text
+        return answer.headers["location"]
+
+    async def register(self) -> httpx.Response:
+        return await self.honk.get(await self.confirm_on_github(await self.open_setup_page()))
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    fake = FakeGitHub()
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def make_settings(github_url: str, **extra: Any) -> Settings:
+    values = {"GITHUB_URL": github_url, "GITHUB_API_URL": github_url, **extra}
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+async def _harness(
+    github: FakeGitHub,
+    env_path: Path,
+    *,
+    settings: Settings | None = None,
+    on_configured: Any = None,
+    base_url: str = HONK,
+    **flow_options: Any,
+) -> AsyncIterator[Harness]:
+    configured: list[dict[str, str]] = []
+
+    async def record(values: dict[str, str]) -> None:
+        configured.append(values)
+
+    clock = Clock()
+    flow = SetupFlow(
+        settings=settings or make_settings(github.url, HONK_PUBLIC_URL=HONK),
+        app_yml_text=APP_YML,
+        env_path=env_path,
+        on_configured=on_configured or record,
+        clock=clock,
+        **flow_options,
+    )
+    transport = httpx.ASGITransport(app=Starlette(routes=flow.routes))
+    async with (
+        httpx.AsyncClient(transport=transport, base_url=base_url) as honk,
+        httpx.AsyncClient(timeout=10) as browser,
+    ):
+        yield Harness(github, flow, honk, browser, env_path, configured, clock)
+
+
+@pytest.fixture
+async def harness(github: FakeGitHub, tmp_path: Path) -> AsyncIterator[Harness]:
+    async for h in _harness(github, tmp_path / ".env"):
+        yield h
+
+
+@pytest.fixture(autouse=True)
+def _no_app_settings_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in (*APP_KEYS, "PRIVATE_KEY_PATH"):
+        monkeypatch.delenv(key, raising=False)
+
+
+async def test_the_browser_flow_registers_the_app_saves_it_and_switches_to_webhooks(
+    harness: Harness,
+) -> None:
+    harness.env_path.write_text("# my settings\nPORT=8080\nLOG_LEVEL=debug\n", encoding="utf-8")
+    done = await harness.register()
+
+    assert done.status_code == 200, done.text
+    (record,) = harness.github.manifests
+    assert record.manifest["hook_attributes"]["url"] == f"{HONK}/api/github/webhooks"
+    assert record.manifest["redirect_url"] == f"{HONK}/setup/callback"
+    assert record.manifest["default_permissions"]["pull_requests"] == "write"
+    assert record.converted_app_id is not None
+    app = harness.github.apps[record.converted_app_id]
+    assert f"{harness.github.url}/apps/{app.slug}/installations/new" in parse_page(done.text).links
+    assert "webhooks" in done.text
+    assert find_secrets(done.text) == []
+
+    assert _mode(harness.env_path) == 0o600
+    text = harness.env_path.read_text(encoding="utf-8")
+    assert text.startswith("# my settings\nPORT=8080\nLOG_LEVEL=debug\n")
+    settings = load_settings(harness.env_path)
+    assert str(app.id) == settings.APP_ID
+    assert settings.private_key_pem() == app.private_key_pem
+    assert settings.WEBHOOK_SECRET is not None
+    assert settings.WEBHOOK_SECRET.get_secret_value() == app.webhook_secret
+    assert settings.PORT == 8080
+    assert settings.problems() == []
+
+    assert harness.configured == [
+        {k: v for k, v in dotenv_values(harness.env_path).items() if k in APP_KEYS}
+    ]
+    assert normalise_private_key(harness.configured[0]["PRIVATE_KEY"]) == app.private_key_pem
+
+    again = await harness.honk.get("/")  # no second registration once Honk is configured
+    assert again.status_code == 200
+    assert [f for f in parse_page(again.text).forms if f.method == "post"] == []
+
+
+async def test_a_replayed_callback_is_refused_and_changes_nothing(harness: Harness) -> None:
+    form = await harness.open_setup_page()
+    back = await harness.confirm_on_github(form)
+    assert (await harness.honk.get(back)).status_code == 200
+    before = harness.env_path.read_bytes()
+
+    replay = await harness.honk.get(back)
+
+    assert replay.status_code == 400
+    assert "already used" in replay.text
+    assert harness.env_path.read_bytes() == before
+    assert len(harness.configured) == 1
+
+
+async def test_a_wrong_state_is_refused_without_touching_github_or_env(harness: Harness) -> None:
+    back = await harness.confirm_on_github(await harness.open_setup_page())
+    parts = urlsplit(back)
+    code = parse_qs(parts.query)["code"][0]
+
+    for query in (f"code={code}&state=forged", f"code={code}", "state=" + new_state()):
+        refused = await harness.honk.get(f"/setup/callback?{query}")
+        assert refused.status_code == 400
+        assert "changed nothing" in refused.text
+
+    assert not harness.env_path.exists()
+    assert harness.configured == []
+    assert harness.github.manifests[0].converted_app_id is None  # the code was never exchanged
+    assert (await harness.honk.get(back)).status_code == 200  # the real state still works
+
+
+async def test_an_expired_state_is_refused(harness: Harness) -> None:
+    back = await harness.confirm_on_github(await harness.open_setup_page())
+    harness.clock.now += setup_flow.STATE_TTL_S + 1
+
+    refused = await harness.honk.get(back)
+
+    assert refused.status_code == 400
+    assert not harness.env_path.exists()
+    assert harness.github.manifests[0].converted_app_id is None
+
+
+async def test_only_the_newest_states_stay_valid(github: FakeGitHub, tmp_path: Path) -> None:
+    async for h in _harness(github, tmp_path / ".env", max_states=2):
+        oldest = await h.open_setup_page()
+        await h.open_setup_page()
+        await h.open_setup_page()
+        refused = await h.honk.get(await h.confirm_on_github(oldest))
+        assert refused.status_code == 400
+
+
+async def test_a_code_github_rejects_gives_a_readable_page(harness: Harness) -> None:
+    form = await harness.open_setup_page()
+    state = parse_qs(urlsplit(form.action).query)["state"][0]
+
+    rejected = await harness.honk.get(f"/setup/callback?code=0badc0de0badc0de&state={state}")
+
+    assert rejected.status_code == 400
+    assert "GitHub did not accept the code" in rejected.text
+    assert not harness.env_path.exists()
+    assert harness.configured == []
+
+
+async def test_convert_code_refuses_a_used_code(github: FakeGitHub, harness: Harness) -> None:
+    back = await harness.confirm_on_github(await harness.open_setup_page())
+    code = parse_qs(urlsplit(back).query)["code"][0]
+    async with httpx.AsyncClient() as http:
+        app = await convert_code(github.url, code, http=http)
+        assert app.id == harness.github.manifests[0].converted_app_id
+        with pytest.raises(SetupError, match="already used"):
+            await convert_code(github.url, code, http=http)
+        with pytest.raises(SetupError, match="malformed"):
+            await convert_code(github.url, "../../user", http=http)
+
+
+async def test_github_out_of_reach_is_a_readable_error(github: FakeGitHub, tmp_path: Path) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    settings = make_settings(github.url, HONK_PUBLIC_URL=HONK, GITHUB_API_URL=nowhere)
+    async for h in _harness(github, tmp_path / ".env", settings=settings):
+        failed = await h.register()
+        assert failed.status_code == 502
+        assert "could not reach GitHub" in failed.text
+        assert not h.env_path.exists()
+
+
+async def test_a_failed_switch_keeps_the_saved_credentials_and_says_restart(
+    github: FakeGitHub, tmp_path: Path
+) -> None:
+    async def broken(values: dict[str, str]) -> None:
+        raise RuntimeError(f"boom {values['WEBHOOK_SECRET']}")
+
+    async for h in _harness(github, tmp_path / ".env", on_configured=broken):
+        failed = await h.register()
+        assert failed.status_code == 500
+        assert "Restart Honk" in failed.text
+        assert "boom" not in failed.text
+        assert load_settings(h.env_path).problems() == []
+        assert (await h.honk.get("/")).status_code == 500  # no second App on a second click
+
+
+async def test_an_unwritable_env_is_a_readable_error(github: FakeGitHub, tmp_path: Path) -> None:
+    async for h in _harness(github, tmp_path / "missing-dir" / ".env"):
+        failed = await h.register()
+        assert failed.status_code == 500
+        assert "could not save its credentials" in failed.text
+        assert h.configured == []
+
+
+async def test_the_public_url_comes_from_the_browser_when_not_configured(
+    github: FakeGitHub, tmp_path: Path
+) -> None:
+    settings = make_settings(github.url)
+    async for h in _harness(
+        github, tmp_path / ".env", settings=settings, base_url="http://honk.test:8080"
+    ):
+        form = await h.open_setup_page()
+        manifest = json.loads(form.fields["manifest"])
+        assert manifest["hook_attributes"]["url"] == "http://honk.test:8080/api/github/webhooks"
+        assert (await h.honk.get(await h.confirm_on_github(form))).status_code == 200
+
+
+async def test_registering_under_an_organization(harness: Harness) -> None:
+    bad = await harness.honk.get("/?org=../evil")
+    assert bad.status_code == 400
+    assert "not a GitHub organization name" in bad.text
+
+    form = await harness.open_setup_page("?org=acme")
+    assert form.action.startswith(f"{harness.github.url}/organizations/acme/settings/apps/new?")
+    done = await harness.honk.get(await harness.confirm_on_github(form))
+    assert done.status_code == 200
+    assert harness.github.manifests[0].organization == "acme"
+
+
+def test_a_broken_app_yml_fails_at_startup(tmp_path: Path) -> None:
+    async def nothing(values: dict[str, str]) -> None:
+        return None
+
+    with pytest.raises(SetupError, match="needs a `url`"):
+        SetupFlow(
+            settings=make_settings("https://github.com"),
+            app_yml_text="name: Honk\n",
+            env_path=tmp_path / ".env",
+            on_configured=nothing,
+        )
+
+
+async def test_a_github_outage_keeps_the_link_valid_so_a_reload_finishes(harness: Harness) -> None:
+    back = await harness.confirm_on_github(await harness.open_setup_page())
+    harness.github.fail_next("POST", r"/app-manifests/[^/]+/conversions", 502)
+
+    failed = await harness.honk.get(back)
+    assert failed.status_code == 502
+    assert "GitHub answered 502" in failed.text
+    assert not harness.env_path.exists()
+
+    reloaded = await harness.honk.get(back)
+    assert reloaded.status_code == 200
+    assert len(harness.configured) == 1

@@ -113,6 +113,7 @@ class GitHubApp:
         )
         self._as_app = GitHub(AppAuthStrategy(app_id, private_key_pem), config=self._config)
         self._info: AppInfo | None = None
+        self._bot_id_settled = False
         self._tokens: dict[int, str] = {}  # the latest token per installation, for redaction
         self._locks: dict[tuple[int, int], asyncio.Lock] = {}
 
@@ -129,11 +130,11 @@ class GitHubApp:
     async def _load_info(self, installation_id: int | None) -> AppInfo:
         """GET /app once per process; the bot's user id comes from GET /users/{slug}[bot].
 
-        That lookup is made with the installation's token when one is at hand, unauthenticated
-        otherwise; if GitHub does not answer it (404, or a server that refuses anonymous calls)
-        the id is 0 and is looked up again on the next call that has an installation.
+        That lookup uses the installation's token when one is at hand, and no credentials
+        otherwise. When GitHub does not answer it (404, or a server that refuses anonymous calls)
+        the id is 0; an anonymous miss is retried once with the first installation, then kept.
         """
-        if self._info is not None and (self._info.bot_user_id or installation_id is None):
+        if self._info is not None and (self._bot_id_settled or installation_id is None):
             return self._info
         info = self._info
         if info is None:
@@ -144,11 +145,10 @@ class GitHubApp:
                 raise GitHubError("GitHub answered GET /app without an App; check APP_ID.")
             slug = present(app.slug, "")
             info = AppInfo(app.id, slug, app.name, bot_login(slug), 0)
-        info = AppInfo(
-            info.id, info.slug, info.name, info.bot_login, await self._bot_id(info, installation_id)
-        )
-        self._info = info
-        return info
+        bot_user_id = await self._bot_id(info, installation_id)
+        self._bot_id_settled = bot_user_id != 0 or installation_id is not None
+        self._info = AppInfo(info.id, info.slug, info.name, info.bot_login, bot_user_id)
+        return self._info
 
     async def _bot_id(self, info: AppInfo, installation_id: int | None) -> int:
         client = (

@@ -44,9 +44,7 @@ def with_marker(body: str, marker: str) -> str:
 
 
 class IssueCalls:
-    """One installation of the App; repositories are named per call (`owner/repo`)."""
-
-    """One installation of the App; repositories are named per call (`owner/repo`)."""
+    """The issue side of one installation; repositories are named per call (`owner/repo`)."""
 
     def __init__(self, github: GitHub[Any], app: AppInfo, secrets: Callable[[], list[str]]):
         self._gh = github

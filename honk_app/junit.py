@@ -21,6 +21,9 @@ MAX_XML_BYTES = 20_000_000
 MAX_FAILURES = 50
 DETAILS_CHARS = 4_000
 SOURCE_SUFFIXES = (".py", ".java", ".kt", ".scala", ".ts", ".js", ".go", ".rb", ".cs", ".php")
+# where a dotted classname's file lives, relative to the repository root (Maven/Gradle layouts)
+SOURCE_ROOTS = ("", "src/", "test/", "tests/", "src/test/java/", "src/test/kotlin/",
+                "src/test/scala/", "src/main/java/", "app/src/test/java/")  # fmt: skip
 
 # `tests/test_x.py:12: AssertionError`, `File "tests/test_x.py", line 12`, `at Foo(Foo.java:12)`
 _PATH_LINE = re.compile(
@@ -161,13 +164,14 @@ class _PathMapper:
 
     def from_classname(self, classname: str) -> str | None:
         parts = [p for p in classname.split(".") if p]
-        while parts:
+        known = self.known
+        while parts and known is not None:
             stem = "/".join(parts)
-            for suffix in SOURCE_SUFFIXES:
-                if self.known is not None and stem + suffix in self.known:
-                    return stem + suffix
+            for candidate in (r + stem + s for r in SOURCE_ROOTS for s in SOURCE_SUFFIXES):
+                if candidate in known:
+                    return candidate
             parts.pop()
-        if self.known is None:  # no listing to check against: pytest's convention
+        if known is None:  # no listing to check against: pytest's convention
             modules = [p for p in classname.split(".") if p and not p[:1].isupper()]
             if modules and modules[-1].startswith("test"):
                 return "/".join(modules) + ".py"

@@ -171,7 +171,7 @@ _CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)")
 
 def inline(text: str, limit: int = 300) -> str:
     """Untrusted text as one safe line of markdown prose; its code spans stay as they are."""
-    text = shorten(" ".join(redact(text).split()), limit)
+    text = shorten(" ".join(text.split()), limit)
     pieces, start = [], 0
     for span in _CODE_SPAN.finditer(text):
         pieces += [_defuse(text[start : span.start()]), span.group(0)]
@@ -188,7 +188,7 @@ def _defuse(prose: str) -> str:
 
 def code(text: str, limit: int = 200) -> str:
     """Untrusted text as an inline code span that its own backticks cannot break."""
-    text = shorten(" ".join(redact(text).split()), limit)
+    text = shorten(" ".join(text.split()), limit)
     ticks = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or not text else ""
     return f"{ticks}{pad}{text}{pad}{ticks}"
@@ -206,11 +206,18 @@ def folded(summary: str, body: str) -> str:
 
 
 def shorten(text: str, limit: int) -> str:
+    """The start of `text`, redacted, in at most `limit` characters.
+
+    Only a window a little longer than `limit` is scanned: no token pattern is longer than the
+    margin, and a private key cut short still matches (its pattern runs to the end of the text).
+    """
+    text = redact(text[: limit + 512])
     return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "…"
 
 
 def tail(text: str, limit: int) -> str:
-    """The end of long output, which is where test runners print their summary."""
+    """The end of long output, redacted: test runners and tracebacks end with the cause."""
+    text = redact(text)  # all of it: a key that begins before the cut must still be found
     if len(text) <= limit:
         return text
     return f"… ({len(text) - limit:,} earlier characters not shown)\n" + text[-limit:]
@@ -404,7 +411,7 @@ def findings_list(view: RunView) -> str:
 def error_fold(view: RunView) -> str | None:
     if not view.error_detail.strip():
         return None
-    return folded("Error details", fenced(tail(redact(view.error_detail), ERROR_DETAIL_CHARS)))
+    return folded("Error details", fenced(tail(view.error_detail, ERROR_DETAIL_CHARS)))
 
 
 # --- the tracking comment ------------------------------------------------------------------------
@@ -480,7 +487,7 @@ def _phase_text(view: RunView, phase: Phase, state: PhaseState) -> str:
 
 def pull_request_title(issue_title: str, number: int) -> str:
     """`Honk #12: Fix the login redirect`, short enough for a phone's list of pull requests."""
-    title = " ".join(redact(issue_title).split())
+    title = " ".join(shorten(issue_title, 200).split())
     return shorten(f"Honk #{number}: {title}" if title else f"Honk #{number}", 120)
 
 

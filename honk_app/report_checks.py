@@ -133,7 +133,7 @@ def check_title(view: RunView) -> str:
         title = _TITLES[outcome]
     if view.pr_number is not None:
         title += f" · #{view.pr_number}"
-    return shorten(" ".join(redact(title).split()), TITLE_CHARS)
+    return shorten(" ".join(title.split()), TITLE_CHARS)
 
 
 _TITLES = {
@@ -205,7 +205,7 @@ def failure_annotations(validation: ValidationView | None) -> list[dict[str, Any
             failure.message.strip() or "This test failed.",
         )
         if failure.details.strip():
-            note["raw_details"] = tail(redact(failure.details), ANNOTATION_DETAILS_CHARS)
+            note["raw_details"] = tail(failure.details, ANNOTATION_DETAILS_CHARS)
         found.append(note)
     return found
 
@@ -225,8 +225,8 @@ def _annotation(path: str, line: int, level: str, title: str, message: str) -> d
         "start_line": line,
         "end_line": line,
         "annotation_level": level,
-        "title": shorten(" ".join(redact(title).split()), 255),
-        "message": shorten(redact(message), ANNOTATION_MESSAGE_CHARS),
+        "title": shorten(" ".join(title.split()), 255),
+        "message": shorten(message, ANNOTATION_MESSAGE_CHARS),
     }
 
 

@@ -123,6 +123,7 @@ class Sandbox:
         env.setdefault("PATH", _FALLBACK_PATH)
         env.setdefault("LANG", "C.UTF-8")
         env["TERM"] = "dumb"
+        env["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ in the workspace, so in the diff
         env["HOME"] = str(self.temp_dir / "home")
         env["TMPDIR"] = str(self.temp_dir / "tmp")
         env.update(self.extra_env)

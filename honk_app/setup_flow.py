@@ -213,7 +213,12 @@ def registration_url(github_url: str, state: str, org: str | None = None) -> str
 
 
 def render_setup_page(
-    manifest: dict[str, Any], *, github_url: str, state: str, org: str | None = None
+    manifest: dict[str, Any],
+    *,
+    github_url: str,
+    state: str,
+    org: str | None = None,
+    setup_token: str | None = None,
 ) -> str:
     """The setup page: what will be created, and a form the user's browser POSTs to GitHub."""
     action = registration_url(github_url, state, org)
@@ -240,9 +245,11 @@ def render_setup_page(
         f'<form action="{esc(action)}" method="post">'
         f'<input type="hidden" name="manifest" value="{esc(json.dumps(manifest))}">'
         f'<button type="submit">Create the GitHub App on {esc(github_url)}</button></form>'
-        '<form action="/" method="get"><p>Or create it for an organization: '
+        '<form method="get"><p>Or create it for an organization: '
         f'<input name="org" placeholder="organization" value="{esc(org or "")}" '
-        'aria-label="organization"> <button type="submit">Use this organization</button></p></form>'
+        'aria-label="organization"> <button type="submit">Use this organization</button></p>'
+        + (f'<input type="hidden" name="token" value="{esc(setup_token)}">' if setup_token else "")
+        + "</form>"
     )
     return _page("Set up Honk", body)
 
@@ -431,6 +438,10 @@ _HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
+    # No scripts, no framing (the button must not be clickjacked), no foreign resources.
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+    ),
 }
 
 
@@ -448,12 +459,14 @@ class SetupFlow:
         clock: Callable[[], float] = time.monotonic,
         state_ttl_s: float = STATE_TTL_S,
         max_states: int = MAX_OUTSTANDING_STATES,
+        setup_token: str | None = None,
     ) -> None:
         self._settings = settings
         self._app_yml_text = app_yml_text
         self._env_path = env_path
         self._on_configured = on_configured
         self._http = http
+        self._setup_token = setup_token  # when set, `/` needs `?token=` (a link from the log)
         self._states = _States(state_ttl_s, max_states, clock)
         self._lock = asyncio.Lock()
         self.configured: ConvertedApp | None = None
@@ -470,12 +483,7 @@ class SetupFlow:
         ]
 
     def _html(self, content: str, status: int = 200) -> HTMLResponse:
-        csp = (
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
-            f"base-uri 'none'; form-action 'self' {self._settings.web_url}"
-        )
-        headers = {**_HEADERS, "Content-Security-Policy": csp}
-        return HTMLResponse(content, status_code=status, headers=headers)
+        return HTMLResponse(content, status_code=status, headers=_HEADERS)
 
     def _public_url(self, request: Request) -> str:
         if self._settings.HONK_PUBLIC_URL:
@@ -487,6 +495,11 @@ class SetupFlow:
             return self._html(render_done_page(self.configured, env_path=self._env_path))
         if self._stuck is not None:
             return self._html(render_error_page(self._stuck), 500)
+        given = request.query_params.get("token", "")
+        if self._setup_token and not hmac.compare_digest(
+            given.encode(), self._setup_token.encode()
+        ):
+            return self._html(render_error_page(_OPEN_LOGGED_LINK), 403)
         org = request.query_params.get("org", "").strip() or None
         try:
             manifest = load_manifest(
@@ -498,7 +511,11 @@ class SetupFlow:
         except SetupError as exc:
             return self._html(render_error_page(str(exc)), exc.status)
         page = render_setup_page(
-            manifest, github_url=self._settings.web_url, state=self._states.issue(), org=org
+            manifest,
+            github_url=self._settings.web_url,
+            state=self._states.issue(),
+            org=org,
+            setup_token=self._setup_token,
         )
         return self._html(page)
 
@@ -554,6 +571,7 @@ class SetupFlow:
         return self._html(render_done_page(app, env_path=self._env_path))
 
 
+_OPEN_LOGGED_LINK = "Open the setup link that Honk wrote to its log when it started in setup mode."
 _BAD_STATE = (
     "This link back from GitHub is unknown, expired or already used, so Honk changed nothing. "
     "If GitHub just created an App, delete it under Settings → Developer settings → GitHub Apps, "

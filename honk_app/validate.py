@@ -116,7 +116,9 @@ async def validate(
     report = report_dir / "report.xml"
     env = {
         "HONK_JUNIT_XML": str(report),
-        "PYTEST_ADDOPTS": f"--junitxml={shlex.quote(str(report))} -o junit_family=xunit1",
+        "PYTEST_ADDOPTS": (
+            f"--junitxml={shlex.quote(str(report))} -o junit_family=xunit1 -p no:cacheprovider"
+        ),
     }
     test_step = step_result(await sandbox.run(test, timeout_s=remaining, network=False, env=env))
     parsed = await asyncio.to_thread(_parse_report, report, sandbox.workspace)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,17 @@ def fake() -> Iterator[FakeAnthropic]:
         yield server
 
 
+_opened: list[BuiltinSession] = []
+
+
+@pytest.fixture(autouse=True)
+async def close_sessions() -> AsyncIterator[None]:
+    """Every session a test opens is closed while its event loop still runs."""
+    yield
+    while _opened:
+        await _opened.pop().close()
+
+
 class Recorder:
     def __init__(self) -> None:
         self.audit: list[tuple[str, dict[str, Any]]] = []
@@ -86,7 +97,9 @@ def open_session(
         limits=limits or Limits(),
     )
     recorder = recorder or Recorder()
-    return backend.open(task, progress=recorder.on_progress, audit=recorder.on_audit)
+    session = backend.open(task, progress=recorder.on_progress, audit=recorder.on_audit)
+    _opened.append(session)
+    return session
 
 
 def tool_results(request: dict[str, Any]) -> list[dict[str, Any]]:
@@ -143,7 +156,6 @@ async def test_a_session_views_edits_runs_the_tests_and_summarises(
     recorder = Recorder()
     session = open_session(fake, workspace, FIX_SCRIPT, recorder=recorder)
     outcome = await session.start()
-    await session.close()
 
     assert outcome.stop == "done" and outcome.error is None
     assert outcome.summary.startswith("Fixed add() in calc.py")
@@ -179,7 +191,6 @@ async def test_breakpoints_stay_within_four_and_cache_reads_grow(
     replies = [tool_use("bash", {"command": f"echo step {n}; seq 1 40"}) for n in range(8)]
     session = open_session(fake, workspace, [*replies, text("done")])
     outcome = await session.start()
-    await session.close()
 
     assert outcome.stop == "done" and outcome.turns == 9
     for request in fake.requests:
@@ -198,7 +209,6 @@ async def test_the_api_key_never_reaches_a_command(
     monkeypatch.setenv("ANTHROPIC_API_KEY", DEFAULT_API_KEY)
     session = open_session(fake, workspace, [tool_use("bash", {"command": "env"})])
     outcome = await session.start()
-    await session.close()
     env_output = tool_results(fake.requests[1])[0]["content"]
     assert outcome.stop == "done" and "PATH=" in env_output
     assert DEFAULT_API_KEY not in env_output
@@ -275,7 +285,6 @@ async def test_the_timeout_stops_the_session_and_kills_the_command(
     assert (workspace / "started").exists() and gone_soon("987.125")
     again = await session.follow_up("Please continue.")
     assert again.stop == "timeout" and len(fake.requests) == 1
-    await session.close()
 
 
 async def test_cancelling_kills_the_running_command_and_propagates(
@@ -290,7 +299,6 @@ async def test_cancelling_kills_the_running_command_and_propagates(
     with pytest.raises(asyncio.CancelledError):
         await running
     assert gone_soon("987.375")
-    await session.close()
 
 
 # ---- API errors ------------------------------------------------------------------------------
@@ -353,7 +361,6 @@ async def test_follow_up_continues_the_conversation_with_cumulative_counts(
     session = open_session(fake, workspace, replies)
     first = await session.start()
     second = await session.follow_up("The tests failed: AssertionError: -1")
-    await session.close()
 
     assert first.stop == "done" and first.turns == 2
     assert second.stop == "done" and second.turns == 4

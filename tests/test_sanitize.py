@@ -47,7 +47,10 @@ CLEANING: dict[str, tuple[str, str]] = {
         "<details><summary>Log</summary>\n\nerror\n</details>",
         "<details><summary>Log</summary>\n\nerror\n</details>",
     ),
-    "image alt text is kept": ("![screenshot of the error](x.png)", "![screenshot of the error](x.png)"),
+    "image alt text is kept": (
+        "![screenshot of the error](x.png)",
+        "![screenshot of the error](x.png)",
+    ),
     "github token": (f"use {GITHUB_TOKEN} to push", f"use {REDACTED} to push"),
     "anthropic key": (f"ANTHROPIC_API_KEY={ANTHROPIC_KEY}", f"ANTHROPIC_API_KEY={REDACTED}"),
     "token split by a zero-width space": (
@@ -81,11 +84,15 @@ def test_cleaning_twice_changes_nothing_more() -> None:
 
 QUOTES: dict[str, tuple[str, str]] = {
     "one line": ("/honk fix it", "> `/honk fix it`"),
-    "every line is quoted": ("/honk fix it\nand test\n\nthen lint", (
-        "> `/honk fix it`\n> `and test`\n>\n> `then lint`"
-    )),
-    "backticks inside": ("/honk rename `pkg`", "> ``/honk rename `pkg` ``"),
-    "mentions stay inert inside code": ("/honk ask @octo-org/admins", "> `/honk ask @octo-org/admins`"),
+    "every line is quoted": (
+        "/honk fix it\nand test\n\nthen lint",
+        ("> `/honk fix it`\n> `and test`\n>\n> `then lint`"),
+    ),
+    "backticks inside": ("/honk rename `pkg`", "> `` /honk rename `pkg` ``"),
+    "mentions stay inert inside code": (
+        "/honk ask @octo-org/admins",
+        "> `/honk ask @octo-org/admins`",
+    ),
     "hidden marker is removed": ("/honk x <!-- honk:run=other -->", "> `/honk x`"),
     "secret is redacted": (f"/honk push with {GITHUB_TOKEN}", f"> `/honk push with {REDACTED}`"),
     "empty": ("", ">"),

@@ -640,3 +640,51 @@ async def test_a_github_outage_keeps_the_link_valid_so_a_reload_finishes(harness
     reloaded = await harness.honk.get(back)
     assert reloaded.status_code == 200
     assert len(harness.configured) == 1
+
+
+async def test_a_setup_token_keeps_strangers_from_registering_their_own_app(
+    github: FakeGitHub, tmp_path: Path
+) -> None:
+    async for h in _harness(github, tmp_path / ".env", setup_token="t0k3n-from-the-log"):
+        for query in ("", "?token=guess"):
+            refused = await h.honk.get("/" + query)
+            assert refused.status_code == 403
+            assert "log" in refused.text
+        page = await h.honk.get("/?token=t0k3n-from-the-log")
+        assert page.status_code == 200
+        (org_form,) = [f for f in parse_page(page.text).forms if f.method == "get"]
+        assert org_form.fields["token"] == "t0k3n-from-the-log"  # choosing an org keeps access
+        assert (await h.honk.get(await h.confirm_on_github(manifest_form(page.text)))).is_success
+
+
+async def test_pages_are_not_cached_framed_or_scripted(harness: Harness) -> None:
+    page = await harness.honk.get("/")
+    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert "<script" not in page.text
+
+
+# ---- .env.example ---------------------------------------------------------------------------
+EXAMPLE = (ROOT / ".env.example").read_text(encoding="utf-8")
+
+
+def test_env_example_documents_every_setting_with_a_comment_and_placeholder() -> None:
+    lines = EXAMPLE.splitlines()
+    documented = {}
+    for i, line in enumerate(lines):
+        if line.startswith("# ") and "=" in line and line[2:].split("=")[0].isupper():
+            key = line[2:].split("=", 1)[0]
+            documented[key] = line
+            assert lines[i - 1].startswith("# ") and "=" not in lines[i - 1].split(" ")[1], key
+    assert set(Settings.model_fields) <= set(documented)
+    for group in ("GitHub App", "Server", "Anthropic", "Runs", "Scale-out"):
+        assert f"# ---- {group} " in EXAMPLE
+
+
+def test_env_example_holds_no_secret_and_changes_nothing_when_copied(tmp_path: Path) -> None:
+    assert find_secrets(EXAMPLE) == []
+    copied = tmp_path / ".env"
+    copied.write_text(EXAMPLE, encoding="utf-8")
+    assert dotenv_values(copied) == {}
+    assert load_settings(copied).needs_setup

@@ -34,7 +34,8 @@ ISSUE_BODY = (
 PR_TITLE = "Fix the install instructions"
 PR_BODY = "Fixes #42.\r\n\r\nRenames the package in the install instructions."
 DIFF_HUNK = (
-    "@@ -10,7 +10,7 @@ Install it:\n \n ```sh\n-pip install hello_world\n+pip install hello-world\n ```"
+    "@@ -10,7 +10,7 @@ Install it:\n \n ```sh\n"
+    "-pip install hello_world\n+pip install hello-world\n ```"
 )
 BASE = Trigger(
     command=Command.RUN,
@@ -327,7 +328,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], TriggerRules, dict[str, Any]]] = 
         "issues",
         p.with_repository(p.labeled(), clone_url="http://127.0.0.1:8080/octo-org/hello-world.git"),
         RULES,
-        {"repository": replace(REPOSITORY, clone_url="http://127.0.0.1:8080/octo-org/hello-world.git")},
+        {
+            "repository": replace(
+                REPOSITORY, clone_url="http://127.0.0.1:8080/octo-org/hello-world.git"
+            )
+        },
     ),
 }
 
@@ -541,7 +546,9 @@ REJECTIONS: dict[str, tuple[str, Any, TriggerRules, str]] = {
 }
 
 
-@pytest.mark.parametrize(("event", "payload", "rules", "reason"), REJECTIONS.values(), ids=REJECTIONS)
+@pytest.mark.parametrize(
+    ("event", "payload", "rules", "reason"), REJECTIONS.values(), ids=REJECTIONS
+)
 def test_delivery_is_ignored_with_a_reason(
     event: str, payload: Any, rules: TriggerRules, reason: str
 ) -> None:
@@ -616,7 +623,9 @@ GRAMMAR: dict[str, tuple[str, ParsedCommand | None]] = {
     ),
     "word that merely starts like a subcommand": (
         "/honk stopwatch: add a lap button",
-        ParsedCommand(Command.RUN, "stopwatch: add a lap button", "/honk stopwatch: add a lap button"),
+        ParsedCommand(
+            Command.RUN, "stopwatch: add a lap button", "/honk stopwatch: add a lap button"
+        ),
     ),
     "after a closed fence": (
         "```py\n/honk no\n```\n/honk yes",

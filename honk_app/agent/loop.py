@@ -114,7 +114,7 @@ def describe_api_error(exc: anthropic.AnthropicError, secrets: Sequence[str]) ->
         kind = exc.type or "error"
         detail = (exc.api_message or exc.message).strip().rstrip(".")
         hint = {
-            401: " Check ANTHROPIC_API_KEY.",
+            401: " The API key was refused; check ANTHROPIC_API_KEY.",
             403: " The API key may lack access to this model.",
             404: " Check the model name.",
             429: " The rate limit was reached; retry later.",

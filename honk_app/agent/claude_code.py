@@ -1,0 +1,670 @@
+"""The `claude-code` agent backend: Claude Code (through claude_agent_sdk) in the run's workspace.
+
+Claude Code runs with the guarantees of the built-in loop:
+
+- It never sees a secret of Honk's. The SDK hands its whole environment to the CLI, so `cli_path`
+  points at a per-run launcher that starts the CLI with an environment built from nothing
+  (`bwrap --clearenv` or `env -i`). The API key is a per-run proxy token (see `proxy.py`).
+- Isolation `bwrap` (the default) runs the CLI, and so every command it starts, in bubblewrap:
+  no network at all (the CLI reaches Honk's proxy through a bound Unix socket), a private /proc
+  and /tmp, the system directories read-only, and writable only the workspace (its `.git`
+  read-only: a hook planted there would run outside the sandbox) and the run's own HOME and
+  CLAUDE_CONFIG_DIR. Isolation `none` (development only) keeps the clean environment but not the
+  rest: an agent's command can then read anything this user can.
+- Limits: turns and budget are passed to the CLI and the budget is also enforced by the proxy,
+  whose meter is the measure; the time limit, `close()` and cancellation kill the CLI and every
+  process it started (found through /proc: descendants, and members of its session).
+
+Each `start`/`follow_up` runs one CLI process; a follow-up resumes the CLI's session, which lives
+in the run's CLAUDE_CONFIG_DIR, and limits count from `start`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from honk_app.agent.base import (
+    AgentTask,
+    AgentUnavailable,
+    AuditCallback,
+    Progress,
+    ProgressCallback,
+    ignore_audit,
+    ignore_progress,
+)
+from honk_app.agent.proxy import AnthropicProxy, Meter, ProxyGrant, usage_from
+from honk_app.models import AgentOutcome, AgentStop, Usage
+from honk_app.secret_scan import redact
+
+if TYPE_CHECKING:
+    from claude_agent_sdk import ClaudeAgentOptions
+
+Isolation = Literal["bwrap", "none"]
+NOT_INSTALLED = (
+    "This repository asks for the Claude Code agent, but this Honk server was installed without "
+    "it: install `honk-app[claude-code]`."
+)
+AUDIT_CAP = 4000
+BASE_TOOLS = ("Read", "Write", "Edit", "Glob", "Grep", "Bash")
+WEB_TOOLS = ("WebFetch", "WebSearch")
+READ_ONLY_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
+# the launcher reads the token from its environment, so it is never written to a file
+TOKEN_MARK = "@HONK_CLI_TOKEN@"  # noqa: S105 - a placeholder
+QUIET = {  # Claude Code's documented switches for everything a headless run does not need
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_BUG_COMMAND": "1",
+    "DISABLE_COST_WARNINGS": "1",
+    "DISABLE_INSTALLATION_CHECKS": "1",
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY": "1",
+    "CLAUDE_CODE_DISABLE_AUTO_MEMORY": "1",
+    "CLAUDE_CODE_DISABLE_BACKGROUND_TASKS": "1",
+    "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL": "1",
+    "CLAUDE_CODE_IDE_SKIP_AUTO_INSTALL": "1",
+    "CLAUDE_BASH_MAINTAIN_PROJECT_WORKING_DIR": "1",
+}
+
+
+@dataclass(frozen=True)
+class ClaudeCodeSettings:
+    isolation: Isolation = "bwrap"
+    allow_web: bool = False
+    allowed_commands: tuple[str, ...] | None = None  # None: any command (inside the sandbox)
+    max_retries: int = 2  # CLAUDE_CODE_MAX_RETRIES
+    cli_path: Path | None = None  # default: the CLI bundled with claude_agent_sdk
+    bwrap_path: str = "bwrap"
+    read_only_paths: tuple[str, ...] = READ_ONLY_SYSTEM  # add toolchains outside these here
+    path: str = "/usr/local/bin:/usr/bin:/bin"
+
+
+# ---- pure core -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    root: Path  # 0700, never visible inside the sandbox: the launcher lives here
+    home: Path
+    config: Path
+    launcher: Path
+    pid_file: Path
+
+    @classmethod
+    def under(cls, root: Path) -> RunPaths:
+        return cls(root, root / "home", root / "config", root / "launch", root / "cli.pid")
+
+
+def tool_names(settings: ClaudeCodeSettings) -> list[str]:
+    return [*BASE_TOOLS, *(WEB_TOOLS if settings.allow_web else ())]
+
+
+def allow_rules(settings: ClaudeCodeSettings) -> list[str]:
+    """Permission rules for `dontAsk` mode: anything not listed is denied, never asked."""
+    rules = [t for t in tool_names(settings) if t != "Bash"]
+    if settings.allowed_commands is None:
+        return [*rules, "Bash"]
+    return [*rules, *(f"Bash({command}:*)" for command in settings.allowed_commands)]
+
+
+def cli_environment(
+    settings: ClaudeCodeSettings, grant: ProxyGrant, paths: RunPaths, sdk_version: str
+) -> dict[str, str]:
+    """The CLI's whole environment: built from nothing, so no variable of Honk's can leak."""
+    env = {
+        "PATH": settings.path,
+        "HOME": str(paths.home),
+        "LANG": "C.UTF-8",
+        "SHELL": "/bin/bash",
+        "CLAUDE_CONFIG_DIR": str(paths.config),
+        "ANTHROPIC_BASE_URL": grant.base_url,
+        "ANTHROPIC_API_KEY": TOKEN_MARK,
+        "CLAUDE_CODE_MAX_RETRIES": str(settings.max_retries),
+        "CLAUDE_CODE_ENTRYPOINT": "sdk-py",
+        "CLAUDE_AGENT_SDK_VERSION": sdk_version,
+        "CLAUDE_CODE_SDK_READS_SESSION_STATE": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        **QUIET,
+    }
+    if settings.isolation == "bwrap":
+        env["ANTHROPIC_UNIX_SOCKET"] = str(grant.unix_socket)
+    return env
+
+
+def launch_argv(
+    settings: ClaudeCodeSettings,
+    env: dict[str, str],
+    *,
+    cli: Path,
+    workspace: Path,
+    paths: RunPaths,
+    socket_path: Path,
+) -> list[str]:
+    """The command that starts the CLI: inside bubblewrap, or bare with `env -i`."""
+    if settings.isolation == "none":
+        return ["setsid", "-w", "env", "-i", *(f"{k}={v}" for k, v in env.items()), str(cli)]
+    argv = [settings.bwrap_path, "--die-with-parent", "--new-session", "--unshare-all"]
+    argv.append("--clearenv")
+    for name, value in env.items():
+        argv += ["--setenv", name, value]
+    for path in settings.read_only_paths:
+        argv += ["--ro-bind-try", path, path]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # noqa: S108 - a fresh tmpfs
+    argv += ["--ro-bind", str(cli.parent), str(cli.parent)]
+    argv += ["--ro-bind", str(socket_path), str(socket_path)]
+    for writable in (paths.home, paths.config, workspace):
+        argv += ["--bind", str(writable), str(writable)]
+    git = str(workspace / ".git")
+    argv += ["--ro-bind-try", git, git, "--chdir", str(workspace), "--", str(cli)]
+    return argv
+
+
+def launcher_script(argv: Sequence[str], pid_file: Path) -> str:
+    """A shell script that records its pid and becomes `argv` (so the pid is the CLI's root)."""
+
+    def word(arg: str) -> str:
+        return '"$HONK_CLI_TOKEN"'.join(shlex.quote(part) for part in arg.split(TOKEN_MARK))
+
+    command = " ".join(word(arg) for arg in argv)
+    return f'#!/bin/sh\necho $$ > {shlex.quote(str(pid_file))}\nexec {command} "$@"\n'
+
+
+@dataclass(frozen=True)
+class ResultView:
+    """What Honk reads from the CLI's ResultMessage."""
+
+    subtype: str
+    is_error: bool
+    text: str = ""
+    num_turns: int = 0
+    api_error_status: int | None = None
+    errors: tuple[str, ...] = ()
+    total_cost_usd: float = 0.0
+    usage: Usage = field(default_factory=Usage)
+    session_id: str | None = None
+
+
+_API_ERROR = re.compile(r"^API Error:\s*(?:Request rejected\s*)?(?:\(?\d{3}\)?)?\s*[·:-]?\s*")
+
+
+def readable_api_error(text: str, status: int | None) -> str:
+    detail = _API_ERROR.sub("", text.strip()).split("\n")[0].strip() or "no details"
+    detail = detail[:300].rstrip(".")
+    code = f" (HTTP {status})" if status else ""
+    return f"Claude Code stopped on an Anthropic API error{code}: {detail}."
+
+
+def classify(
+    result: ResultView | None,
+    *,
+    forced: AgentStop | None,
+    meter: Meter | None,
+    limits_timeout_s: float,
+    failure: str | None,
+) -> tuple[AgentStop, str | None]:
+    """The stop reason and, unless the agent finished, one readable sentence."""
+    if forced == "timeout":
+        return "timeout", f"Claude Code ran past the time limit of {limits_timeout_s:g} s."
+    if forced is not None:
+        return forced, "The run was stopped before Claude Code finished."
+    if meter is not None and meter.refused and (result is None or result.is_error):
+        return "max_cost", f"Claude Code spent the run's budget of ${meter.budget_usd:.2f}."
+    if result is None:
+        return "error", failure or "Claude Code stopped without reporting a result."
+    if result.subtype == "error_max_turns":
+        return "max_turns", "Claude Code reached the run's limit of turns."
+    if result.subtype == "error_max_budget_usd":
+        return "max_cost", "Claude Code reached the run's budget."
+    if result.subtype == "success" and not result.is_error:
+        return "done", None
+    if result.api_error_status is not None or result.text.startswith("API Error"):
+        return "error", readable_api_error(result.text, result.api_error_status)
+    detail = "; ".join(result.errors) or result.text or result.subtype
+    return "error", f"Claude Code stopped with an error: {detail[:300]}."
+
+
+def capped(text: str, secrets_: Sequence[str] = ()) -> str:
+    clean = redact(text, secrets_)
+    return clean if len(clean) <= AUDIT_CAP else clean[: AUDIT_CAP - 1] + "…"
+
+
+@dataclass(frozen=True)
+class ProcInfo:
+    pid: int
+    state: str
+    ppid: int
+    session: int
+    start: int  # clock ticks after boot: tells a reused pid apart
+
+
+def parse_stat(text: str) -> ProcInfo:
+    """/proc/PID/stat; the command name may hold spaces and parentheses, so split after it."""
+    pid, _, rest = text.partition(" (")
+    fields = rest.rsplit(") ", 1)[1].split()
+    return ProcInfo(int(pid), fields[0], int(fields[1]), int(fields[3]), int(fields[19]))
+
+
+def process_tree(table: Sequence[ProcInfo], root: int, *, session: bool) -> list[ProcInfo]:
+    """`root`, its descendants, and (if `session`) the members of the session it leads."""
+    children: dict[int, list[ProcInfo]] = {}
+    for proc in table:
+        children.setdefault(proc.ppid, []).append(proc)
+    found = {p.pid: p for p in table if p.pid == root or (session and p.session == root)}
+    stack = list(found)
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child.pid not in found:
+                found[child.pid] = child
+                stack.append(child.pid)
+    return list(found.values())
+
+
+# ---- /proc and signals -----------------------------------------------------------------------
+
+
+def proc_table() -> list[ProcInfo]:
+    table = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                table.append(parse_stat(Path(entry.path, "stat").read_text()))
+    return table
+
+
+def alive(procs: Sequence[ProcInfo]) -> list[ProcInfo]:
+    """The processes still running (a zombie has stopped; it only waits to be reaped)."""
+    now = {p.pid: p for p in proc_table()}
+    return [
+        p for p in procs if (q := now.get(p.pid)) and q.start == p.start and q.state not in "ZX"
+    ]
+
+
+def kill_all(procs: Sequence[ProcInfo]) -> None:
+    for proc in alive(procs):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(proc.pid, signal.SIGKILL)
+
+
+async def wait_gone(procs: Sequence[ProcInfo], timeout_s: float = 5.0) -> list[ProcInfo]:
+    """Poll /proc (a process outside our children offers nothing to await) until all are gone."""
+    for _ in range(max(1, int(timeout_s / 0.05))):
+        if not alive(procs):
+            return []
+        await asyncio.sleep(0.05)
+    return alive(procs)
+
+
+def bwrap_problem(bwrap: str) -> str | None:
+    """None if bubblewrap can build the sandbox here, else one sentence saying why not."""
+    found = shutil.which(bwrap)
+    if found is None:
+        return f"Claude Code runs in bubblewrap, which is not installed here ({bwrap!r} not found)."
+    probe = [found, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"]
+    done = subprocess.run(probe, capture_output=True, text=True, timeout=30, check=False)
+    if done.returncode != 0:
+        reason = done.stderr.strip().splitlines()[-1:] or ["no reason given"]
+        return f"bubblewrap cannot build a sandbox on this host: {reason[0]}"
+    return None
+
+
+# ---- the backend -----------------------------------------------------------------------------
+
+
+def _load_sdk() -> Any:
+    try:
+        import claude_agent_sdk
+    except ImportError as exc:
+        raise AgentUnavailable(NOT_INSTALLED) from exc
+    return claude_agent_sdk
+
+
+def bundled_cli(sdk: Any) -> Path | None:
+    bundled = Path(sdk.__file__).parent / "_bundled" / "claude"
+    if bundled.is_file():
+        return bundled
+    found = shutil.which("claude")
+    return Path(found) if found else None
+
+
+class ClaudeCodeBackend:
+    """Makes Claude Code sessions; all of them reach the API through one `AnthropicProxy`."""
+
+    name = "claude-code"
+
+    def __init__(self, proxy: AnthropicProxy, settings: ClaudeCodeSettings | None = None) -> None:
+        self.proxy = proxy
+        self.settings = settings or ClaudeCodeSettings()
+        self._bwrap_checked = False
+
+    def open(
+        self,
+        task: AgentTask,
+        *,
+        progress: ProgressCallback = ignore_progress,
+        audit: AuditCallback = ignore_audit,
+    ) -> ClaudeCodeSession:
+        """Check that Claude Code can run here (raises AgentUnavailable), then make a session."""
+        sdk = _load_sdk()
+        cli = self.settings.cli_path or bundled_cli(sdk)
+        if cli is None or not cli.is_file():
+            raise AgentUnavailable(f"{NOT_INSTALLED} (the Claude Code CLI was not found)")
+        if self.settings.isolation == "bwrap" and not self._bwrap_checked:
+            problem = bwrap_problem(self.settings.bwrap_path)
+            if problem is not None:
+                raise AgentUnavailable(problem)
+            self._bwrap_checked = True
+        return ClaudeCodeSession(self, sdk, cli.resolve(), task, progress, audit)
+
+
+class ClaudeCodeSession:
+    """One Claude Code conversation in one workspace; see the module docstring."""
+
+    def __init__(
+        self,
+        backend: ClaudeCodeBackend,
+        sdk: Any,
+        cli: Path,
+        task: AgentTask,
+        progress: ProgressCallback,
+        audit: AuditCallback,
+    ) -> None:
+        self.run_id = f"claude-code-{secrets.token_hex(8)}"
+        self._proxy, self._settings, self._sdk, self._cli = (
+            backend.proxy,
+            backend.settings,
+            sdk,
+            cli,
+        )
+        self._task, self._progress, self._audit = task, progress, audit
+        self._workspace = task.workspace.resolve()
+        self._grant: ProxyGrant | None = None
+        self._paths: RunPaths | None = None
+        self._final_meter: Meter | None = None
+        self._session_id: str | None = None
+        self._turns = 0  # completed turns, from the CLI's results
+        self._live_turns: set[str] = set()  # assistant messages seen in the current call
+        self._reported = (0.0, Usage())  # the CLI's own cost and usage, if the proxy saw nothing
+        self._active_s = 0.0
+        self._forced: AgentStop | None = None
+        self._failure: str | None = None
+        self._stderr: list[str] = []
+        self._pump: asyncio.Task[ResultView | None] | None = None
+        self._tree: list[ProcInfo] = []
+        self._closed = False
+
+    # the contract
+
+    async def start(self) -> AgentOutcome:
+        if self._grant is not None:
+            raise RuntimeError("This Claude Code session has already started.")
+        return await self._call(self._task.task_prompt)
+
+    async def follow_up(self, message: str) -> AgentOutcome:
+        if self._grant is None:
+            raise RuntimeError("Start the session before following up.")
+        return await self._call(message)
+
+    async def close(self) -> None:
+        """Kill the CLI and everything it started, revoke the token, delete the run's files."""
+        self._closed = True
+        pump = self._pump
+        if pump is not None and not pump.done():
+            self._forced = "cancelled"
+            self._kill()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(pump), 15)
+        await wait_gone(self._tree)
+        if self._grant is not None:
+            self._final_meter = self._proxy.revoke(self.run_id) or self._final_meter
+        if self._paths is not None:
+            shutil.rmtree(self._paths.root, ignore_errors=True)
+
+    @property
+    def process_id(self) -> int | None:
+        """The pid of the CLI's launcher (bubblewrap or the CLI itself), once it has started."""
+        if self._paths is None:
+            return None
+        with contextlib.suppress(OSError, ValueError):
+            return int(self._paths.pid_file.read_text())
+        return None
+
+    # one CLI process per call
+
+    async def _call(self, prompt: str) -> AgentOutcome:
+        if self._closed:
+            raise RuntimeError("This Claude Code session is closed.")
+        self._prepare()
+        limits, meter = self._task.limits, self._meter()
+        early: tuple[AgentStop, str] | None = None
+        if self._turns >= limits.max_turns:
+            early = ("max_turns", "Claude Code reached the run's limit of turns.")
+        elif meter is not None and meter.exhausted:
+            early = ("max_cost", f"Claude Code spent the run's budget of ${meter.budget_usd:.2f}.")
+        elif self._active_s >= limits.timeout_s:
+            early = ("timeout", f"Claude Code ran past the time limit of {limits.timeout_s:g} s.")
+        if early is not None:
+            return self._outcome(early[0], "", early[1])
+        self._forced, self._failure, self._live_turns = None, None, set()
+        began = time.monotonic()
+        loop = asyncio.get_running_loop()
+        deadline = loop.call_later(limits.timeout_s - self._active_s, self._expire)
+        self._pump = asyncio.create_task(self._drive(prompt))
+        try:
+            result = await asyncio.shield(self._pump)
+        except asyncio.CancelledError:
+            self._forced = "cancelled"
+            self._kill()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(self._pump, 15)
+            raise
+        finally:
+            deadline.cancel()
+            self._kill()
+            await wait_gone(self._tree)
+            self._active_s += time.monotonic() - began
+        if result is not None:
+            self._turns += result.num_turns
+            self._session_id = result.session_id or self._session_id
+            cost, usage = self._reported
+            usage.add(result.usage)
+            self._reported = (cost + result.total_cost_usd, usage)
+        stop, error = classify(
+            result,
+            forced=self._forced,
+            meter=self._meter(),
+            limits_timeout_s=limits.timeout_s,
+            failure=self._failure,
+        )
+        summary = result.text if result is not None and not result.is_error else ""
+        return self._outcome(stop, summary, error)
+
+    def _prepare(self) -> None:
+        """First call: a token, a private run directory and the launcher."""
+        if self._grant is not None:
+            return
+        self._proxy.start()
+        self._grant = self._proxy.issue(self.run_id, self._task.limits.max_cost_usd)
+        self._paths = RunPaths.under(Path(tempfile.mkdtemp(prefix="honk-claude-code-")))
+        self._paths.home.mkdir()
+        self._paths.config.mkdir()
+        env = cli_environment(self._settings, self._grant, self._paths, self._sdk.__version__)
+        argv = launch_argv(
+            self._settings,
+            env,
+            cli=self._cli,
+            workspace=self._workspace,
+            paths=self._paths,
+            socket_path=self._grant.unix_socket,
+        )
+        self._paths.launcher.write_text(launcher_script(argv, self._paths.pid_file))
+        self._paths.launcher.chmod(0o700)
+
+    def _options(self) -> ClaudeAgentOptions:
+        assert self._grant is not None and self._paths is not None
+        limits, meter = self._task.limits, self._meter()
+        spent = meter.spent_usd if meter is not None else 0.0
+        tools = tool_names(self._settings)
+        options: ClaudeAgentOptions = self._sdk.ClaudeAgentOptions(
+            cwd=str(self._workspace),
+            cli_path=str(self._paths.launcher),
+            model=self._task.model,
+            system_prompt={
+                "type": "preset",
+                "preset": "claude_code",
+                "append": self._task.system_prompt,
+            },
+            tools=tools,
+            allowed_tools=allow_rules(self._settings),
+            disallowed_tools=[] if self._settings.allow_web else list(WEB_TOOLS),
+            permission_mode="dontAsk",
+            max_turns=max(1, limits.max_turns - self._turns),
+            max_budget_usd=max(0.0, limits.max_cost_usd - spent),
+            setting_sources=[],
+            strict_mcp_config=True,
+            settings=json.dumps({"disableAllHooks": True}),
+            resume=self._session_id,
+            env={"HONK_CLI_TOKEN": self._grant.token},
+            stderr=self._on_stderr,
+        )
+        return options
+
+    async def _drive(self, prompt: str) -> ResultView | None:
+        """Stream the CLI's messages into progress and audit; return its result, if any."""
+        result: ResultView | None = None
+        messages = self._sdk.query(prompt=prompt, options=self._options())
+        try:
+            async for message in messages:
+                self._note_process()
+                if self._forced is not None:
+                    break
+                if isinstance(message, self._sdk.ResultMessage):
+                    result = self._result_view(message)
+                else:
+                    await self._observe(message)
+        except self._sdk.ClaudeSDKError as exc:
+            if result is None and self._forced is None:
+                tail = " ".join(self._stderr[-3:])
+                self._failure = capped(f"Claude Code failed: {exc} {tail}".strip(), self._secrets())
+        finally:
+            self._note_process()
+            self._kill()
+            await messages.aclose()
+        return result
+
+    # observing the CLI
+
+    async def _observe(self, message: Any) -> None:
+        sdk = self._sdk
+        if isinstance(message, sdk.AssistantMessage) and message.parent_tool_use_id is None:
+            texts = [b.text for b in message.content if isinstance(b, sdk.TextBlock)]
+            uses = [b for b in message.content if isinstance(b, sdk.ToolUseBlock)]
+            self._live_turns.add(message.message_id or str(len(self._live_turns)))
+            turn = self._turns + len(self._live_turns)
+            if texts:
+                record = {"turn": turn, "text": capped("\n".join(texts), self._secrets())}
+                await self._audit("model_turn", record)
+            for use in uses:
+                arguments = capped(json.dumps(use.input, ensure_ascii=False), self._secrets())
+                await self._audit(
+                    "tool_call", {"turn": turn, "id": use.id, "tool": use.name, "input": arguments}
+                )
+            meter = self._meter() or Meter(budget_usd=0)
+            tool = uses[-1].name if uses else None
+            await self._progress(Progress(turn, meter.spent_usd, meter.usage, tool))
+        elif isinstance(message, sdk.UserMessage) and isinstance(message.content, list):
+            for block in message.content:
+                if isinstance(block, sdk.ToolResultBlock):
+                    output = block.content if isinstance(block.content, str) else ""
+                    if isinstance(block.content, list):
+                        output = "\n".join(str(part.get("text", "")) for part in block.content)
+                    await self._audit(
+                        "tool_result",
+                        {
+                            "id": block.tool_use_id,
+                            "is_error": bool(block.is_error),
+                            "output": capped(output, self._secrets()),
+                        },
+                    )
+
+    def _result_view(self, message: Any) -> ResultView:
+        return ResultView(
+            subtype=str(message.subtype),
+            is_error=bool(message.is_error),
+            text=redact(str(message.result or ""), self._secrets()),
+            num_turns=int(message.num_turns or 0),
+            api_error_status=message.api_error_status,
+            errors=tuple(redact(str(e), self._secrets()) for e in message.errors or ()),
+            total_cost_usd=float(message.total_cost_usd or 0.0),
+            usage=usage_from(message.usage),
+            session_id=message.session_id,
+        )
+
+    def _on_stderr(self, line: str) -> None:
+        self._stderr = [*self._stderr[-19:], redact(line, self._secrets())]
+
+    # processes
+
+    def _note_process(self) -> None:
+        """Remember the CLI's process tree, so it can be killed even after it is reparented."""
+        pid = self.process_id
+        if pid is None:
+            return
+        table = proc_table()
+        root = next((p for p in table if p.pid == pid), None)
+        if root is None or root.ppid != os.getpid():
+            return  # gone, or the pid now belongs to someone else
+        known = {p.pid: p for p in self._tree}
+        for proc in process_tree(table, pid, session=self._settings.isolation == "none"):
+            known[proc.pid] = proc
+        self._tree = list(known.values())
+
+    def _kill(self) -> None:
+        self._note_process()
+        kill_all(self._tree)
+
+    def _expire(self) -> None:
+        self._forced = "timeout"
+        self._kill()
+        if self._pump is not None and not self._pump.done() and self.process_id is None:
+            asyncio.get_running_loop().call_later(0.2, self._expire)  # not spawned yet
+
+    # figures
+
+    def _secrets(self) -> list[str]:
+        return [self._grant.token] if self._grant is not None else []
+
+    def _meter(self) -> Meter | None:
+        if self._final_meter is not None:
+            return self._final_meter
+        return self._proxy.meter(self.run_id) if self._grant is not None else None
+
+    def _outcome(self, stop: AgentStop, summary: str, error: str | None) -> AgentOutcome:
+        meter = self._meter()
+        if meter is not None and meter.requests:
+            cost, usage = meter.spent_usd, meter.usage
+        else:
+            cost, usage = self._reported[0], replace(self._reported[1])
+        return AgentOutcome(
+            stop=stop,
+            summary=summary,
+            turns=self._turns,
+            usage=usage,
+            cost_usd=cost,
+            error=error,
+            duration_s=self._active_s,
+        )

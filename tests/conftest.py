@@ -1,0 +1,45 @@
+"""Shared fixtures: an RSA key for the GitHub App, and settings pointing at a temp data dir."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from honk_app.settings import Settings
+
+WEBHOOK_SECRET = "test-webhook-secret-0123456789"
+
+
+@pytest.fixture(scope="session")
+def app_private_key() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def make_settings(data_dir: Path, private_key: str, **values: object) -> Settings:
+    env: dict[str, object] = {
+        "APP_ID": "424242",
+        "PRIVATE_KEY": private_key,
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "HONK_DATA_DIR": str(data_dir),
+        "GITHUB_API_URL": "http://127.0.0.1:9",  # nothing listens: the webhook path must not call
+        "HONK_EXECUTOR_ID": f"test-{os.getpid()}",
+        **values,
+    }
+    return Settings(_env_file=None, **env)  # type: ignore[call-arg, arg-type]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "honk-data"
+    path.mkdir()
+    yield path

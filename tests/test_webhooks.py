@@ -1,0 +1,168 @@
+"""The webhook endpoint, in the order of its checks, against a real app with a real SQLite queue."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dbos import DBOS
+from starlette.testclient import TestClient
+
+from honk_app.runs.queue import INTAKE_QUEUE
+from honk_app.server import create_app
+from honk_app.webhooks import MAX_BODY_BYTES, sign, signature_matches
+from tests.conftest import WEBHOOK_SECRET, make_settings
+from tests.fixtures import payloads
+
+PATH = "/api/github/webhooks"
+
+
+def test_github_documented_signature_vector() -> None:
+    secret = b"It's a Secret to Everybody"
+    body = b"Hello, World!"
+    expected = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+    assert sign(secret, body) == expected
+    assert signature_matches(secret, body, expected)
+    assert not signature_matches(secret, body + b" ", expected)
+    assert not signature_matches(secret, body, "sha1=" + expected[7:])
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory, app_private_key: str) -> Iterator[TestClient]:
+    data: Path = tmp_path_factory.mktemp("honk-webhooks")
+    settings = make_settings(data, app_private_key)
+    app = create_app(settings, role="web", env_path=data / ".env")
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def headers(body: bytes, event: str = "issue_comment", delivery: str | None = None, **extra: str) -> dict[str, str]:
+    return {
+        "content-type": "application/json",
+        "x-github-event": event,
+        "x-github-delivery": delivery or str(uuid.uuid4()),
+        "x-hub-signature-256": sign(WEBHOOK_SECRET.encode(), body),
+        **extra,
+    }
+
+
+def post(client: TestClient, payload: Any, event: str = "issue_comment", **kw: Any) -> Any:
+    body = json.dumps(payload).encode()
+    return client.post(PATH, content=body, headers=headers(body, event, **kw))
+
+
+def test_ping_and_healthz(client: TestClient) -> None:
+    assert client.get("/ping").status_code == 200
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    assert health.json()["database"] == "ok"
+
+
+REJECTIONS = [
+    ("method", "GET", {}, b"", 405),
+    ("missing-event", "POST", {"x-github-event": None}, b"{}", 400),
+    ("missing-delivery", "POST", {"x-github-delivery": None}, b"{}", 400),
+    ("missing-signature", "POST", {"x-hub-signature-256": None}, b"{}", 401),
+    ("sha1-signature", "POST", {"x-hub-signature-256": "sha1=abc"}, b"{}", 401),
+    ("wrong-hmac", "POST", {"x-hub-signature-256": "sha256=" + "0" * 64}, b"{}", 401),
+    ("not-json", "POST", {}, b"not json", 400),
+    ("json-array", "POST", {}, b"[1, 2]", 400),
+]
+
+
+@pytest.mark.parametrize(("case", "method", "override", "body", "status"), REJECTIONS, ids=[r[0] for r in REJECTIONS])
+def test_rejections_in_order(
+    client: TestClient, case: str, method: str, override: dict[str, str | None], body: bytes, status: int
+) -> None:
+    hdrs: dict[str, str] = headers(body)
+    for key, value in override.items():
+        if value is None:
+            hdrs.pop(key)
+        else:
+            hdrs[key] = value
+    response = client.request(method, PATH, content=body, headers=hdrs)
+    assert response.status_code == status, response.text
+
+
+def test_oversized_body_is_refused_by_its_declared_length(client: TestClient) -> None:
+    body = b"{}"
+    hdrs = headers(body)
+    hdrs["content-length"] = str(MAX_BODY_BYTES + 1)
+
+    def chunks() -> Iterator[bytes]:
+        yield body
+
+    response = client.post(PATH, content=chunks(), headers=hdrs)
+    assert response.status_code == 413
+
+
+def test_oversized_streamed_body_is_refused_while_reading(client: TestClient) -> None:
+    chunk = b"x" * (1024 * 1024)
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(26):
+            yield chunk
+
+    hdrs = headers(b"")
+    response = client.post(PATH, content=chunks(), headers=hdrs)
+    assert response.status_code == 413
+
+
+def test_ignored_event_says_why(client: TestClient) -> None:
+    response = post(client, payloads.ping(), event="ping")
+    assert response.status_code == 200
+    assert response.json()["message"] == "ignored"
+    assert response.json()["reason"]
+
+
+def test_edited_comment_is_ignored_with_reason(client: TestClient) -> None:
+    response = post(client, payloads.issue_comment("/honk do it", action="edited"))
+    assert response.status_code == 200
+    assert "edit" in response.json()["reason"].lower()
+
+
+def test_trigger_is_durably_enqueued_before_202(client: TestClient) -> None:
+    delivery = str(uuid.uuid4())
+    response = post(client, payloads.issue_comment("/honk fix the README"), delivery=delivery)
+    assert response.status_code == 202, response.text
+    run_id = response.json()["run_id"]
+    assert delivery in run_id
+    status = DBOS.get_workflow_status(run_id)
+    assert status is not None
+    assert status.status == "ENQUEUED"
+    assert status.queue_name == INTAKE_QUEUE
+
+
+def test_redelivery_maps_to_the_same_run(client: TestClient) -> None:
+    delivery = str(uuid.uuid4())
+    payload = payloads.issue_comment("/honk fix the README")
+    first = post(client, payload, delivery=delivery)
+    second = post(client, payload, delivery=delivery)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["run_id"] == second.json()["run_id"]
+    found = DBOS.list_workflows(workflow_ids=[first.json()["run_id"]])
+    assert len(found) == 1
+
+
+def test_handler_exception_is_a_500_and_the_server_keeps_serving(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    honk = client.app.state.honk  # type: ignore[attr-defined]
+
+    async def broken(_: Any) -> str:
+        raise RuntimeError("queue exploded")
+
+    monkeypatch.setattr(honk.ctx, "enqueue", broken)
+    response = post(client, payloads.issue_comment("/honk go"))
+    assert response.status_code == 500
+    assert "exploded" not in response.text
+    assert client.get("/ping").status_code == 200
+
+
+def test_payload_a_model_rejects_is_still_accepted(client: TestClient) -> None:
+    payload = payloads.issue_comment("/honk fix it")
+    payload["comment"]["user"] = {"login": "mona", "id": payloads.SENDER_ID, "type": "User"}  # too thin for the model
+    response = post(client, payload)
+    assert response.status_code == 202, response.text

@@ -8,7 +8,10 @@ asks `installation_token`), refreshed five minutes before it expires and never l
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -81,6 +84,12 @@ class _InstallationTokenStrategy(BaseAuthStrategy):
         return _InstallationTokenAuth(self.token)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One verified TLS context for all clients: httpx would load the CA bundle per request."""
+    return ssl.create_default_context()
+
+
 def _expiry(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
@@ -107,6 +116,7 @@ class GitHubApp:
             base_url=api_url,
             user_agent=user_agent,
             timeout=timeout_s,
+            ssl_verify=_tls_context(),
             cache_strategy=self._cache,
             http_cache=False,  # every read must see GitHub's current state (find before create)
             auto_retry=retry if retry is not None else RetryPolicy(),
@@ -121,7 +131,7 @@ class GitHubApp:
         """Values to redact from anything Honk shows: the key and every token it holds."""
         return [self._private_key, *self._tokens.values()]
 
-    def _errors(self, op: str, endpoint: str) -> Any:
+    def _errors(self, op: str, endpoint: str) -> AbstractContextManager[None]:
         return translated(op, endpoint, self.known_secrets())
 
     async def app_info(self) -> AppInfo:
@@ -168,6 +178,7 @@ class GitHubApp:
         cache = await self._cache.get_async_cache_storage()
         key = f"honk:github:app:{self.app_id}:installation:{installation_id}:token"
         if token := await cache.aget(key):
+            self._tokens[installation_id] = token  # a shared cache may hold another process's
             return token
         loop_key = (id(asyncio.get_running_loop()), installation_id)
         lock = self._locks.setdefault(loop_key, asyncio.Lock())

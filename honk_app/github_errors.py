@@ -90,9 +90,17 @@ def _response_message(exc: RequestFailed) -> str:
 
 
 def _validation_message(exc: ValidationError) -> str:
-    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
-    where = ".".join(str(part) for part in first.get("loc", ()))
-    return f"{where}: {first.get('msg', '')}" if where else str(first.get("msg", ""))
+    errors = exc.errors()
+    if not errors:
+        return str(exc)
+    # union members appear in the location as model names; only field names help a reader
+    where = ".".join(str(p) for p in errors[0]["loc"] if not str(p)[:1].isupper())
+    return f"{where}: {errors[0]['msg']}" if where else errors[0]["msg"]
+
+
+def _is_request_body(exc: ValidationError) -> bool:
+    """githubkit checks request bodies too; their models are named `...PostBody`, `...PatchBody`."""
+    return "Body" in exc.title
 
 
 def describe(
@@ -124,6 +132,9 @@ def describe(
     elif isinstance(exc, GraphQLFailed):
         detail = _one_line("; ".join(error.message for error in exc.response.errors or []))
         sentence = f"GitHub refused {op} ({endpoint}): {detail}"
+    elif isinstance(exc, ValidationError) and _is_request_body(exc):
+        detail = _one_line(_validation_message(exc))
+        sentence = f"Honk did not send {op} ({endpoint}) because the request was invalid: {detail}"
     elif isinstance(exc, ValidationError):
         detail = _one_line(_validation_message(exc))
         sentence = f"GitHub's answer to {op} ({endpoint}) was not in the expected shape: {detail}"

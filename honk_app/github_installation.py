@@ -140,6 +140,8 @@ class InstallationClient(IssueCalls):
         repo_owner, repo = split_full_name(full_name)
         head_owner, _, branch = head.rpartition(":")
         head_owner = head_owner or repo_owner
+        # an empty body is left out: GitHub may refuse a blank one
+        fields: dict[str, Any] = {"title": title, **({"body": body} if body else {})}
         existing = await self.find_pull_by_head(full_name, head_owner, branch)
         if existing is None:
             try:
@@ -147,13 +149,7 @@ class InstallationClient(IssueCalls):
                     resp = await self._gh.rest.pulls.async_create(
                         repo_owner,
                         repo,
-                        data={
-                            "head": head,
-                            "base": base,
-                            "title": title,
-                            "body": body,
-                            "draft": draft,
-                        },
+                        data=cast(Any, {**fields, "head": head, "base": base, "draft": draft}),
                     )
                     return pull_from(resp.parsed_data)
             except GitHubError as error:
@@ -168,7 +164,7 @@ class InstallationClient(IssueCalls):
         endpoint = f"PATCH /repos/{full_name}/pulls/{existing.number}"
         with self._errors("create_or_update_pull", endpoint):
             resp = await self._gh.rest.pulls.async_update(
-                repo_owner, repo, existing.number, data={"title": title, "body": body}
+                repo_owner, repo, existing.number, data=cast(Any, fields)
             )
             return pull_from(resp.parsed_data)
 
@@ -265,7 +261,7 @@ class InstallationClient(IssueCalls):
                 created = await checks.async_create(
                     owner, repo, data=cast(Any, {**fields, "head_sha": head_sha})
                 )
-            run_id = created.parsed_data.id
+                run_id = created.parsed_data.id
         else:
             run_id = existing.id
             await self._patch_check_run(full_name, run_id, fields)

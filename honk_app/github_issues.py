@@ -11,6 +11,7 @@ import base64
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
 
 from githubkit.utils import UNSET
 from githubkit_schemas.latest.models import ContentFile
@@ -65,11 +66,11 @@ class IssueCalls:
                 resp = await self._gh.rest.repos.async_get_collaborator_permission_level(
                     owner, repo, login
                 )
+                data = resp.parsed_data
         except GitHubError as error:
             if error.status == 404:
                 return "none"
             raise
-        data = resp.parsed_data
         return permission_level(data.permission, data.role_name)
 
     async def add_reaction(
@@ -122,7 +123,7 @@ class IssueCalls:
                 found.append(comment)
         return found
 
-    async def find_commentwith_marker(
+    async def find_comment_with_marker(
         self, full_name: str, issue_number: int, marker: str
     ) -> Comment | None:
         """The oldest comment by this App that contains `marker` (every page is read)."""
@@ -144,7 +145,7 @@ class IssueCalls:
     ) -> Comment:
         """Edit the comment carrying `marker` when its text differs, else post it once."""
         body = with_marker(body, marker)
-        existing = await self.find_commentwith_marker(full_name, issue_number, marker)
+        existing = await self.find_comment_with_marker(full_name, issue_number, marker)
         if existing is not None:
             if existing.body == body:
                 return existing
@@ -155,7 +156,7 @@ class IssueCalls:
             resp = await self._gh.rest.issues.async_create_comment(
                 owner, repo, issue_number, data={"body": body}
             )
-        return comment_from(resp.parsed_data)
+            return comment_from(resp.parsed_data)
 
     async def _edit_comment(self, full_name: str, comment_id: int, body: str, op: str) -> Comment:
         owner, repo = split_full_name(full_name)
@@ -163,7 +164,7 @@ class IssueCalls:
             resp = await self._gh.rest.issues.async_update_comment(
                 owner, repo, comment_id, data={"body": body}
             )
-        return comment_from(resp.parsed_data)
+            return comment_from(resp.parsed_data)
 
     async def update_comment(self, full_name: str, comment_id: int, body: str) -> None:
         await self._edit_comment(full_name, comment_id, body, "update_comment")
@@ -182,10 +183,11 @@ class IssueCalls:
         """A file's text from the contents API; None when absent or not a regular file."""
         owner, repo = split_full_name(full_name)
         endpoint = f"GET /repos/{full_name}/contents/{path}"
+        quoted = quote(path.strip("/"), safe="/")  # '#', '?' and spaces are legal in file names
         try:
             with self._errors("get_file", endpoint):
                 resp = await self._gh.rest.repos.async_get_content(
-                    owner, repo, path, ref=ref if ref is not None else UNSET
+                    owner, repo, quoted, ref=ref if ref is not None else UNSET
                 )
                 data = resp.parsed_data
                 if not isinstance(data, ContentFile):
@@ -195,7 +197,7 @@ class IssueCalls:
                 else:  # files over 1 MB come without content; ask for the raw bytes
                     raw_resp = await self._gh.arequest(
                         "GET",
-                        f"/repos/{owner}/{repo}/contents/{path}",
+                        f"/repos/{owner}/{repo}/contents/{quoted}",
                         params={"ref": ref} if ref is not None else None,
                         headers={"Accept": "application/vnd.github.raw+json"},
                     )
@@ -229,7 +231,7 @@ class IssueCalls:
                 return text, f"{org_repo}/{CONFIG_PATH}"
         return None, "defaults"
 
-    # -- issues and pull requests --------------------------------------------------------------
+    # -- issues --------------------------------------------------------------------------------
 
     async def get_issue(self, full_name: str, number: int) -> IssueInfo:
         owner, repo = split_full_name(full_name)

@@ -220,10 +220,13 @@ class PolicyReport:
         """Size and secrets block the push; protected paths do not (they are left out instead)."""
         return self.too_many_files or self.too_many_lines or bool(self.secrets)
 
-    def findings(self) -> list[str]:
-        """One sentence per problem, for the tracking comment, the pull request and the check."""
+    def findings(self, *, include_protected: bool = True) -> list[str]:
+        """One sentence per problem, for the tracking comment, the pull request and the check.
+
+        `include_protected=False` leaves out the note on protected paths, which never blocks.
+        """
         found: list[str] = []
-        if self.protected:
+        if self.protected and include_protected:
             named = _listing([f"`{p}`" for p in self.protected])
             patterns = sorted(set(self.protected_patterns.values()))
             via = f" (matched by {_listing([f'`{g}`' for g in patterns])})" if patterns else ""

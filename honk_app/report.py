@@ -216,11 +216,16 @@ def shorten(text: str, limit: int) -> str:
 
 
 def tail(text: str, limit: int) -> str:
-    """The end of long output, redacted: test runners and tracebacks end with the cause."""
-    text = redact(text)  # all of it: a key that begins before the cut must still be found
-    if len(text) <= limit:
+    """The end of long output, redacted: test runners and tracebacks end with the cause.
+
+    The window scanned reaches 16k characters before the cut, more than any private key block,
+    so a key that starts before the cut is still found and redacted whole.
+    """
+    hidden = max(0, len(text) - limit - 16_384)
+    text = redact(text[hidden:])
+    if len(text) <= limit and not hidden:
         return text
-    return f"… ({len(text) - limit:,} earlier characters not shown)\n" + text[-limit:]
+    return f"… ({hidden + len(text) - limit:,} earlier characters not shown)\n" + text[-limit:]
 
 
 def cut(text: str, limit: int = GITHUB_TEXT_LIMIT) -> str:
@@ -231,6 +236,11 @@ def cut(text: str, limit: int = GITHUB_TEXT_LIMIT) -> str:
     kept = text[: limit - len(note)]
     newline = kept.rfind("\n")
     return (kept[:newline] if newline > limit // 2 else kept) + note
+
+
+def login(name: str | None) -> str:
+    """A GitHub login as GitHub allows it (`[bot]` included), whatever the caller passed."""
+    return re.sub(r"[^A-Za-z0-9\-\[\]]", "", name or "")[:60]
 
 
 def link(url: str | None, label: str) -> str:
@@ -337,7 +347,7 @@ def headline(view: RunView) -> str:
             return f"🟡 Stopped at a limit; {pr[0].lower()}{pr[1:]} with the work so far."
         return "🟡 Stopped at a limit before making a change."
     if outcome is Outcome.CANCELLED:
-        who = f" by @{view.stopped_by}" if view.stopped_by else ""
+        who = f" by @{login(view.stopped_by)}" if login(view.stopped_by) else ""
         return f"⏹️ Stopped{who}."
     if outcome is Outcome.FAILED:
         detail = inline(view.outcome_detail, 250).rstrip(".") if view.outcome_detail else ""
@@ -355,7 +365,7 @@ def next_step(view: RunView) -> str | None:
 
 
 def _pr_ref(view: RunView) -> str | None:
-    """ "Opened draft #12", "Updated #12" or "Pushed to this pull request"."""
+    """What happened to the pull request: `Opened draft #12`, `Updated #12`, or a push to it."""
     if view.pr_number is None:
         return None
     if view.target.is_pull_request and view.pr_number == view.target.number:
@@ -433,16 +443,20 @@ def tracking_comment(view: RunView, *, known_secrets: Iterable[str] = ()) -> str
     if step := next_step(view):
         lines.append(step)
     if view.trigger_line.strip():
-        by = f" (@{view.sender})" if view.sender else ""
+        by = f" (@{login(view.sender)})" if login(view.sender) else ""
         lines += ["", f"> {inline(view.trigger_line)}{by}"]
-    lines += ["", *(_checklist_item(view, phase) for phase in Phase)]
+    if view.outcome is not Outcome.UNAUTHORIZED:  # nothing ran: a checklist would be noise
+        lines += ["", *(_checklist_item(view, phase) for phase in Phase)]
     if view.policy_findings:
         lines += ["", "**Policy**", findings_list(view)]
     footer = []
     if view.outcome is not None:
         if view.pr_number is not None:
             footer.append(link(view.pr_url, f"#{view.pr_number}"))
-        footer += [f"⏱️ {duration(view.duration_s)}", f"💰 {money(view.cost_usd)}"]
+        if view.duration_s:
+            footer.append(f"⏱️ {duration(view.duration_s)}")
+        if view.turns or view.cost_usd:
+            footer.append(f"💰 {money(view.cost_usd)}")
     if view.log_url:
         footer.append(link(view.log_url, "full log"))
     if footer:

@@ -15,7 +15,7 @@ request: create the check run with the first batch and add the rest with updates
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,6 +36,7 @@ from honk_app.report import (
     headline,
     inline,
     link,
+    login,
     money,
     next_step,
     shorten,
@@ -95,8 +96,9 @@ def check_run_actions(view: RunView) -> list[dict[str, str]]:
     return [dict(RETRY_ACTION)] if view.outcome is not None else []
 
 
-def check_run_output(view: RunView) -> CheckOutput:
+def check_run_output(view: RunView, *, known_secrets: Iterable[str] = ()) -> CheckOutput:
     """Title, a 1–3 line summary, folded details, and every annotation."""
+    secrets = list(known_secrets)
     summary = [headline(view)]
     if view.outcome_detail and view.outcome is not Outcome.FAILED:
         summary.append(inline(view.outcome_detail))
@@ -104,12 +106,17 @@ def check_run_output(view: RunView) -> CheckOutput:
         summary.append(step)
     pr = f"{link(view.pr_url, f'#{view.pr_number}')} · " if view.pr_number is not None else ""
     summary.append(pr + spend_line(view))
+    notes = failure_annotations(view.validation) + policy_annotations(view)
     return CheckOutput(
-        title=check_title(view),
-        summary=cut(redact("\n".join(summary))),
-        text=cut(redact(_details(view))),
-        annotations=failure_annotations(view.validation) + policy_annotations(view),
+        title=redact(check_title(view), secrets),
+        summary=cut(redact("\n".join(summary), secrets)),
+        text=cut(redact(_details(view), secrets)),
+        annotations=[_redact_values(note, secrets) for note in notes],
     )
+
+
+def _redact_values(note: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    return {key: redact(val, secrets) if isinstance(val, str) else val for key, val in note.items()}
 
 
 def check_title(view: RunView) -> str:
@@ -127,8 +134,8 @@ def check_title(view: RunView) -> str:
         title = "Tests pass"
     elif outcome is Outcome.UNVALIDATED:
         title = "Not verified: no test command configured"
-    elif outcome is Outcome.CANCELLED and view.stopped_by:
-        title = f"Stopped by @{view.stopped_by}"
+    elif outcome is Outcome.CANCELLED and login(view.stopped_by):
+        title = f"Stopped by @{login(view.stopped_by)}"
     else:
         title = _TITLES[outcome]
     if view.pr_number is not None:

@@ -43,8 +43,10 @@ class Honk:
         assert self.settings.WEBHOOK_SECRET is not None
         self.ctx.rules = rt.rules
         self.ctx.secret = self.settings.WEBHOOK_SECRET.get_secret_value().encode()
+        # Build githubkit's model adapters before serving: done later in a thread, it would hold
+        # the GIL for seconds while webhooks wait.
+        await asyncio.to_thread(events.warm_up)
         self.started = True
-        asyncio.get_running_loop().run_in_executor(None, events.warm_up)
         asyncio.create_task(self._learn_app_slug(rt))  # noqa: RUF006 - best effort
 
     async def _learn_app_slug(self, rt: runtime.Runtime) -> None:

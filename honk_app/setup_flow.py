@@ -552,8 +552,7 @@ class SetupFlow:
                 f"App at {app.html_url}/advanced and start again."
             )
             return self._html(render_error_page(message), 500)
-        log.info("setup: registered GitHub App %s (id %s); saved to %s", app.slug, app.id,
-                 self._env_path)  # fmt: skip
+        log.info("setup: registered GitHub App %s (id %s) in %s", app.slug, app.id, self._env_path)
         try:
             await self._on_configured(values)
         except Exception as exc:

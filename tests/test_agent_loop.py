@@ -44,10 +44,16 @@ def workspace(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic(Script([]), min_cacheable_tokens=100) as fake:
+        yield fake
+
+
 @pytest.fixture
-def fake() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic(Script([]), min_cacheable_tokens=100) as server:
-        yield server
+def fake(server: FakeAnthropic) -> FakeAnthropic:
+    server.reset(Script([]))
+    return server
 
 
 _opened: list[BuiltinSession] = []
@@ -290,10 +296,10 @@ async def test_the_timeout_stops_the_session_and_kills_the_command(
 async def test_cancelling_kills_the_running_command_and_propagates(
     fake: FakeAnthropic, workspace: Path
 ) -> None:
-    hang = tool_use("bash", {"command": "exec sleep 987.375"})
+    hang = tool_use("bash", {"command": "touch started; exec sleep 987.375"})
     session = open_session(fake, workspace, [hang])
     running = asyncio.create_task(session.start())
-    while not processes_with("987.375"):
+    while not (workspace / "started").exists():  # the command is running, not still starting
         await asyncio.sleep(0.02)
     running.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -29,10 +29,16 @@ def script() -> Script:
     return Script([])
 
 
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic(Script([]), min_cacheable_tokens=50) as fake:
+        yield fake
+
+
 @pytest.fixture
-def fake(script: Script) -> Iterator[FakeAnthropic]:
-    with FakeAnthropic(script, min_cacheable_tokens=50) as server:
-        yield server
+def fake(server: FakeAnthropic, script: Script) -> FakeAnthropic:
+    server.reset(script)
+    return server
 
 
 @pytest.fixture

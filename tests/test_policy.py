@@ -351,6 +351,7 @@ index b83836e..7eb333f 100644
         "Honk does not change protected paths (matched by `.github/workflows/**`), so it left out "
         "its changes to `.github/workflows/ci.yml`."
     ]
+    assert report.findings(include_protected=False) == []
     [note] = report.annotations()
     assert (note.path, note.line, note.level, note.title) == (
         ".github/workflows/ci.yml",

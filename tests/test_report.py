@@ -253,6 +253,25 @@ def test_every_outcome_renders_everything() -> None:
         assert "⏱️ 3m 12s · 💰 $0.43" in body
 
 
+def test_a_refused_sender_sees_no_checklist_and_no_spend() -> None:
+    view = make_view(
+        outcome=Outcome.UNAUTHORIZED, turns=0, cost_usd=0.0, duration_s=0, log_url=None
+    )
+    body = tracking_comment(view)
+    assert visible_lines(body) == [
+        "🔒 Honk only runs for people with write access here.",
+        "Ask someone with write access to comment `/honk`.",
+        "",
+        "> /honk fix the login redirect (@alice)",
+    ]
+
+
+def test_logins_cannot_smuggle_markup() -> None:
+    body = tracking_comment(make_view(sender="eve<script>", outcome=Outcome.CANCELLED))
+    assert "(@evescript)" in body and "<script>" not in body
+    assert tracking_comment(make_view(sender="dependabot[bot]")).count("(@dependabot[bot])") == 1
+
+
 def test_the_next_step_follows_the_outcome() -> None:
     lines = visible_lines(
         tracking_comment(
@@ -466,3 +485,16 @@ def test_durations_read_naturally(seconds: float, text: str) -> None:
 @pytest.mark.parametrize(("usd", "text"), [(0, "$0.00"), (0.004, "<$0.01"), (1234.5, "$1,234.50")])
 def test_money(usd: float, text: str) -> None:
     assert money(usd) == text
+
+
+def test_a_private_key_cut_in_half_by_the_tail_is_still_redacted() -> None:
+    key_body = "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n" * 40
+    output = (
+        "x" * 50_000 + f"\n{PRIVATE_KEY.splitlines()[0]}\n{key_body}{PRIVATE_KEY.splitlines()[-1]}"
+    )
+    validation = ValidationView("pytest", 1, 1.0, False, output + "\n1 failed")
+    body = pull_request_body(
+        finished(Outcome.UNVALIDATED, validation=validation), issue_number=1, validated=False
+    )
+    assert "MIIEowIBAAKCAQEA" not in body
+    assert "[REDACTED]\n1 failed" in body

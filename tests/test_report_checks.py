@@ -1,4 +1,4 @@
-"""The check run: its conclusion, its output within GitHub's limits, annotations and the Retry button."""
+"""The check run: its conclusion, output within GitHub's limits, annotations, the Retry button."""
 
 from __future__ import annotations
 
@@ -28,7 +28,13 @@ from honk_app.report_checks import (
 
 RUN_ID = "honk-0b1e-c9"
 GHS_TOKEN = "ghs_" + "Pq4Mn2Jk0G" * 3 + "h5Ef3C"  # built at runtime: no token-shaped literal
-PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----"
+PRIVATE_KEY = "\n".join(
+    [
+        "-----BEGIN OPENSSH PRIVATE KEY-----",
+        "b3BlbnNzaC1rZXktdjEAAAAA",
+        "-----END OPENSSH PRIVATE KEY-----",
+    ]
+)
 
 PASSING = ValidationView("npm test", 0, 30.0, True, "Tests: 48 passed", total=48)
 FAILING = ValidationView(
@@ -197,13 +203,13 @@ index 0000000..1111111
             "end_line": 1,
             "annotation_level": "failure",
             "title": "Possible GitHub token",
-            "message": "This line adds what looks like a GitHub token (ghs_… (40 chars)). Honk does "
-            "not push credentials: remove it and load the value from a secret store.",
+            "message": "This line adds what looks like a GitHub token (ghs_… (40 chars)). "
+            "Honk does not push credentials: remove it and load the value from a secret store.",
         }
     ]
     assert output.title == "Blocked by policy"
     assert (
-        "### Policy\n- `deploy/key.txt` line 1 adds what looks like a GitHub token" in output.text
+        "### Policy\n\n- `deploy/key.txt` line 1 adds what looks like a GitHub token" in output.text
     )
     assert GHS_TOKEN not in repr(output)
 
@@ -226,28 +232,43 @@ def test_everything_in_the_output_is_redacted() -> None:
     assert output.annotations[0]["raw_details"] == "[REDACTED]"
 
 
-def test_huge_output_is_cut_to_githubs_limit_with_a_note() -> None:
+def test_known_secret_values_are_redacted_in_the_output_and_annotations() -> None:
+    api_key = "plain-looking-value-9f8e7d"
+    failure = TestFailure("t", "a.py", 1, f"saw {api_key}")
+    validation = ValidationView("make test", 2, 1.0, False, f"key={api_key}", failures=[failure])
+    view = make_view(Outcome.UNVALIDATED, validation=validation, outcome_detail=api_key)
+    output = check_run_output(view, known_secrets=[api_key])
+    assert api_key not in repr(output)
+    assert output.annotations[0]["message"] == "saw [REDACTED]"
+
+
+def test_the_largest_output_still_fits_githubs_limits() -> None:
+    long_dir = "tests/" + "nested/" * 30
     failures = [
-        TestFailure(f"test_{i}", f"tests/test_{i}.py", i + 1, "m" * 5_000) for i in range(500)
+        TestFailure(
+            f"test_{i}_{'n' * 300}", f"{long_dir}test_{i}.py", i + 1, "m" * 5_000, "d" * 9_000
+        )
+        for i in range(60)
     ]
     validation = ValidationView("pytest", 1, 9.0, False, "o" * 300_000, failures=failures)
-    changed = [(f"src/module_{i}/" + "deep/" * 20 + "file.py", i, i) for i in range(2_000)]
-    findings = ["A finding that is long. " * 20] * 100
     view = make_view(
         Outcome.UNVALIDATED,
         validation=validation,
-        changed_files=changed,
-        policy_findings=findings,
+        changed_files=[(f"src/m{i}/" + "deep/" * 40 + "f.py", i, i) for i in range(2_000)],
+        policy_findings=["A finding that is long. " * 20] * 100,
         error_detail="e" * 100_000,
-        agent_summary="s" * 100_000,
     )
     output = check_run_output(view)
-    assert len(output.text) <= GITHUB_TEXT_LIMIT
-    assert len(output.summary) <= GITHUB_TEXT_LIMIT
-    assert len(output.annotations) == 500
+    assert len(output.text) <= GITHUB_TEXT_LIMIT and len(output.summary) <= GITHUB_TEXT_LIMIT
+    assert output.text.startswith(
+        "### Tests\n\n❌ `pytest` exited with 1 after 9s, 60 tests failed."
+    )
+    assert "- … and 40 more" in output.text  # failures past the first twenty are counted
+    assert "- … and 1900 more" in output.text  # so are changed files past the first hundred
+    assert "earlier characters not shown" in output.text  # the output keeps its tail
+    assert len(output.annotations) == 60
     assert all(len(note["message"]) <= 4_000 for note in output.annotations)
-    assert "- … and 480 more" in output.text  # failures listed in the text
-    assert output.text.endswith("characters over GitHub's 65,535 limit)")
+    assert all(len(note["raw_details"]) <= 16_100 for note in output.annotations)
 
 
 def test_annotations_go_out_in_batches_of_fifty() -> None:

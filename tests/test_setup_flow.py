@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import stat
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -387,7 +389,7 @@ class Harness:
         return await self.honk.get(await self.confirm_on_github(await self.open_setup_page()))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def github() -> Iterator[FakeGitHub]:
     fake = FakeGitHub()
     fake.start()
@@ -452,7 +454,7 @@ async def test_the_browser_flow_registers_the_app_saves_it_and_switches_to_webho
     done = await harness.register()
 
     assert done.status_code == 200, done.text
-    (record,) = harness.github.manifests
+    record = harness.github.manifests[-1]
     assert record.manifest["hook_attributes"]["url"] == f"{HONK}/api/github/webhooks"
     assert record.manifest["redirect_url"] == f"{HONK}/setup/callback"
     assert record.manifest["default_permissions"]["pull_requests"] == "write"
@@ -509,7 +511,7 @@ async def test_a_wrong_state_is_refused_without_touching_github_or_env(harness: 
 
     assert not harness.env_path.exists()
     assert harness.configured == []
-    assert harness.github.manifests[0].converted_app_id is None  # the code was never exchanged
+    assert harness.github.manifests[-1].converted_app_id is None  # the code was never exchanged
     assert (await harness.honk.get(back)).status_code == 200  # the real state still works
 
 
@@ -521,7 +523,7 @@ async def test_an_expired_state_is_refused(harness: Harness) -> None:
 
     assert refused.status_code == 400
     assert not harness.env_path.exists()
-    assert harness.github.manifests[0].converted_app_id is None
+    assert harness.github.manifests[-1].converted_app_id is None
 
 
 async def test_only_the_newest_states_stay_valid(github: FakeGitHub, tmp_path: Path) -> None:
@@ -550,7 +552,7 @@ async def test_convert_code_refuses_a_used_code(github: FakeGitHub, harness: Har
     code = parse_qs(urlsplit(back).query)["code"][0]
     async with httpx.AsyncClient() as http:
         app = await convert_code(github.url, code, http=http)
-        assert app.id == harness.github.manifests[0].converted_app_id
+        assert app.id == harness.github.manifests[-1].converted_app_id
         with pytest.raises(SetupError, match="already used"):
             await convert_code(github.url, code, http=http)
         with pytest.raises(SetupError, match="malformed"):
@@ -612,7 +614,7 @@ async def test_registering_under_an_organization(harness: Harness) -> None:
     assert form.action.startswith(f"{harness.github.url}/organizations/acme/settings/apps/new?")
     done = await harness.honk.get(await harness.confirm_on_github(form))
     assert done.status_code == 200
-    assert harness.github.manifests[0].organization == "acme"
+    assert harness.github.manifests[-1].organization == "acme"
 
 
 def test_a_broken_app_yml_fails_at_startup(tmp_path: Path) -> None:
@@ -670,14 +672,14 @@ EXAMPLE = (ROOT / ".env.example").read_text(encoding="utf-8")
 
 
 def test_env_example_documents_every_setting_with_a_comment_and_placeholder() -> None:
+    setting = re.compile(r"# ([A-Z][A-Z0-9_]*)=(\S.*)")
     lines = EXAMPLE.splitlines()
-    documented = {}
-    for i, line in enumerate(lines):
-        if line.startswith("# ") and "=" in line and line[2:].split("=")[0].isupper():
-            key = line[2:].split("=", 1)[0]
-            documented[key] = line
-            assert lines[i - 1].startswith("# ") and "=" not in lines[i - 1].split(" ")[1], key
-    assert set(Settings.model_fields) <= set(documented)
+    documented = set()
+    for above, line in itertools.pairwise(lines):
+        if match := setting.fullmatch(line):
+            documented.add(match[1])
+            assert above.startswith("# ") and not setting.fullmatch(above), match[1]
+    assert set(Settings.model_fields) <= documented
     for group in ("GitHub App", "Server", "Anthropic", "Runs", "Scale-out"):
         assert f"# ---- {group} " in EXAMPLE
 

@@ -435,6 +435,11 @@ class ClaudeCodeSession:
             shutil.rmtree(self._paths.root, ignore_errors=True)
 
     @property
+    def meter(self) -> Meter | None:
+        """The proxy's measure of this session's spend (kept after `close`)."""
+        return self._meter()
+
+    @property
     def process_id(self) -> int | None:
         """The pid of the CLI's launcher (bubblewrap or the CLI itself), once it has started."""
         if self._paths is None:
@@ -556,7 +561,7 @@ class ClaudeCodeSession:
                     result = self._result_view(message)
                 else:
                     await self._observe(message)
-        except self._sdk.ClaudeSDKError as exc:
+        except Exception as exc:  # the SDK's errors, and anything a dying CLI leaves behind
             if result is None and self._forced is None:
                 tail = " ".join(self._stderr[-3:])
                 self._failure = capped(f"Claude Code failed: {exc} {tail}".strip(), self._secrets())

@@ -296,7 +296,7 @@ class AnthropicProxy:
         """Listen on 127.0.0.1 (a free port) and a private Unix socket. Safe to call twice."""
         if self._server is not None:
             return self
-        self._socket_dir = Path(tempfile.mkdtemp(prefix="honk-proxy-"))
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="honk-anthropic-"))
         tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         tcp.bind(("127.0.0.1", 0))

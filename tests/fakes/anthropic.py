@@ -149,6 +149,12 @@ def validate(body: dict[str, Any]) -> None:
     messages = body["messages"]
     if not isinstance(messages, list) or not messages:
         raise RequestInvalid("messages: at least one message is required")
+    for i, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, str | list) or (
+            isinstance(content, list) and not all(isinstance(b, dict) for b in content)
+        ):
+            raise RequestInvalid(f"messages.{i}: content must be a string or a list of blocks")
     count = sum(b.breakpoint for b in prompt_blocks(body))
     if count > MAX_BREAKPOINTS:
         raise RequestInvalid(
@@ -300,10 +306,25 @@ class FakeAnthropic:
             routes=[
                 Route("/v1/messages", self._messages, methods=["POST"]),
                 Route("/v1/messages/count_tokens", self._count_tokens, methods=["POST"]),
-                Route("/{path:path}", self._not_found, methods=["GET", "POST", "PUT", "DELETE"]),
+                Route(
+                    "/{path:path}",
+                    self._not_found,
+                    methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                ),
             ]
         )
         self._server: LoopbackServer | None = None
+
+    def reset(self, responder: Responder | None = None) -> None:
+        """Forget requests and cache entries (one server can then serve many tests)."""
+        with self._lock, self.cache.lock:
+            if responder is not None:
+                self.responder = responder
+            self.requests.clear()
+            self.headers.clear()
+            self.usages.clear()
+            self.count_token_requests.clear()
+            self.cache.entries.clear()
 
     @property
     def url(self) -> str:

@@ -7,27 +7,26 @@
     ...
     assert fake.comments[0].body.startswith("Honk")
 
-State is plain dataclasses (github_state.py) that tests seed and read. Responses are GitHub's JSON
+State is plain dataclasses (github_state.py) held in plain lists and dicts (github_store.py) that
+tests seed and read. Responses are GitHub's JSON
 shapes (githubkit's models parse them), errors are GitHub's error JSON, and every API response
 carries GitHub's rate-limit and request-id headers. Behaviours worth knowing:
 
-- GET responses carry `ETag` and `Cache-Control: private, max-age=60` like GitHub, so a client with
-  an HTTP cache may read stale lists after a write, as it would against GitHub. `cache_control` can
-  be changed; `If-None-Match` gets 304.
+- GET responses carry `ETag` and `Cache-Control: private, max-age=60` like GitHub, and
+  `If-None-Match` gets 304 (githubkit's HTTP cache revalidates with it).
 - A token that may not see a repository gets 404 (GitHub hides private repositories), a token
   without the needed permission gets 403 "Resource not accessible by integration".
 - `PATCH /pulls/{n}` ignores `draft`, as GitHub does; `POST /graphql` supports the
   `markPullRequestReadyForReview` and `convertPullRequestToDraft` mutations.
 - `GET /pulls?head=branch` without the `owner:` prefix ignores the filter, as GitHub does.
 - `fail_next` matches the whole path (`re.fullmatch`); a 403 without a body is a primary rate
-  limit (remaining 0, reset now) and a 429 a secondary one (`retry-after: 0`), so clients retry
-  at once.
+  limit (remaining 0, reset in a second) and a 429 a secondary one (`retry-after: 1`), so clients
+  retry almost at once.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -45,12 +44,7 @@ from tests.fakes import (
     github_routes_pulls,
     github_routes_repos,
 )
-from tests.fakes.github_auth import (
-    generate_private_key_pem,
-    has_permission,
-    new_installation_token,
-    token_covers,
-)
+from tests.fakes.github_auth import generate_private_key_pem, new_installation_token
 from tests.fakes.github_http import FrontMiddleware, endpoint, not_found
 from tests.fakes.github_json import Site
 from tests.fakes.github_state import (
@@ -60,20 +54,17 @@ from tests.fakes.github_state import (
     CommentState,
     Injection,
     InstallationState,
-    IssuedToken,
     IssueState,
-    ManifestRecord,
     PullFile,
     PullState,
     ReactionState,
-    ReactionSubject,
-    RecordedRequest,
     RepoState,
     ReviewCommentState,
     default_branch_sha,
     next_id,
     utcnow,
 )
+from tests.fakes.github_store import Store
 from tests.fakes.loopback import LoopbackServer
 
 __all__ = [
@@ -97,7 +88,7 @@ ROUTE_MODULES = (
 )
 
 
-class FakeGitHub:
+class FakeGitHub(Store):
     """GitHub's REST API for one App, its installations and their repositories."""
 
     def __init__(
@@ -108,29 +99,17 @@ class FakeGitHub:
         private_key_pem: str | None = None,
         git_app: ASGIApp | None = None,
     ) -> None:
-        self.lock = threading.RLock()
+        super().__init__()
         self.app_id = app_id
         self.app_slug = app_slug
         self.private_key_pem = private_key_pem or generate_private_key_pem()
-        self.apps: dict[int, AppState] = {
-            app_id: AppState(app_id, app_slug, app_slug.replace("-", " ").title(),
-                             self.private_key_pem, client_id=f"Iv23li{app_id:014d}")
-        }
-        self.installations: dict[int, InstallationState] = {}
-        self.repos: dict[str, RepoState] = {}  # keyed by lower-case full name
-        self.organizations: set[str] = {"honk-dev"}
-        self.tokens: list[IssuedToken] = []
-        self.tokens_by_value: dict[str, IssuedToken] = {}
-        self.pulls: list[PullState] = []
-        self.comments: list[CommentState] = []
-        self.review_comments: list[ReviewCommentState] = []
-        self.reactions: list[ReactionState] = []
-        self.check_runs: list[CheckRunState] = []
-        self.manifests: list[ManifestRecord] = []
-        self.requests: list[tuple[str, str]] = []
-        self.request_log: list[RecordedRequest] = []
-        self.injections: list[Injection] = []
-        self.rate_used: dict[str, int] = {}
+        self.apps[app_id] = AppState(
+            app_id,
+            app_slug,
+            app_slug.replace("-", " ").title(),
+            self.private_key_pem,
+            client_id=f"Iv23li{app_id:014d}",
+        )
         self.started_at = time.time()
         self.cache_control = "private, max-age=60, s-maxage=60"
         self.git_app = git_app
@@ -210,9 +189,6 @@ class FakeGitHub:
             self.repos[full_name.lower()] = repo
             return repo
 
-    def repo(self, full_name: str) -> RepoState:
-        return self.repos[full_name.lower()]
-
     def set_file(self, full_name: str, path: str, content: str, ref: str | None = None) -> None:
         repo = self.repo(full_name)
         with self.lock:
@@ -224,7 +200,9 @@ class FakeGitHub:
         with self.lock:
             self.repo(full_name).permissions[login.lower()] = permission
 
-    def set_installation_permissions(self, installation_id: int, permissions: dict[str, str]) -> None:
+    def set_installation_permissions(
+        self, installation_id: int, permissions: dict[str, str]
+    ) -> None:
         """Narrow what new tokens of an installation may do (tokens already issued keep theirs)."""
         with self.lock:
             self.installations[installation_id].permissions = dict(permissions)
@@ -242,12 +220,21 @@ class FakeGitHub:
         locked: bool = False,
     ) -> int:
         if is_pull_request:
-            return self.add_pull(full_name, title=title, head=f"{user}-patch", body=body,
-                                 user=user, labels=labels)
+            return self.add_pull(
+                full_name, title=title, head=f"{user}-patch", body=body, user=user, labels=labels
+            )
         repo = self.repo(full_name)
         with self.lock:
-            issue = IssueState(repo.full_name, repo.next_number(), title, body, user,
-                               state=state, labels=list(labels), locked=locked)
+            issue = IssueState(
+                repo.full_name,
+                repo.next_number(),
+                title,
+                body,
+                user,
+                state=state,
+                labels=list(labels),
+                locked=locked,
+            )
             repo.issues[issue.number] = issue
             return issue.number
 
@@ -271,34 +258,63 @@ class FakeGitHub:
         source = head_repo or repo.full_name
         with self.lock:
             pull = PullState(
-                repo.full_name, repo.next_number(), title, body, user, labels=list(labels),
-                head_ref=head, head_sha=head_sha or self.branch_sha(source, head), base_ref=base,
-                head_repo=source, draft=draft, files=list(files),
+                repo.full_name,
+                repo.next_number(),
+                title,
+                body,
+                user,
+                labels=list(labels),
+                head_ref=head,
+                head_sha=head_sha or self.branch_sha(source, head),
+                base_ref=base,
+                head_repo=source,
+                draft=draft,
+                files=list(files),
             )
             repo.issues[pull.number] = pull
             self.pulls.append(pull)
             return pull.number
 
-    def add_comment(self, full_name: str, number: int, *, body: str, user: str = "octocat",
-                    via_app: bool = False) -> CommentState:
+    def add_comment(
+        self,
+        full_name: str,
+        number: int,
+        *,
+        body: str,
+        user: str = "octocat",
+        via_app: bool = False,
+    ) -> CommentState:
         """An existing issue comment; `via_app=True` makes it the App's own (by its bot user)."""
         repo = self.repo(full_name)
         with self.lock:
             if number not in repo.issues:
                 raise KeyError(f"{full_name}#{number} does not exist")
-            comment = CommentState(repo.full_name, number, body,
-                                   self.bot_login if via_app else user,
-                                   via_app=self.app_id if via_app else None)
+            comment = CommentState(
+                repo.full_name,
+                number,
+                body,
+                self.bot_login if via_app else user,
+                via_app=self.app_id if via_app else None,
+            )
             self.comments.append(comment)
             return comment
 
-    def add_review_comment(self, full_name: str, number: int, *, body: str, path: str,
-                           line: int = 1, user: str = "octocat",
-                           diff_hunk: str = "@@ -1,1 +1,1 @@") -> ReviewCommentState:
+    def add_review_comment(
+        self,
+        full_name: str,
+        number: int,
+        *,
+        body: str,
+        path: str,
+        line: int = 1,
+        user: str = "octocat",
+        diff_hunk: str = "@@ -1,1 +1,1 @@",
+    ) -> ReviewCommentState:
         pull = self.pull(full_name, number)
         with self.lock:
-            comment = ReviewCommentState(pull.repo, number, body, user, path, pull.head_sha,
-                                         line=line, diff_hunk=diff_hunk)
+            comment = ReviewCommentState(
+                pull.repo, number, body, user, path, pull.head_sha, line=line, diff_hunk=diff_hunk
+            )
             self.review_comments.append(comment)
             return comment
 
@@ -306,13 +322,22 @@ class FakeGitHub:
         with self.lock:
             self.pull(full_name, number).files = list(files)
 
-    def fail_next(self, method: str, path_regex: str, status: int,
-                  body: dict[str, Any] | None = None, times: int = 1,
-                  headers: dict[str, str] | None = None) -> None:
+    def fail_next(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        body: dict[str, Any] | None = None,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         """Answer the next `times` requests whose whole path matches with `status` instead."""
         with self.lock:
-            self.injections.append(Injection(method.upper(), re.compile(path_regex), status, body,
-                                             dict(headers or {}), times))
+            self.injections.append(
+                Injection(
+                    method.upper(), re.compile(path_regex), status, body, dict(headers or {}), times
+                )
+            )
 
     def expire_tokens(self, token: str | None = None) -> None:
         """Make one installation token (or all) expired, as an hour passing would."""
@@ -329,54 +354,3 @@ class FakeGitHub:
             self.tokens.append(issued)
             self.tokens_by_value[issued.token] = issued
             return issued.token
-
-    # -- inspection ----------------------------------------------------------------------------
-
-    def token_is_valid(self, token: str | None, full_name: str, *, write: bool = False) -> bool:
-        """Whether `token` is a live installation token that may read (or push to) a repo."""
-        with self.lock:
-            issued = self.tokens_by_value.get(token or "")
-            repo = self.repos.get(full_name.lower())
-            if issued is None or repo is None or issued.expires_at <= utcnow():
-                return False
-            if not token_covers(issued, repo.installation_id, full_name):
-                return False
-            return has_permission(issued.permissions, "contents", "write" if write else "read")
-
-    def issue(self, full_name: str, number: int) -> IssueState:
-        return self.repo(full_name).issues[number]
-
-    def pull(self, full_name: str, number: int) -> PullState:
-        pull = self.repo(full_name).issues[number]
-        if not isinstance(pull, PullState):
-            raise KeyError(f"{full_name}#{number} is an issue, not a pull request")
-        return pull
-
-    def comments_on(self, full_name: str, number: int) -> list[CommentState]:
-        key = full_name.lower()
-        return [c for c in self.comments if c.repo.lower() == key and c.issue_number == number]
-
-    def review_comments_on(self, full_name: str, number: int) -> list[ReviewCommentState]:
-        key = full_name.lower()
-        return [c for c in self.review_comments
-                if c.repo.lower() == key and c.pull_number == number]
-
-    def find_review_comment(self, full_name: str, comment_id: int) -> ReviewCommentState | None:
-        key = full_name.lower()
-        return next((c for c in self.review_comments
-                     if c.id == comment_id and c.repo.lower() == key), None)
-
-    def reactions_on(self, full_name: str, subject: ReactionSubject,
-                     subject_id: int) -> list[ReactionState]:
-        key = full_name.lower()
-        return [r for r in self.reactions if r.repo.lower() == key and r.subject == subject
-                and r.subject_id == subject_id]
-
-    @property
-    def requested_reviewers(self) -> dict[str, list[str]]:
-        """`owner/repo#number` -> logins asked to review."""
-        return {f"{p.repo}#{p.number}": list(p.requested_reviewers) for p in self.pulls}
-
-    def api_requests(self) -> list[tuple[str, str]]:
-        """Requests other than git traffic."""
-        return [(m, p) for m, p in self.requests if ".git/" not in p and not p.endswith(".git")]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 import string
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import jwt
@@ -108,9 +107,10 @@ def verify_app_jwt(token: str | None, apps: dict[int, AppState], now: datetime) 
         raise AuthFailure(JWT_EXPIRED)
     if not isinstance(iat, int | float) or iat > stamp + CLOCK_DRIFT.total_seconds():
         raise AuthFailure(JWT_IAT_FUTURE)
-    if exp - iat > JWT_MAX_LIFETIME.total_seconds() or exp > stamp + (
-        JWT_MAX_LIFETIME + CLOCK_DRIFT
-    ).total_seconds():
+    if (
+        exp - iat > JWT_MAX_LIFETIME.total_seconds()
+        or exp > stamp + (JWT_MAX_LIFETIME + CLOCK_DRIFT).total_seconds()
+    ):
         raise AuthFailure(JWT_TOO_LONG)
     return app
 

@@ -70,8 +70,9 @@ class ApiError(Exception):
         self.doc = doc
 
 
-def validation_failed(resource: str, *, field: str | None = None, code: str = "custom",
-                      message: str | None = None) -> ApiError:
+def validation_failed(
+    resource: str, *, field: str | None = None, code: str = "custom", message: str | None = None
+) -> ApiError:
     error: Json = {"resource": resource, "code": code}
     if field is not None:
         error["field"] = field
@@ -193,8 +194,7 @@ def _authenticate(fake: FakeGitHub, spec: RouteSpec, call: Call) -> None:
         repo = fake.repos.get(full_name.lower())
         if repo is None:
             raise ApiError(404)
-        if call.token is not None and not token_covers(call.token, repo.installation_id,
-                                                       full_name):
+        if call.token is not None and not token_covers(call.token, repo.installation_id, full_name):
             raise ApiError(404)
         call.repo = repo
     if spec.permission is not None and call.token is not None:
@@ -215,8 +215,12 @@ def _finish(request: Request, reply: Reply, cache_control: str) -> Response:
         headers["Vary"] = "Accept, Authorization, Cookie, X-GitHub-OTP"
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)
-    return Response(payload, status_code=reply.status, headers=headers,
-                    media_type="application/json; charset=utf-8")
+    return Response(
+        payload,
+        status_code=reply.status,
+        headers=headers,
+        media_type="application/json; charset=utf-8",
+    )
 
 
 def endpoint(fake: FakeGitHub, spec: RouteSpec) -> Callable[[Request], Any]:
@@ -298,8 +302,10 @@ class FrontMiddleware:
             extra = [
                 (b"x-github-request-id", _request_id().encode()),
                 (b"x-github-media-type", b"github.v3; format=json"),
-                (b"x-github-api-version-selected",
-                 headers.get("x-github-api-version", "2022-11-28").encode()),
+                (
+                    b"x-github-api-version-selected",
+                    headers.get("x-github-api-version", "2022-11-28").encode(),
+                ),
                 (b"x-ratelimit-limit", str(limit).encode()),
                 (b"x-ratelimit-remaining", str(max(limit - used, 0)).encode()),
                 (b"x-ratelimit-reset", str(reset).encode()),
@@ -336,9 +342,9 @@ def _injection_headers(injection: Injection | None) -> list[tuple[str, str]]:
     headers = dict(injection.headers)
     if injection.body is None and injection.status == 403:
         headers.setdefault("x-ratelimit-remaining", "0")
-        headers.setdefault("x-ratelimit-reset", str(int(time.time())))
+        headers.setdefault("x-ratelimit-reset", str(int(time.time()) + 1))
     if injection.body is None and injection.status == 429:
-        headers.setdefault("retry-after", "0")
+        headers.setdefault("retry-after", "1")
     return list(headers.items())
 
 

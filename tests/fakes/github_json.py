@@ -271,7 +271,11 @@ def label_json(site: Site, repo: str, name: str) -> Json:
 
 
 def issue_json(
-    site: Site, repo: RepoState, issue: IssueState, reactions: Iterable[ReactionState], comments: int
+    site: Site,
+    repo: RepoState,
+    issue: IssueState,
+    reactions: Iterable[ReactionState],
+    comments: int,
 ) -> Json:
     api = f"{site.base}/repos/{repo.full_name}/issues/{issue.number}"
     kind = "pull" if isinstance(issue, PullState) else "issues"
@@ -331,8 +335,7 @@ def comment_json(
         "node_id": node_id("IC", comment.id),
         "url": api,
         "html_url": (
-            f"{site.base}/{repo.full_name}/{kind}/{comment.issue_number}"
-            f"#issuecomment-{comment.id}"
+            f"{site.base}/{repo.full_name}/{kind}/{comment.issue_number}#issuecomment-{comment.id}"
         ),
         "body": comment.body,
         "user": user_json(site, comment.user),
@@ -376,7 +379,9 @@ def collaborator_permission_json(site: Site, repo: RepoState, login: str) -> Jso
     return {"permission": legacy, "role_name": role, "user": user}
 
 
-def error_json(status: int, message: str, documentation_url: str, errors: list[Json] | None) -> Json:
+def error_json(
+    status: int, message: str, documentation_url: str, errors: list[Json] | None
+) -> Json:
     data: Json = {"message": message}
     if errors is not None:
         data["errors"] = errors

@@ -99,8 +99,9 @@ def pull_simple_json(site: Site, repo: RepoState, pull: PullState, base_sha: str
     }
 
 
-def pull_json(site: Site, repo: RepoState, pull: PullState, base_sha: str, comments: int,
-              review_comments: int) -> Json:
+def pull_json(
+    site: Site, repo: RepoState, pull: PullState, base_sha: str, comments: int, review_comments: int
+) -> Json:
     """The full `PullRequest` shape of `GET/POST/PATCH .../pulls`."""
     data = pull_simple_json(site, repo, pull, base_sha)
     data.update(
@@ -168,7 +169,11 @@ def review_comment_json(
         "html_url": html,
         "pull_request_url": pull_api,
         "author_association": author_association(repo, comment.user),
-        "_links": {"self": {"href": api}, "html": {"href": html}, "pull_request": {"href": pull_api}},
+        "_links": {
+            "self": {"href": api},
+            "html": {"href": html},
+            "pull_request": {"href": pull_api},
+        },
         "start_line": None,
         "original_start_line": None,
         "start_side": None,
@@ -183,8 +188,9 @@ def review_comment_json(
     return data
 
 
-def check_run_json(site: Site, repo: RepoState, run: CheckRunState, pulls: Iterable[PullState],
-                   base_sha: str) -> Json:
+def check_run_json(
+    site: Site, repo: RepoState, run: CheckRunState, pulls: Iterable[PullState], base_sha: str
+) -> Json:
     api = f"{site.base}/repos/{repo.full_name}"
     app = site.app_by_id(run.app_id)
     repo_min = {"id": repo.id, "url": api, "name": repo.name}
@@ -242,8 +248,12 @@ def _content_links(site: Site, repo: RepoState, path: str, ref: str, kind: str, 
     api = f"{site.base}/repos/{repo.full_name}/contents/{path}?ref={ref}"
     git = f"{site.base}/repos/{repo.full_name}/git/{'blobs' if kind == 'file' else 'trees'}/{sha}"
     html = f"{site.base}/{repo.full_name}/{'blob' if kind == 'file' else 'tree'}/{ref}/{path}"
-    return {"url": api, "git_url": git, "html_url": html, "_links": {"self": api, "git": git,
-                                                                      "html": html}}
+    return {
+        "url": api,
+        "git_url": git,
+        "html_url": html,
+        "_links": {"self": api, "git": git, "html": html},
+    }
 
 
 def content_file_json(site: Site, repo: RepoState, path: str, ref: str, text: str) -> Json:
@@ -274,7 +284,8 @@ def content_entry_json(site: Site, repo: RepoState, path: str, ref: str, text: s
         "name": path.rsplit("/", 1)[-1],
         "path": path,
         "sha": sha,
-        "download_url": f"{site.base}/{repo.full_name}/raw/{ref}/{path}" if text is not None
+        "download_url": f"{site.base}/{repo.full_name}/raw/{ref}/{path}"
+        if text is not None
         else None,
         **_content_links(site, repo, path, ref, kind, sha),
     }

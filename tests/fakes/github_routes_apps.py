@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from tests.fakes.github_auth import (
@@ -80,14 +80,15 @@ def create_access_token(fake: FakeGitHub, call: Call) -> Reply:
         asked = {str(k): str(v) for k, v in body["permissions"].items()}
         if not all(has_permission(inst.permissions, k, v) for k, v in asked.items()):
             raise ApiError(
-                422, "The permissions requested are not granted to this installation.",
+                422,
+                "The permissions requested are not granted to this installation.",
                 doc=DOC_TOKEN,
             )
         permissions = asked
     issued = new_installation_token(inst.id, permissions, wanted)
     fake.tokens.append(issued)
     fake.tokens_by_value[issued.token] = issued
-    data = {
+    data: dict[str, Any] = {
         "token": issued.token,
         "expires_at": iso(issued.expires_at),
         "permissions": permissions,
@@ -178,11 +179,17 @@ ROUTES = [
     RouteSpec("GET", "/app", "app", get_app, doc=f"{DOC_APPS}#get-the-authenticated-app"),
     RouteSpec("GET", "/app/installations", "app", list_installations),
     RouteSpec("GET", "/app/installations/{installation_id}", "app", get_installation),
-    RouteSpec("POST", "/app/installations/{installation_id}/access_tokens", "app",
-              create_access_token, doc=DOC_TOKEN),
+    RouteSpec(
+        "POST",
+        "/app/installations/{installation_id}/access_tokens",
+        "app",
+        create_access_token,
+        doc=DOC_TOKEN,
+    ),
     RouteSpec("GET", "/repos/{owner}/{repo}/installation", "app", get_repo_installation),
-    RouteSpec("POST", "/app-manifests/{code}/conversions", "none", convert_manifest,
-              doc=DOC_MANIFEST),
+    RouteSpec(
+        "POST", "/app-manifests/{code}/conversions", "none", convert_manifest, doc=DOC_MANIFEST
+    ),
     RouteSpec("POST", "/settings/apps/new", "none", new_user_app),
     RouteSpec("POST", "/organizations/{org}/settings/apps/new", "none", new_org_app),
 ]

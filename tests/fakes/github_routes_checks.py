@@ -20,8 +20,16 @@ DOC_RUNS = "https://docs.github.com/rest/checks/runs"
 OUTPUT_BYTE_LIMIT = 65535
 ANNOTATIONS_PER_REQUEST = 50
 STATUSES = ("queued", "in_progress", "completed", "waiting", "requested", "pending")
-CONCLUSIONS = ("action_required", "cancelled", "failure", "neutral", "success", "skipped",
-               "stale", "timed_out")
+CONCLUSIONS = (
+    "action_required",
+    "cancelled",
+    "failure",
+    "neutral",
+    "success",
+    "skipped",
+    "stale",
+    "timed_out",
+)
 ANNOTATION_LEVELS = ("notice", "warning", "failure")
 
 
@@ -48,7 +56,8 @@ def _apply_output(run: CheckRunState, output: Any, *, creating: bool) -> None:
         value = output.get(name)
         if isinstance(value, str) and len(value.encode()) > OUTPUT_BYTE_LIMIT:
             raise validation_failed(
-                "CheckRun", field=name,
+                "CheckRun",
+                field=name,
                 message=f"{name} exceeds a maximum bytesize of {OUTPUT_BYTE_LIMIT}",
             )
     annotations = output.get("annotations") or []
@@ -71,10 +80,18 @@ def _apply_output(run: CheckRunState, output: Any, *, creating: bool) -> None:
 
 def _apply(run: CheckRunState, data: dict[str, Any], *, creating: bool) -> None:
     """Validate everything before changing anything, so a 422 leaves the run as it was."""
-    staged = CheckRunState(run.repo, run.name, run.head_sha, run.app_id, id=run.id,
-                           check_suite_id=run.check_suite_id, status=run.status,
-                           conclusion=run.conclusion, output=dict(run.output),
-                           annotations=list(run.annotations))
+    staged = CheckRunState(
+        run.repo,
+        run.name,
+        run.head_sha,
+        run.app_id,
+        id=run.id,
+        check_suite_id=run.check_suite_id,
+        status=run.status,
+        conclusion=run.conclusion,
+        output=dict(run.output),
+        annotations=list(run.annotations),
+    )
     status = data.get("status")
     if status is not None and status not in STATUSES:
         raise validation_failed("CheckRun", field="status", code="invalid")
@@ -115,8 +132,11 @@ def _apply(run: CheckRunState, data: dict[str, Any], *, creating: bool) -> None:
 def _render(fake: FakeGitHub, call: Call, run: CheckRunState) -> Any:
     repo = call.the_repo
     pulls = [
-        p for p in repo.issues.values()
-        if isinstance(p, PullState) and p.state == "open" and p.head_sha == run.head_sha
+        p
+        for p in repo.issues.values()
+        if isinstance(p, PullState)
+        and p.state == "open"
+        and p.head_sha == run.head_sha
         and not p.is_fork
     ]
     base_sha = fake.branch_sha(repo.full_name, repo.default_branch)
@@ -125,8 +145,14 @@ def _render(fake: FakeGitHub, call: Call, run: CheckRunState) -> Any:
 
 def _find(fake: FakeGitHub, call: Call) -> CheckRunState:
     run_id = call.int_param("check_run_id")
-    run = next((r for r in fake.check_runs if r.id == run_id
-                and r.repo.lower() == call.the_repo.full_name.lower()), None)
+    run = next(
+        (
+            r
+            for r in fake.check_runs
+            if r.id == run_id and r.repo.lower() == call.the_repo.full_name.lower()
+        ),
+        None,
+    )
     if run is None:
         raise ApiError(404)
     return run
@@ -149,8 +175,11 @@ def create_run(fake: FakeGitHub, call: Call) -> Reply:
 def update_run(fake: FakeGitHub, call: Call) -> Reply:
     run = _find(fake, call)
     if run.app_id != call.actor_app.id:
-        raise ApiError(403, f"Invalid app_id `{call.actor_app.id}` - check run can only be "
-                       "modified by the GitHub App that created it.")
+        raise ApiError(
+            403,
+            f"Invalid app_id `{call.actor_app.id}` - check run can only be "
+            "modified by the GitHub App that created it.",
+        )
     _apply(run, call.json, creating=False)
     return Reply(_render(fake, call, run))
 
@@ -175,8 +204,9 @@ def list_for_ref(fake: FakeGitHub, call: Call) -> Reply:
         sha = fake.branch_sha(repo.full_name, ref)
     else:
         raise ApiError(422, f"No commit found for SHA: {ref}")
-    runs = [r for r in fake.check_runs if r.repo.lower() == repo.full_name.lower()
-            and r.head_sha == sha]
+    runs = [
+        r for r in fake.check_runs if r.repo.lower() == repo.full_name.lower() and r.head_sha == sha
+    ]
     if call.query.get("check_name"):
         runs = [r for r in runs if r.name == call.query["check_name"]]
     if call.query.get("status"):
@@ -190,8 +220,10 @@ def list_for_ref(fake: FakeGitHub, call: Call) -> Reply:
         runs = list(newest.values())
     runs.sort(key=lambda r: r.id, reverse=True)
     page = paginate(call, runs)
-    page.body = {"total_count": len(runs),
-                 "check_runs": [_render(fake, call, r) for r in page.body]}
+    page.body = {
+        "total_count": len(runs),
+        "check_runs": [_render(fake, call, r) for r in page.body],
+    }
     return page
 
 
@@ -200,13 +232,25 @@ _READ = ("checks", "read")
 _WRITE = ("checks", "write")
 
 ROUTES = [
-    RouteSpec("POST", "/repos/{owner}/{repo}/check-runs", "installation", create_run, _WRITE,
-              doc=f"{DOC_RUNS}#create-a-check-run"),
-    RouteSpec("PATCH", _RUN, "installation", update_run, _WRITE,
-              doc=f"{DOC_RUNS}#update-a-check-run"),
+    RouteSpec(
+        "POST",
+        "/repos/{owner}/{repo}/check-runs",
+        "installation",
+        create_run,
+        _WRITE,
+        doc=f"{DOC_RUNS}#create-a-check-run",
+    ),
+    RouteSpec(
+        "PATCH", _RUN, "installation", update_run, _WRITE, doc=f"{DOC_RUNS}#update-a-check-run"
+    ),
     RouteSpec("GET", _RUN, "installation", get_run, _READ, doc=f"{DOC_RUNS}#get-a-check-run"),
-    RouteSpec("GET", f"{_RUN}/annotations", "installation", list_annotations, _READ,
-              doc=DOC_RUNS),
-    RouteSpec("GET", "/repos/{owner}/{repo}/commits/{ref:path}/check-runs", "installation",
-              list_for_ref, _READ, doc=f"{DOC_RUNS}#list-check-runs-for-a-git-reference"),
+    RouteSpec("GET", f"{_RUN}/annotations", "installation", list_annotations, _READ, doc=DOC_RUNS),
+    RouteSpec(
+        "GET",
+        "/repos/{owner}/{repo}/commits/{ref:path}/check-runs",
+        "installation",
+        list_for_ref,
+        _READ,
+        doc=f"{DOC_RUNS}#list-check-runs-for-a-git-reference",
+    ),
 ]

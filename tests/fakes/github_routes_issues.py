@@ -51,8 +51,11 @@ def find_comment(fake: FakeGitHub, call: Call, level: str) -> CommentState:
     comment_id = call.int_param("comment_id")
     repo = call.the_repo
     comment = next(
-        (c for c in fake.comments if c.id == comment_id and c.repo.lower() ==
-         repo.full_name.lower()),
+        (
+            c
+            for c in fake.comments
+            if c.id == comment_id and c.repo.lower() == repo.full_name.lower()
+        ),
         None,
     )
     if comment is None:
@@ -107,8 +110,9 @@ def create_comment(fake: FakeGitHub, call: Call) -> Reply:
     issue = find_issue(call, "write")
     body = checked_body(call.json.get("body"), "IssueComment")
     app = call.actor_app
-    comment = CommentState(call.the_repo.full_name, issue.number, body, app.bot_login,
-                           via_app=app.id)
+    comment = CommentState(
+        call.the_repo.full_name, issue.number, body, app.bot_login, via_app=app.id
+    )
     fake.comments.append(comment)
     issue.updated_at = comment.created_at
     reply = Reply(render_comment(fake, call, comment), status=201)
@@ -177,18 +181,35 @@ _COMMENT = "/repos/{owner}/{repo}/issues/comments/{comment_id:int}"
 _REVIEW_COMMENT = "/repos/{owner}/{repo}/pulls/comments/{comment_id:int}"
 
 ROUTES = [
-    RouteSpec("GET", _ISSUE, "installation", get_issue,
-              doc="https://docs.github.com/rest/issues/issues#get-an-issue"),
+    RouteSpec(
+        "GET",
+        _ISSUE,
+        "installation",
+        get_issue,
+        doc="https://docs.github.com/rest/issues/issues#get-an-issue",
+    ),
     RouteSpec("GET", f"{_ISSUE}/comments", "installation", list_comments, doc=DOC_COMMENTS),
-    RouteSpec("POST", f"{_ISSUE}/comments", "installation", create_comment,
-              doc=f"{DOC_COMMENTS}#create-an-issue-comment"),
+    RouteSpec(
+        "POST",
+        f"{_ISSUE}/comments",
+        "installation",
+        create_comment,
+        doc=f"{DOC_COMMENTS}#create-an-issue-comment",
+    ),
     RouteSpec("GET", _COMMENT, "installation", get_comment, doc=DOC_COMMENTS),
-    RouteSpec("PATCH", _COMMENT, "installation", update_comment,
-              doc=f"{DOC_COMMENTS}#update-an-issue-comment"),
+    RouteSpec(
+        "PATCH",
+        _COMMENT,
+        "installation",
+        update_comment,
+        doc=f"{DOC_COMMENTS}#update-an-issue-comment",
+    ),
     RouteSpec("DELETE", _COMMENT, "installation", delete_comment, doc=DOC_COMMENTS),
 ]
 for _path in (_ISSUE, _COMMENT, _REVIEW_COMMENT):
-    ROUTES.append(RouteSpec("GET", f"{_path}/reactions", "installation", list_reactions,
-                            doc=DOC_REACTIONS))
-    ROUTES.append(RouteSpec("POST", f"{_path}/reactions", "installation", create_reaction,
-                            doc=DOC_REACTIONS))
+    ROUTES.append(
+        RouteSpec("GET", f"{_path}/reactions", "installation", list_reactions, doc=DOC_REACTIONS)
+    )
+    ROUTES.append(
+        RouteSpec("POST", f"{_path}/reactions", "installation", create_reaction, doc=DOC_REACTIONS)
+    )

@@ -69,7 +69,8 @@ def _checked_title(value: object) -> str:
         raise validation_failed("PullRequest", field="title", code="missing_field")
     if len(value) > TITLE_LIMIT:
         raise validation_failed(
-            "PullRequest", field="title",
+            "PullRequest",
+            field="title",
             message=f"title is too long (maximum is {TITLE_LIMIT} characters)",
         )
     return value
@@ -84,8 +85,9 @@ def _duplicate(call: Call, label: str, base: str, number: int | None = None) -> 
             and other.head_label.lower() == label.lower()
             and other.base_ref == base
         ):
-            raise validation_failed("PullRequest",
-                                    message=f"A pull request already exists for {label}.")
+            raise validation_failed(
+                "PullRequest", message=f"A pull request already exists for {label}."
+            )
 
 
 def create_pull(fake: FakeGitHub, call: Call) -> Reply:
@@ -113,9 +115,16 @@ def create_pull(fake: FakeGitHub, call: Call) -> Reply:
         body = checked_body(body, "PullRequest")
     app = call.actor_app
     pull = PullState(
-        repo=repo.full_name, number=repo.next_number(), title=title, body=body,
-        user=app.bot_login, via_app=app.id, head_ref=branch,
-        head_sha=fake.branch_sha(head_repo, branch), base_ref=base, head_repo=head_repo,
+        repo=repo.full_name,
+        number=repo.next_number(),
+        title=title,
+        body=body,
+        user=app.bot_login,
+        via_app=app.id,
+        head_ref=branch,
+        head_sha=fake.branch_sha(head_repo, branch),
+        base_ref=base,
+        head_repo=head_repo,
         draft=bool(data.get("draft", False)),
         maintainer_can_modify=bool(data.get("maintainer_can_modify", False)),
     )
@@ -179,9 +188,16 @@ def reply_to_review_comment(fake: FakeGitHub, call: Call) -> Reply:
     body = checked_body(call.json.get("body"), "PullRequestReviewComment")
     app = call.actor_app
     reply = ReviewCommentState(
-        repo=pull.repo, pull_number=pull.number, body=body, user=app.bot_login,
-        path=parent.path, commit_id=parent.commit_id, line=parent.line, side=parent.side,
-        diff_hunk=parent.diff_hunk, in_reply_to_id=parent.in_reply_to_id or parent.id,
+        repo=pull.repo,
+        pull_number=pull.number,
+        body=body,
+        user=app.bot_login,
+        path=parent.path,
+        commit_id=parent.commit_id,
+        line=parent.line,
+        side=parent.side,
+        diff_hunk=parent.diff_hunk,
+        in_reply_to_id=parent.in_reply_to_id or parent.id,
         via_app=app.id,
     )
     fake.review_comments.append(reply)
@@ -194,8 +210,9 @@ def request_reviewers(fake: FakeGitHub, call: Call) -> Reply:
     reviewers = [str(r) for r in call.json.get("reviewers") or []]
     teams = [str(t) for t in call.json.get("team_reviewers") or []]
     if any(r.lower() == pull.user.lower() for r in reviewers):
-        raise validation_failed("PullRequest",
-                                message="Review cannot be requested from pull request author.")
+        raise validation_failed(
+            "PullRequest", message="Review cannot be requested from pull request author."
+        )
     for login in reviewers:
         role = repo.permissions.get(login.lower(), "none")
         if role == "none" and login.lower() != repo.owner.lower():
@@ -240,17 +257,27 @@ def graphql(fake: FakeGitHub, call: Call) -> Reply:
         if token is None or not token_covers(token, repo.installation_id, repo.full_name):
             break
         if not has_permission(token.permissions, "pull_requests", "write"):
-            error = {"type": "FORBIDDEN", "path": [name],
-                     "message": "Resource not accessible by integration"}
+            error = {
+                "type": "FORBIDDEN",
+                "path": [name],
+                "message": "Resource not accessible by integration",
+            }
             return Reply({"data": {name: None}, "errors": [error]})
         pull.draft = _MUTATIONS[name]
         pull.updated_at = utcnow()
-        result = {"id": node_id("PR", pull.id), "number": pull.number, "isDraft": pull.draft,
-                  "url": f"{call.site.base}/{pull.repo}/pull/{pull.number}"}
+        result = {
+            "id": node_id("PR", pull.id),
+            "number": pull.number,
+            "isDraft": pull.draft,
+            "url": f"{call.site.base}/{pull.repo}/pull/{pull.number}",
+        }
         return Reply({"data": {name: {"clientMutationId": None, "pullRequest": result}}})
     wanted = candidates[0] if candidates else ""
-    error = {"type": "NOT_FOUND", "path": [name],
-             "message": f"Could not resolve to a node with the global id of '{wanted}'"}
+    error = {
+        "type": "NOT_FOUND",
+        "path": [name],
+        "message": f"Could not resolve to a node with the global id of '{wanted}'",
+    }
     return Reply({"data": {name: None}, "errors": [error]})
 
 
@@ -259,19 +286,55 @@ _READ = ("pull_requests", "read")
 _WRITE = ("pull_requests", "write")
 
 ROUTES = [
-    RouteSpec("GET", "/repos/{owner}/{repo}/pulls", "installation", list_pulls, _READ,
-              doc=f"{DOC_PULLS}#list-pull-requests"),
-    RouteSpec("POST", "/repos/{owner}/{repo}/pulls", "installation", create_pull, _WRITE,
-              doc=f"{DOC_PULLS}#create-a-pull-request"),
+    RouteSpec(
+        "GET",
+        "/repos/{owner}/{repo}/pulls",
+        "installation",
+        list_pulls,
+        _READ,
+        doc=f"{DOC_PULLS}#list-pull-requests",
+    ),
+    RouteSpec(
+        "POST",
+        "/repos/{owner}/{repo}/pulls",
+        "installation",
+        create_pull,
+        _WRITE,
+        doc=f"{DOC_PULLS}#create-a-pull-request",
+    ),
     RouteSpec("GET", _PULL, "installation", get_pull, _READ, doc=f"{DOC_PULLS}#get-a-pull-request"),
-    RouteSpec("PATCH", _PULL, "installation", update_pull, _WRITE,
-              doc=f"{DOC_PULLS}#update-a-pull-request"),
+    RouteSpec(
+        "PATCH",
+        _PULL,
+        "installation",
+        update_pull,
+        _WRITE,
+        doc=f"{DOC_PULLS}#update-a-pull-request",
+    ),
     RouteSpec("GET", f"{_PULL}/files", "installation", list_files, _READ, doc=DOC_PULLS),
-    RouteSpec("GET", f"{_PULL}/comments", "installation", list_review_comments, _READ,
-              doc=DOC_REVIEW_COMMENTS),
-    RouteSpec("POST", f"{_PULL}/comments/{{comment_id:int}}/replies", "installation",
-              reply_to_review_comment, _WRITE, doc=DOC_REVIEW_COMMENTS),
-    RouteSpec("POST", f"{_PULL}/requested_reviewers", "installation", request_reviewers, _WRITE,
-              doc="https://docs.github.com/rest/pulls/review-requests"),
+    RouteSpec(
+        "GET",
+        f"{_PULL}/comments",
+        "installation",
+        list_review_comments,
+        _READ,
+        doc=DOC_REVIEW_COMMENTS,
+    ),
+    RouteSpec(
+        "POST",
+        f"{_PULL}/comments/{{comment_id:int}}/replies",
+        "installation",
+        reply_to_review_comment,
+        _WRITE,
+        doc=DOC_REVIEW_COMMENTS,
+    ),
+    RouteSpec(
+        "POST",
+        f"{_PULL}/requested_reviewers",
+        "installation",
+        request_reviewers,
+        _WRITE,
+        doc="https://docs.github.com/rest/pulls/review-requests",
+    ),
     RouteSpec("POST", "/graphql", "installation", graphql, doc="https://docs.github.com/graphql"),
 ]

@@ -51,15 +51,37 @@ def get_contents(fake: FakeGitHub, call: Call) -> Reply:
 
 
 ROUTES = [
-    RouteSpec("GET", "/repos/{owner}/{repo}", "installation", get_repo,
-              permission=("metadata", "read"),
-              doc="https://docs.github.com/rest/repos/repos#get-a-repository"),
-    RouteSpec("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission", "installation",
-              get_permission, permission=("metadata", "read"),
-              doc="https://docs.github.com/rest/collaborators/collaborators"
-                  "#get-repository-permissions-for-a-user"),
-    RouteSpec("GET", "/repos/{owner}/{repo}/contents", "installation", get_contents,
-              permission=("contents", "read"), doc=DOC_CONTENTS),
-    RouteSpec("GET", "/repos/{owner}/{repo}/contents/{path:path}", "installation", get_contents,
-              permission=("contents", "read"), doc=DOC_CONTENTS),
+    RouteSpec(
+        "GET",
+        "/repos/{owner}/{repo}",
+        "installation",
+        get_repo,
+        permission=("metadata", "read"),
+        doc="https://docs.github.com/rest/repos/repos#get-a-repository",
+    ),
+    RouteSpec(
+        "GET",
+        "/repos/{owner}/{repo}/collaborators/{username}/permission",
+        "installation",
+        get_permission,
+        permission=("metadata", "read"),
+        doc="https://docs.github.com/rest/collaborators/collaborators"
+        "#get-repository-permissions-for-a-user",
+    ),
+    RouteSpec(
+        "GET",
+        "/repos/{owner}/{repo}/contents",
+        "installation",
+        get_contents,
+        permission=("contents", "read"),
+        doc=DOC_CONTENTS,
+    ),
+    RouteSpec(
+        "GET",
+        "/repos/{owner}/{repo}/contents/{path:path}",
+        "installation",
+        get_contents,
+        permission=("contents", "read"),
+        doc=DOC_CONTENTS,
+    ),
 ]

@@ -77,7 +77,9 @@ class AppState:
     webhook_secret: str | None = None
     description: str | None = None
     external_url: str = "https://example.com"
-    permissions: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_INSTALLATION_PERMISSIONS))
+    permissions: dict[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_INSTALLATION_PERMISSIONS)
+    )
     events: list[str] = field(default_factory=lambda: list(DEFAULT_EVENTS))
     created_at: datetime = field(default_factory=utcnow)
 
@@ -91,7 +93,9 @@ class InstallationState:
     id: int
     app_id: int
     account: str
-    permissions: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_INSTALLATION_PERMISSIONS))
+    permissions: dict[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_INSTALLATION_PERMISSIONS)
+    )
     events: list[str] = field(default_factory=lambda: list(DEFAULT_EVENTS))
     repository_selection: Literal["all", "selected"] = "selected"
     created_at: datetime = field(default_factory=utcnow)

@@ -1,0 +1,569 @@
+"""The Claude Code backend: its pure parts directly, then the real CLI bundled with
+claude_agent_sdk, talking through Honk's proxy to the scripted fake Anthropic API on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from honk_app.agent.base import AgentTask, AgentUnavailable, Limits, Progress
+from honk_app.agent.claude_code import (
+    AUDIT_CAP,
+    NOT_INSTALLED,
+    TOKEN_MARK,
+    ClaudeCodeBackend,
+    ClaudeCodeSession,
+    ClaudeCodeSettings,
+    ProcInfo,
+    ResultView,
+    RunPaths,
+    alive,
+    allow_rules,
+    bwrap_problem,
+    classify,
+    cli_environment,
+    launch_argv,
+    launcher_script,
+    parse_stat,
+    proc_table,
+    process_tree,
+    readable_api_error,
+    tool_names,
+)
+from honk_app.agent.proxy import AnthropicProxy, Meter, ProxyGrant
+from honk_app.models import AgentOutcome
+from tests.fakes import anthropic as fake_api
+
+REAL_KEY = "sk-ant-api03-" + "RealKeyOfHonk" * 4
+PLANTED = {
+    "PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nMIIEplantedkey\n-----END RSA PRIVATE KEY-----",
+    "WEBHOOK_SECRET": "whsec-planted-webhook-secret-4242",
+    "ANTHROPIC_API_KEY": REAL_KEY,
+    "HONK_DATABASE_URL": "postgresql://honk:planted-db-password@db.internal/honk",
+    "GITHUB_TOKEN": "ghs_" + "PlantedInstallationToken0" * 2,
+}
+
+
+# ---- pure ------------------------------------------------------------------------------------
+
+GRANT = ProxyGrant("run-1", "honk-proxy-" + "t" * 43, "http://127.0.0.1:4242", Path("/p/a.sock"))
+PATHS = RunPaths.under(Path("/tmp/honk-claude-code-x"))
+
+
+def test_the_cli_environment_is_built_from_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in PLANTED.items():
+        monkeypatch.setenv(name, value)
+    env = cli_environment(ClaudeCodeSettings(max_retries=0), GRANT, PATHS, "0.2.187")
+    rendered = repr(env)
+    assert all(value not in rendered for value in PLANTED.values())
+    assert env["ANTHROPIC_API_KEY"] == TOKEN_MARK  # the launcher fills in the token
+    assert env["ANTHROPIC_BASE_URL"] == GRANT.base_url
+    assert env["ANTHROPIC_UNIX_SOCKET"] == "/p/a.sock"  # the only way out of the sandbox
+    assert env["HOME"] == str(PATHS.home) and env["CLAUDE_CONFIG_DIR"] == str(PATHS.config)
+    assert env["CLAUDE_CODE_MAX_RETRIES"] == "0"
+    for switch in ("DISABLE_TELEMETRY", "DISABLE_ERROR_REPORTING", "DISABLE_AUTOUPDATER"):
+        assert env[switch] == "1"
+    assert env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "1"
+    bare = cli_environment(ClaudeCodeSettings(isolation="none"), GRANT, PATHS, "0.2.187")
+    assert "ANTHROPIC_UNIX_SOCKET" not in bare
+
+
+def test_the_sandbox_has_no_network_and_a_read_only_git_directory() -> None:
+    workspace = Path("/work/ws")
+    argv = launch_argv(
+        ClaudeCodeSettings(),
+        {"A": "1"},
+        cli=Path("/venv/claude_agent_sdk/_bundled/claude"),
+        workspace=workspace,
+        paths=PATHS,
+        socket_path=Path("/p/a.sock"),
+    )
+    assert "--unshare-all" in argv and "--share-net" not in argv
+    assert {"--clearenv", "--die-with-parent", "--new-session"} <= set(argv)
+    triples = [tuple(argv[i : i + 3]) for i in range(len(argv) - 2)]
+    assert ("--bind", "/work/ws", "/work/ws") in triples
+    git = ("--ro-bind-try", "/work/ws/.git", "/work/ws/.git")
+    assert triples.index(git) > triples.index(("--bind", "/work/ws", "/work/ws"))
+    assert ("--ro-bind", "/p/a.sock", "/p/a.sock") in triples
+    assert str(PATHS.root) not in argv  # the launcher stays out of the agent's reach
+    assert argv[-2:] == ["--", "/venv/claude_agent_sdk/_bundled/claude"]
+
+
+def test_tools_and_permission_rules_follow_the_repository_config() -> None:
+    assert tool_names(ClaudeCodeSettings()) == ["Read", "Write", "Edit", "Glob", "Grep", "Bash"]
+    assert "WebFetch" in tool_names(ClaudeCodeSettings(allow_web=True))
+    assert allow_rules(ClaudeCodeSettings())[-1] == "Bash"
+    limited = allow_rules(ClaudeCodeSettings(allowed_commands=("npm test", "make")))
+    assert limited[-2:] == ["Bash(npm test:*)", "Bash(make:*)"] and "Bash" not in limited
+
+
+@pytest.mark.parametrize("isolation", ["none", "bwrap"])
+def test_the_launcher_gives_the_cli_only_its_own_environment(
+    isolation: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The launcher run for real, with /usr/bin/env standing in for the CLI."""
+    if isolation == "bwrap":
+        require_bwrap()
+    settings = ClaudeCodeSettings(isolation=isolation)  # type: ignore[arg-type]
+    paths = RunPaths.under(tmp_path / "run")
+    paths.home.mkdir(parents=True)
+    paths.config.mkdir()
+    sock = tmp_path / "a.sock"
+    sock.touch()
+    grant = ProxyGrant("run-1", "honk-proxy-" + "x" * 43, "http://127.0.0.1:9", sock)
+    env = cli_environment(settings, grant, paths, "0.2.187")
+    argv = launch_argv(
+        settings, env, cli=Path("/usr/bin/env"), workspace=tmp_path, paths=paths, socket_path=sock
+    )
+    paths.launcher.write_text(launcher_script(argv, paths.pid_file))
+    paths.launcher.chmod(0o700)
+    parent_env = {**os.environ, **PLANTED, "HONK_CLI_TOKEN": grant.token}
+    done = subprocess.run(
+        [str(paths.launcher)], env=parent_env, capture_output=True, text=True, check=True
+    )
+    seen = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    assert seen["ANTHROPIC_API_KEY"] == grant.token
+    assert set(seen) - {"PWD"} == set(env)
+    assert all(value not in done.stdout for value in PLANTED.values())
+    assert int(paths.pid_file.read_text()) > 0
+
+
+def test_api_errors_read_as_one_sentence() -> None:
+    text = readable_api_error("API Error: 400 max_tokens: 9999999 > 64000, the maximum.", 400)
+    assert text == (
+        "Claude Code stopped on an Anthropic API error (HTTP 400): "
+        "max_tokens: 9999999 > 64000, the maximum."
+    )
+    rejected = readable_api_error("API Error: Request rejected (429) · Slow down.", 429)
+    assert rejected.endswith("(HTTP 429): Slow down.")
+
+
+@pytest.mark.parametrize(
+    ("result", "forced", "meter", "expected"),
+    [
+        (ResultView("success", False, "ok"), None, None, "done"),
+        (ResultView("error_max_turns", True), None, None, "max_turns"),
+        (ResultView("error_max_budget_usd", True), None, None, "max_cost"),
+        (
+            ResultView("success", True, "API Error: 529 x", api_error_status=529),
+            None,
+            None,
+            "error",
+        ),
+        (ResultView("error_during_execution", True, errors=("boom",)), None, None, "error"),
+        (
+            ResultView("success", True, "API Error: 402 b"),
+            None,
+            Meter(1, 1.2, refused=1),
+            "max_cost",
+        ),
+        (None, None, None, "error"),
+        (None, "timeout", None, "timeout"),
+        (ResultView("success", False, "ok"), "cancelled", None, "cancelled"),
+    ],
+)
+def test_results_map_to_stop_reasons_with_a_sentence_unless_done(
+    result: ResultView | None, forced: Any, meter: Meter | None, expected: str
+) -> None:
+    stop, error = classify(result, forced=forced, meter=meter, limits_timeout_s=60, failure=None)
+    assert stop == expected
+    assert (error is None) == (expected == "done")
+    assert error is None or error.endswith(".")
+
+
+def test_proc_stat_is_parsed_even_with_spaces_and_parentheses_in_the_name() -> None:
+    fields = "S 10 20 30 0 -1 4194304 " + " ".join(["0"] * 12) + " 987654 0"
+    info = parse_stat(f"4242 (tricky) name (x)) {fields}")
+    assert info == ProcInfo(pid=4242, state="S", ppid=10, session=30, start=987654)
+    own = parse_stat(Path(f"/proc/{os.getpid()}/stat").read_text())
+    assert own.pid == os.getpid() and own.ppid == os.getppid()
+
+
+def test_a_process_tree_holds_descendants_and_session_members() -> None:
+    table = [
+        ProcInfo(1, "S", 0, 1, 0),
+        ProcInfo(100, "S", 1, 100, 5),  # the CLI, leading its session
+        ProcInfo(101, "S", 100, 100, 6),
+        ProcInfo(102, "S", 101, 102, 7),  # a grandchild in a session of its own
+        ProcInfo(103, "S", 1, 100, 8),  # reparented to init, still in the CLI's session
+        ProcInfo(200, "S", 1, 200, 9),
+    ]
+    assert {p.pid for p in process_tree(table, 100, session=True)} == {100, 101, 102, 103}
+    assert {p.pid for p in process_tree(table, 100, session=False)} == {100, 101, 102}
+
+
+# ---- the real CLI ------------------------------------------------------------------------------
+
+
+def require_sdk() -> None:
+    try:
+        import claude_agent_sdk  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("claude_agent_sdk is not installed: CI must install honk-app[claude-code]")
+        pytest.skip("claude_agent_sdk is not installed (install honk-app[claude-code])")
+
+
+def require_bwrap() -> None:
+    problem = bwrap_problem("bwrap")
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must be able to run bubblewrap: {problem}")
+        pytest.skip(problem)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "README.md").write_text("# Demo\n\nHello, world.\n")
+    git = ["git", "-C", str(workspace), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    return workspace
+
+
+@pytest.fixture
+def planted(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for name, value in PLANTED.items():
+        monkeypatch.setenv(name, value)
+    return PLANTED
+
+
+def scripted(steps: list[Any]) -> Callable[[dict[str, Any]], fake_api.Reply]:
+    """Steps answer the agent's requests (those offering our tools); anything else gets text."""
+    script = fake_api.Script(steps)
+
+    def respond(body: dict[str, Any]) -> fake_api.Reply:
+        names = {tool.get("name") for tool in body.get("tools") or []}
+        return script(body) if "Bash" in names else fake_api.text("ok")
+
+    return respond
+
+
+@dataclass
+class Run:
+    fake: fake_api.FakeAnthropic
+    proxy: AnthropicProxy
+    session: ClaudeCodeSession
+    progress: list[Progress] = field(default_factory=list)
+    audit: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def tool_results(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for request in self.fake.requests:
+            for message in request["messages"]:
+                for block in message["content"] if isinstance(message["content"], list) else []:
+                    if block.get("type") == "tool_result":
+                        content = block.get("content")
+                        if isinstance(content, list):
+                            content = "".join(part.get("text", "") for part in content)
+                        found[block["tool_use_id"]] = str(content)
+        return found
+
+
+@asynccontextmanager
+async def running(
+    steps: list[Any],
+    workspace: Path,
+    *,
+    isolation: str = "bwrap",
+    limits: Limits | None = None,
+    model: str = "claude-sonnet-4-5",
+) -> AsyncIterator[Run]:
+    require_sdk()
+    if isolation == "bwrap":
+        require_bwrap()
+    fake = fake_api.FakeAnthropic(scripted(steps), api_key=REAL_KEY)
+    with fake, AnthropicProxy(REAL_KEY, upstream_url=fake.url) as proxy:
+        settings = ClaudeCodeSettings(isolation=isolation, max_retries=0)  # type: ignore[arg-type]
+        task = AgentTask(
+            workspace=workspace,
+            system_prompt="You are Honk, working on a GitHub issue.",
+            task_prompt="Fix the README as the issue asks.",
+            model=model,
+            limits=limits or Limits(max_turns=20, max_cost_usd=2.0, timeout_s=120),
+        )
+        run = Run(fake, proxy, None)  # type: ignore[arg-type]
+
+        async def on_progress(progress: Progress) -> None:
+            run.progress.append(progress)
+
+        async def on_audit(kind: str, record: dict[str, Any]) -> None:
+            run.audit.append((kind, record))
+
+        run.session = ClaudeCodeBackend(proxy, settings).open(
+            task, progress=on_progress, audit=on_audit
+        )
+        try:
+            yield run
+        finally:
+            await run.session.close()
+
+
+async def token_refused(run: Run) -> bool:
+    token = run.session._grant.token  # type: ignore[union-attr]
+    async with httpx.AsyncClient(base_url=run.proxy.base_url) as client:
+        reply = await client.post("/v1/messages", json={}, headers={"x-api-key": token})
+    return reply.status_code == 401
+
+
+@pytest.mark.parametrize("isolation", ["bwrap", "none"])
+async def test_claude_code_edits_the_workspace_through_the_proxy_without_any_secret(
+    isolation: str, repo: Path, planted: dict[str, str]
+) -> None:
+    readme = str(repo / "README.md")
+    steps = [
+        fake_api.tool_use("Read", {"file_path": readme}, id="toolu_read"),
+        fake_api.tool_use(
+            "Edit",
+            {"file_path": readme, "old_string": "Hello, world.", "new_string": "Hello, Honk."},
+            id="toolu_edit",
+        ),
+        fake_api.tool_use("Write", {"file_path": str(repo / "NOTES.md"), "content": "notes\n"}),
+        fake_api.tool_use("Bash", {"command": "env", "description": "env"}, id="toolu_env"),
+        fake_api.text("Updated the README and added NOTES.md."),
+        fake_api.text("Nothing else to change."),
+    ]
+    async with running(steps, repo, isolation=isolation) as run:
+        first = await run.session.start()
+        second = await run.session.follow_up("Please double-check the README.")
+        results = run.tool_results()
+        token = run.session._grant.token  # type: ignore[union-attr]
+        await run.session.close()
+        assert await token_refused(run)
+
+    assert first == AgentOutcome(
+        stop="done",
+        summary="Updated the README and added NOTES.md.",
+        turns=5,
+        usage=first.usage,
+        cost_usd=first.cost_usd,
+        duration_s=first.duration_s,
+    )
+    assert (repo / "README.md").read_text() == "# Demo\n\nHello, Honk.\n"
+    assert (repo / "NOTES.md").read_text() == "notes\n"
+    assert "ANTHROPIC_BASE_URL" in results["toolu_env"]  # it is the env listing
+    for value in planted.values():
+        assert value not in results["toolu_env"]
+    assert "ghs_" not in results["toolu_env"] and "PRIVATE KEY" not in results["toolu_env"]
+    # only the real key reached the API; the per-run token never left Honk's proxy
+    assert {headers["x-api-key"] for headers in run.fake.headers} == {REAL_KEY}
+    # the follow-up resumed the same conversation, and the figures count from the start
+    assert run.fake.requests[-1]["messages"][0]["content"][-1]["text"].endswith(
+        "Fix the README as the issue asks."
+    )
+    assert second.stop == "done" and second.summary == "Nothing else to change."
+    assert second.turns == first.turns + 1
+    assert second.cost_usd > first.cost_usd > 0
+    assert second.usage.output_tokens == sum(u["output_tokens"] for u in run.fake.usages)
+    # progress and audit
+    assert [p.tool for p in run.progress][:4] == ["Read", "Edit", "Write", "Bash"]
+    assert [p.turns for p in run.progress] == sorted(p.turns for p in run.progress)
+    kinds = {kind for kind, _ in run.audit}
+    assert {"model_turn", "tool_call", "tool_result"} <= kinds
+    for _, record in run.audit:
+        for value in record.values():
+            assert not isinstance(value, str) or len(value) <= AUDIT_CAP
+            assert not isinstance(value, str) or token not in value
+
+
+async def test_commands_get_no_network_and_write_only_the_workspace(
+    repo: Path, tmp_path: Path, planted: dict[str, str]
+) -> None:
+    """What bubblewrap proves here: the list below, each checked from inside the agent's Bash."""
+    outside = tmp_path / "outside.txt"
+    probe = "; ".join(
+        [
+            "curl -sS -m 5 {fake}/v1/messages >/dev/null 2>&1; echo fake-exit=$?",
+            "curl -sS -m 5 {proxy}/v1/messages >/dev/null 2>&1; echo proxy-exit=$?",
+            f"echo x > {outside} 2>/dev/null; echo outside-exit=$?",
+            "echo x > /etc/honk-probe 2>/dev/null; echo etc-exit=$?",
+            "echo x > .git/hooks/pre-commit 2>/dev/null; echo hook-exit=$?",
+            f"cat /proc/{os.getpid()}/environ 2>/dev/null; echo environ-exit=$?",
+            "echo x > inside.txt; echo inside-exit=$?",
+        ]
+    )
+
+    urls: dict[str, str] = {}
+
+    def bash(body: dict[str, Any]) -> fake_api.Reply:
+        command = probe.format(fake=urls["fake"], proxy=urls["proxy"])
+        return fake_api.tool_use("Bash", {"command": command}, id="toolu_probe")
+
+    steps = [
+        bash,
+        fake_api.tool_use("Write", {"file_path": str(outside), "content": "escaped\n"}),
+        fake_api.text("Probed."),
+    ]
+    async with running(steps, repo) as run:
+        urls.update(fake=run.fake.url, proxy=run.proxy.base_url)
+        outcome = await run.session.start()
+        output = run.tool_results()["toolu_probe"]
+    assert outcome.stop == "done"
+    lines = dict(line.split("=", 1) for line in output.splitlines() if "-exit=" in line)
+    assert lines["fake-exit"] != "0" and lines["proxy-exit"] != "0"  # no network, not even loopback
+    assert lines["etc-exit"] != "0" and lines["hook-exit"] != "0"  # read-only
+    assert lines["environ-exit"] != "0"  # Honk's own process is not visible
+    assert lines["inside-exit"] == "0" and (repo / "inside.txt").exists()
+    # a path outside the workspace is at best in the sandbox's private /tmp: never on the host
+    assert "outside-exit" in lines and not outside.exists()  # neither Bash nor Write got out
+    assert not Path("/etc/honk-probe").exists()
+    assert not (repo / ".git" / "hooks" / "pre-commit").exists()
+    assert all(value not in output for value in planted.values())
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def tree_of(session: ClaudeCodeSession) -> dict[ProcInfo, str]:
+    """The CLI's processes now, with their command lines."""
+    pid = session.process_id
+    procs = process_tree(proc_table(), pid, session=True) if pid else []
+    return {proc: cmdline(proc.pid) for proc in procs}
+
+
+async def wait_for_command(session: ClaudeCodeSession, marker: str) -> dict[ProcInfo, str]:
+    """The CLI's process tree once `marker` runs in it (polls /proc for up to a minute)."""
+    for _ in range(1200):
+        tree = tree_of(session)
+        if any(marker in command for command in tree.values()):
+            return tree
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{marker!r} never started")
+
+
+async def watch(session: ClaudeCodeSession, work: asyncio.Task[Any]) -> dict[ProcInfo, str]:
+    """Every process seen in the CLI's tree until `work` ends (polls /proc)."""
+    seen: dict[ProcInfo, str] = {}
+    while not work.done():
+        seen.update(tree_of(session))
+        await asyncio.sleep(0.05)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("isolation", "how"), [("none", "close"), ("bwrap", "cancel"), ("bwrap", "timeout")]
+)
+async def test_stopping_a_run_leaves_no_process_behind(
+    isolation: str, how: str, repo: Path
+) -> None:
+    marker = "sleep 317"
+    steps = [fake_api.tool_use("Bash", {"command": f"{marker}; echo late"}), fake_api.text("x")]
+    limits = Limits(timeout_s=10 if how == "timeout" else 120)
+    async with running(steps, repo, isolation=isolation, limits=limits) as run:
+        work = asyncio.create_task(run.session.start())
+        if how == "timeout":
+            tree = await watch(run.session, work)
+            outcome = await work
+            assert outcome.stop == "timeout" and outcome.error is not None
+        else:
+            tree = await wait_for_command(run.session, marker)
+            if how == "close":
+                await run.session.close()
+                assert (await work).stop == "cancelled"
+            else:
+                work.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await work
+        assert any(marker in command for command in tree.values())  # it was running
+        assert alive(list(tree)) == []
+        assert not any(marker in cmdline(p.pid) for p in proc_table())
+        await run.session.close()
+        assert await token_refused(run)
+
+
+@pytest.mark.parametrize(
+    ("status", "type_", "message"),
+    [
+        (400, "invalid_request_error", "max_tokens: 999999 > 64000, the most allowed"),
+        (529, "overloaded_error", "Overloaded"),
+    ],
+)
+async def test_an_api_error_stops_the_run_with_a_readable_sentence(
+    status: int, type_: str, message: str, repo: Path
+) -> None:
+    steps = [fake_api.error(status, type_, message)] * 5
+    async with running(steps, repo, isolation="none") as run:
+        outcome = await run.session.start()
+    assert outcome.stop == "error"
+    assert outcome.error is not None and f"HTTP {status}" in outcome.error
+    assert message in outcome.error and "\n" not in outcome.error
+
+
+@pytest.mark.parametrize(
+    ("model", "budget", "refused_by_proxy"),
+    [
+        ("claude-sonnet-4-5", 0.005, False),  # Claude Code's own count stops it first
+        # Claude Code prices this model lower than Honk does (Honk has no price for it and takes
+        # the highest): Claude Code goes on, and the proxy, which keeps Honk's count, refuses
+        ("claude-3-5-haiku-20241022", 0.05, True),
+    ],
+)
+async def test_a_spent_budget_stops_the_run_as_max_cost(
+    model: str, budget: float, refused_by_proxy: bool, repo: Path
+) -> None:
+    steps = [fake_api.tool_use("Bash", {"command": "true"})] * 3 + [fake_api.text("never")]
+    limits = Limits(max_cost_usd=budget)  # the first reply costs more, by Honk's prices
+    async with running(steps, repo, isolation="none", limits=limits, model=model) as run:
+        outcome = await run.session.start()
+        asked = len(run.fake.requests)
+        again = await run.session.follow_up("Keep going.")
+        meter = run.session.meter
+    assert outcome.stop == "max_cost" and "budget" in (outcome.error or "")
+    assert meter is not None and outcome.cost_usd == meter.spent_usd >= budget
+    assert (meter.refused == 1) is refused_by_proxy
+    assert again.stop == "max_cost" and len(run.fake.requests) == asked  # no new CLI run
+
+
+async def test_the_turn_limit_stops_the_run_as_max_turns(repo: Path) -> None:
+    steps = [fake_api.tool_use("Bash", {"command": "true"})] * 3
+    async with running(steps, repo, isolation="none", limits=Limits(max_turns=1)) as run:
+        outcome = await run.session.start()
+        asked = len(run.fake.requests)
+        again = await run.session.follow_up("Keep going.")
+    assert outcome.stop == "max_turns" and outcome.turns >= 1
+    assert again.stop == "max_turns" and len(run.fake.requests) == asked
+
+
+def test_without_the_sdk_opening_a_session_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "claude_agent_sdk", None)
+    backend = ClaudeCodeBackend(AnthropicProxy(REAL_KEY))
+    task = AgentTask(workspace=tmp_path, system_prompt="", task_prompt="x")
+    with pytest.raises(AgentUnavailable) as caught:
+        backend.open(task)
+    assert str(caught.value) == NOT_INSTALLED
+
+
+def test_without_bubblewrap_opening_a_session_says_so(tmp_path: Path) -> None:
+    require_sdk()
+    settings = ClaudeCodeSettings(bwrap_path="/nonexistent/bwrap")
+    backend = ClaudeCodeBackend(AnthropicProxy(REAL_KEY), settings)
+    task = AgentTask(workspace=tmp_path, system_prompt="", task_prompt="x")
+    with pytest.raises(AgentUnavailable, match="bubblewrap"):
+        backend.open(task)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_cli() -> Iterator[None]:
+    """Every test ends with no Claude Code process of this test process still running."""
+    yield
+    ours = [p for p in proc_table() if p.ppid == os.getpid() and "claude" in cmdline(p.pid)]
+    assert alive(ours) == []

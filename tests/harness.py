@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -66,6 +67,7 @@ class World:
             self._respond, api_key=ANTHROPIC_KEY, min_cacheable_tokens=1
         )
         self.honk: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
         self.port = free_port()
         self.log_path = tmp / "honk.log"
         self.extra_env: dict[str, str] = {}
@@ -172,15 +174,17 @@ class World:
         self.honk = None
 
     def stop_honk(self) -> None:
-        if self.honk is None:
-            return
-        self.honk.send_signal(signal.SIGTERM)
-        try:
-            self.honk.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.honk.pid, signal.SIGKILL)
-            self.honk.wait(timeout=10)
+        for process in [*self.workers, self.honk]:
+            if process is None or process.poll() is not None:
+                continue
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
         self.honk = None
+        self.workers = []
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -228,6 +232,27 @@ class World:
             if "<!-- honk:run=" in comment.body:
                 return str(comment.body)
         return None
+
+    def store_rows(self, number: int) -> list[dict[str, Any]]:
+        """Honk's own record of the runs on one issue or pull request (its SQLite database)."""
+        database = self.tmp / "data" / "honk.sqlite"
+        if not database.exists():
+            return []
+        key = f"{REPO}#{number}".lower()
+        with sqlite3.connect(database, timeout=30) as conn:
+            conn.row_factory = sqlite3.Row
+            try:
+                rows = conn.execute("SELECT * FROM honk_runs WHERE target_key = ?", (key,)).fetchall()
+            except sqlite3.OperationalError:
+                return []
+        return [dict(r) for r in rows]
+
+    def branches(self) -> list[str]:
+        out = subprocess.run(
+            ["git", "--git-dir", str(self.git_root / f"{REPO}.git"), "for-each-ref", "--format=%(refname:short)", "refs/heads"],
+            capture_output=True, text=True, check=True,
+        )
+        return out.stdout.split()
 
     def pulls(self) -> Sequence[Any]:
         return [p for p in self.github.pulls if p.repo.lower() == REPO.lower()]

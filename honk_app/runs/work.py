@@ -136,8 +136,8 @@ async def _gather_task(
         return pr_task, pull.head_ref, pull.base_ref, True
     issue = await gh.get_issue(name, number)
     comments = await gh.list_issue_comments(name, number)
-    bot = runtime.current().rules.app_slug
-    comments = [c for c in comments if not (bot and c.author == f"{bot}[bot]") and "<!-- honk:" not in c.body]
+    bot = (await runtime.current().github.app_info()).bot_login
+    comments = [c for c in comments if c.author != bot and "<!-- honk:" not in c.body]
     writers = await _writers(gh, name, {c.author for c in comments})
     issue_task = IssueTask(
         repository=name,
@@ -309,7 +309,7 @@ async def _conclude(
 
 def _findings(report: PolicyReport, restored: list[str]) -> list[str]:
     found = [f"Restored protected path `{p}`: Honk may not change it." for p in restored]
-    return found + [f for f in report.findings() if "protected" not in f.lower()]
+    return found + report.findings(include_protected=False)
 
 
 def _no_change(agent: AgentOutcome) -> tuple[str, str]:

@@ -286,8 +286,8 @@ async def test_the_timeout_stops_the_session_and_kills_the_command(
     hang = tool_use("bash", {"command": "touch started; exec sleep 987.125"})
     session = open_session(fake, workspace, [hang], limits=Limits(timeout_s=1.5))
     outcome = await session.start()
-    assert outcome.stop == "timeout"
-    assert outcome.error is not None and "time limit" in outcome.error
+    assert outcome.stop == "timeout" and outcome.duration_s >= 1.0
+    assert outcome.error == "The agent was stopped at its time limit of 1.5 seconds."
     assert (workspace / "started").exists() and gone_soon("987.125")
     again = await session.follow_up("Please continue.")
     assert again.stop == "timeout" and len(fake.requests) == 1

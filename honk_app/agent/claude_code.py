@@ -27,10 +27,10 @@ import json
 import os
 import re
 import secrets
-import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -63,8 +63,6 @@ AUDIT_CAP = 4000
 BASE_TOOLS = ("Read", "Write", "Edit", "Glob", "Grep", "Bash")
 WEB_TOOLS = ("WebFetch", "WebSearch")
 READ_ONLY_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
-# the launcher reads the token from its environment, so it is never written to a file
-TOKEN_MARK = "@HONK_CLI_TOKEN@"  # noqa: S105 - a placeholder
 QUIET = {  # Claude Code's documented switches for everything a headless run does not need
     "DISABLE_TELEMETRY": "1",
     "DISABLE_ERROR_REPORTING": "1",
@@ -133,7 +131,7 @@ def cli_environment(
         "SHELL": "/bin/bash",
         "CLAUDE_CONFIG_DIR": str(paths.config),
         "ANTHROPIC_BASE_URL": grant.base_url,
-        "ANTHROPIC_API_KEY": TOKEN_MARK,
+        "ANTHROPIC_API_KEY": grant.token,
         "CLAUDE_CODE_MAX_RETRIES": str(settings.max_retries),
         "CLAUDE_CODE_ENTRYPOINT": "sdk-py",
         "CLAUDE_AGENT_SDK_VERSION": sdk_version,
@@ -148,20 +146,18 @@ def cli_environment(
 
 def launch_argv(
     settings: ClaudeCodeSettings,
-    env: dict[str, str],
     *,
+    bwrap: str,
     cli: Path,
     workspace: Path,
     paths: RunPaths,
     socket_path: Path,
 ) -> list[str]:
-    """The command that starts the CLI: inside bubblewrap, or bare with `env -i`."""
+    """The command that starts the CLI: inside bubblewrap, or bare. No value of the environment
+    is ever in it: command lines are visible to every local user."""
     if settings.isolation == "none":
-        return ["setsid", "-w", "env", "-i", *(f"{k}={v}" for k, v in env.items()), str(cli)]
-    argv = [settings.bwrap_path, "--die-with-parent", "--new-session", "--unshare-all"]
-    argv.append("--clearenv")
-    for name, value in env.items():
-        argv += ["--setenv", name, value]
+        return [str(cli)]
+    argv = [bwrap, "--die-with-parent", "--new-session", "--unshare-all"]
     for path in settings.read_only_paths:
         argv += ["--ro-bind-try", path, path]
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # noqa: S108 - a fresh tmpfs
@@ -174,14 +170,19 @@ def launch_argv(
     return argv
 
 
-def launcher_script(argv: Sequence[str], pid_file: Path) -> str:
-    """A shell script that records its pid and becomes `argv` (so the pid is the CLI's root)."""
-
-    def word(arg: str) -> str:
-        return '"$HONK_CLI_TOKEN"'.join(shlex.quote(part) for part in arg.split(TOKEN_MARK))
-
-    command = " ".join(word(arg) for arg in argv)
-    return f'#!/bin/sh\necho $$ > {shlex.quote(str(pid_file))}\nexec {command} "$@"\n'
+def launcher_script(argv: Sequence[str], keep: Sequence[str], pid_file: Path, python: str) -> str:
+    """A script for `cli_path`. The SDK starts it with Honk's whole environment plus ours (passed
+    as `options.env`); it keeps only the variables named in `keep`, records its pid, starts a
+    session of its own and becomes `argv`, so the pid it records is the root of the CLI's tree."""
+    return (
+        f"#!{python} -IS\n"
+        "import os, sys\n"
+        f"with open({str(pid_file)!r}, 'w') as f:\n"
+        "    f.write(str(os.getpid()))\n"
+        "os.setsid()\n"
+        f"env = {{k: os.environ[k] for k in {sorted(keep)!r} if k in os.environ}}\n"
+        f"os.execve({argv[0]!r}, {list(argv)!r} + sys.argv[1:], env)\n"
+    )
 
 
 @dataclass(frozen=True)
@@ -200,10 +201,12 @@ class ResultView:
 
 
 _API_ERROR = re.compile(r"^API Error:\s*(?:Request rejected\s*)?(?:\(?\d{3}\)?)?\s*[·:-]?\s*")
+_TERMINAL_ADVICE = re.compile(r"\s*This is a server-side issue.*$", re.DOTALL)
 
 
 def readable_api_error(text: str, status: int | None) -> str:
-    detail = _API_ERROR.sub("", text.strip()).split("\n")[0].strip() or "no details"
+    detail = _TERMINAL_ADVICE.sub("", _API_ERROR.sub("", text.strip()))
+    detail = detail.split("\n")[0].strip() or "no details"
     detail = detail[:300].rstrip(".")
     code = f" (HTTP {status})" if status else ""
     return f"Claude Code stopped on an Anthropic API error{code}: {detail}."
@@ -349,7 +352,7 @@ class ClaudeCodeBackend:
     def __init__(self, proxy: AnthropicProxy, settings: ClaudeCodeSettings | None = None) -> None:
         self.proxy = proxy
         self.settings = settings or ClaudeCodeSettings()
-        self._bwrap_checked = False
+        self.bwrap: str | None = None  # resolved once bubblewrap has proved it works here
 
     def open(
         self,
@@ -362,12 +365,15 @@ class ClaudeCodeBackend:
         sdk = _load_sdk()
         cli = self.settings.cli_path or bundled_cli(sdk)
         if cli is None or not cli.is_file():
-            raise AgentUnavailable(f"{NOT_INSTALLED} (the Claude Code CLI was not found)")
-        if self.settings.isolation == "bwrap" and not self._bwrap_checked:
+            raise AgentUnavailable(
+                "This repository asks for the Claude Code agent, but the Claude Code CLI was not "
+                "found on this Honk server."
+            )
+        if self.settings.isolation == "bwrap" and self.bwrap is None:
             problem = bwrap_problem(self.settings.bwrap_path)
             if problem is not None:
                 raise AgentUnavailable(problem)
-            self._bwrap_checked = True
+            self.bwrap = shutil.which(self.settings.bwrap_path)
         return ClaudeCodeSession(self, sdk, cli.resolve(), task, progress, audit)
 
 
@@ -384,16 +390,13 @@ class ClaudeCodeSession:
         audit: AuditCallback,
     ) -> None:
         self.run_id = f"claude-code-{secrets.token_hex(8)}"
-        self._proxy, self._settings, self._sdk, self._cli = (
-            backend.proxy,
-            backend.settings,
-            sdk,
-            cli,
-        )
+        self._proxy, self._settings, self._bwrap = backend.proxy, backend.settings, backend.bwrap
+        self._sdk, self._cli = sdk, cli
         self._task, self._progress, self._audit = task, progress, audit
         self._workspace = task.workspace.resolve()
         self._grant: ProxyGrant | None = None
         self._paths: RunPaths | None = None
+        self._env: dict[str, str] = {}
         self._final_meter: Meter | None = None
         self._session_id: str | None = None
         self._turns = 0  # completed turns, from the CLI's results
@@ -507,16 +510,17 @@ class ClaudeCodeSession:
         self._paths = RunPaths.under(Path(tempfile.mkdtemp(prefix="honk-claude-code-")))
         self._paths.home.mkdir()
         self._paths.config.mkdir()
-        env = cli_environment(self._settings, self._grant, self._paths, self._sdk.__version__)
+        self._env = cli_environment(self._settings, self._grant, self._paths, self._sdk.__version__)
         argv = launch_argv(
             self._settings,
-            env,
+            bwrap=self._bwrap or "",
             cli=self._cli,
             workspace=self._workspace,
             paths=self._paths,
             socket_path=self._grant.unix_socket,
         )
-        self._paths.launcher.write_text(launcher_script(argv, self._paths.pid_file))
+        script = launcher_script(argv, list(self._env), self._paths.pid_file, sys.executable)
+        self._paths.launcher.write_text(script)
         self._paths.launcher.chmod(0o700)
 
     def _options(self) -> ClaudeAgentOptions:
@@ -543,7 +547,7 @@ class ClaudeCodeSession:
             strict_mcp_config=True,
             settings=json.dumps({"disableAllHooks": True}),
             resume=self._session_id,
-            env={"HONK_CLI_TOKEN": self._grant.token},
+            env=self._env,  # the launcher keeps these and drops everything else
             stderr=self._on_stderr,
         )
         return options

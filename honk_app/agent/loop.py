@@ -249,27 +249,28 @@ class BuiltinSession:
         )
 
     async def _run(self) -> AgentOutcome:
-        limits = self.task.limits
-        remaining = limits.timeout_s - self.active_s
         began = time.monotonic()
         try:
-            if remaining <= 0:
-                raise TimeoutError
-            async with asyncio.timeout(remaining):
-                summary = await self._loop()
-            self.summary = summary
-            return self._outcome("done")
-        except TimeoutError:
-            minutes = limits.timeout_s / 60
-            return self._outcome(
-                "timeout", f"The agent was stopped at its time limit of {minutes:g} minutes."
-            )
-        except _Stop as stop:
-            return self._outcome(stop.stop, stop.error)
-        except anthropic.AnthropicError as exc:
-            return self._outcome("error", describe_api_error(exc, self._secrets()))
+            stop, error = await self._attempt(self.task.limits.timeout_s - self.active_s)
         finally:
             self.active_s += time.monotonic() - began
+        return self._outcome(stop, error)
+
+    async def _attempt(self, remaining_s: float) -> tuple[AgentStop, str | None]:
+        try:
+            if remaining_s <= 0:
+                raise TimeoutError
+            async with asyncio.timeout(remaining_s):
+                await self._loop()
+            return "done", None
+        except TimeoutError:
+            limit = self.task.limits.timeout_s
+            shown = f"{limit:g} seconds" if limit < 120 else f"{limit / 60:g} minutes"
+            return "timeout", f"The agent was stopped at its time limit of {shown}."
+        except _Stop as stop:
+            return stop.stop, stop.error
+        except anthropic.AnthropicError as exc:
+            return "error", describe_api_error(exc, self._secrets())
 
     def _secrets(self) -> list[str]:
         client = self._client
@@ -288,7 +289,7 @@ class BuiltinSession:
                 f"${limits.max_cost_usd:.2f}.",
             )
 
-    async def _loop(self) -> str:
+    async def _loop(self) -> None:
         while True:
             self._check_budget()
             message = await self._call_model()
@@ -317,7 +318,7 @@ class BuiltinSession:
             if message.stop_reason == "model_context_window_exceeded":
                 raise _Stop("error", "The conversation outgrew the model's context window.")
             if not calls:
-                return text
+                return
             self.messages.append({"role": "user", "content": await self._run_tools(calls, message)})
 
     async def _call_model(self) -> Any:

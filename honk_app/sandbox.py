@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal, Self
 
 from honk_app.models import CommandResult
 from honk_app.secret_scan import find_secrets
@@ -160,18 +160,26 @@ class Sandbox:
         if _bwrap_usable is None and self._mode != "none":
             await asyncio.to_thread(bwrap_usable)  # the one-time probe, off the event loop
         started = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(
-            *self.argv(command, network=network),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            cwd=self.workspace,
-            env=self.environment(env),
-            start_new_session=True,
-        )
+        # Output goes through our own pipe, not asyncio's: `Process.wait()` would otherwise also
+        # wait for every background job that inherited stdout to close it.
+        read_fd, write_fd = os.pipe()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self.argv(command, network=network),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=write_fd,
+                stderr=write_fd,
+                cwd=self.workspace,
+                env=self.environment(env),
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
         capture = CappedOutput(self.output_cap_bytes)
-        assert proc.stdout is not None
-        reader = asyncio.create_task(capture.read_all(proc.stdout))
+        transport, reader = await capture.attach(os.fdopen(read_fd, "rb", buffering=0))
         timed_out = False
         try:
             await asyncio.wait_for(proc.wait(), timeout=limit)
@@ -183,12 +191,14 @@ class Sandbox:
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(proc.wait(), timeout=5)
             reader.cancel()
+            transport.close()
             raise
         finally:
             kill_group(proc.pid, signal.SIGKILL)  # leftovers: background jobs of the command
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(reader), timeout=DRAIN_TIMEOUT_S)
         reader.cancel()
+        transport.close()
         return CommandResult(
             command=command,
             exit_code=-1 if timed_out else (proc.returncode if proc.returncode is not None else -1),
@@ -202,7 +212,7 @@ class Sandbox:
         """Remove the sandbox's temp dir (HOME, TMPDIR, reports). Safe to call twice."""
         await asyncio.to_thread(shutil.rmtree, self.temp_dir, True)
 
-    async def __aenter__(self) -> Sandbox:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -247,6 +257,15 @@ class CappedOutput:
     async def read_all(self, stream: asyncio.StreamReader) -> None:
         while chunk := await stream.read(65_536):
             self.feed(chunk)
+
+    async def attach(self, pipe: BinaryIO) -> tuple[asyncio.ReadTransport, asyncio.Task[None]]:
+        """Read `pipe` on the event loop until EOF; returns its transport and the reading task."""
+        stream = asyncio.StreamReader()
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(stream), pipe
+        )
+        return transport, asyncio.create_task(self.read_all(stream))
 
     def text(self) -> str:
         head = self.head.decode("utf-8", "replace")

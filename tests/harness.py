@@ -25,7 +25,7 @@ import httpx
 
 from honk_app.webhooks import sign
 from tests.fakes import anthropic as fa
-from tests.fakes.git_http import branch_sha, create_bare_repo, make_git_app, read_file
+from tests.fakes.git_http import branch_sha, create_bare_repo, log, make_git_app, read_file
 from tests.fakes.github import FakeGitHub
 from tests.fakes.loopback import free_port
 from tests.fixtures import payloads
@@ -246,6 +246,9 @@ class World:
             except sqlite3.OperationalError:
                 return []
         return [dict(r) for r in rows]
+
+    def git_log(self, branch: str) -> list[Any]:
+        return list(log(self.git_root, REPO, branch))
 
     def branches(self) -> list[str]:
         out = subprocess.run(

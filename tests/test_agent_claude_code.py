@@ -4,6 +4,7 @@ claude_agent_sdk, talking through Honk's proxy to the scripted fake Anthropic AP
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shutil
 import subprocess
@@ -34,14 +35,17 @@ from honk_app.agent.claude_code import (
     cli_environment,
     launch_argv,
     launcher_script,
+    open_claude_code_session,
     parse_stat,
     proc_table,
     process_tree,
     readable_api_error,
+    shared_proxy,
     tool_names,
 )
 from honk_app.agent.proxy import AnthropicProxy, Meter, ProxyGrant
 from honk_app.models import AgentOutcome
+from honk_app.repo_config import RepoConfig
 from tests.fakes import anthropic as fake_api
 
 REAL_KEY = "sk-ant-api03-" + "RealKeyOfHonk" * 4
@@ -78,10 +82,12 @@ def test_the_cli_environment_is_built_from_nothing(monkeypatch: pytest.MonkeyPat
     assert "ANTHROPIC_UNIX_SOCKET" not in bare
 
 
-def test_the_sandbox_has_no_network_and_a_read_only_git_directory() -> None:
+def test_the_sandbox_has_no_network_and_a_read_only_git_directory(tmp_path: Path) -> None:
     workspace = Path("/work/ws")
+    (tmp_path / ".env").write_text("WEBHOOK_SECRET=x\n")
+    hidden = (str(tmp_path / ".env"), str(tmp_path))
     argv = launch_argv(
-        ClaudeCodeSettings(),
+        ClaudeCodeSettings(isolation="bwrap", hidden_paths=hidden),
         bwrap="/usr/bin/bwrap",
         cli=Path("/venv/claude_agent_sdk/_bundled/claude"),
         workspace=workspace,
@@ -96,8 +102,19 @@ def test_the_sandbox_has_no_network_and_a_read_only_git_directory() -> None:
     git = ("--ro-bind-try", "/work/ws/.git", "/work/ws/.git")
     assert triples.index(git) > triples.index(("--bind", "/work/ws", "/work/ws"))
     assert ("--ro-bind", "/p/a.sock", "/p/a.sock") in triples
+    assert ("--ro-bind", os.devnull, str(tmp_path / ".env")) in triples  # Honk's .env, emptied
+    assert ("--tmpfs", str(tmp_path)) in itertools.pairwise(argv)  # a data dir, emptied
     assert str(PATHS.root) not in argv  # the launcher stays out of the agent's reach
     assert argv[-2:] == ["--", "/venv/claude_agent_sdk/_bundled/claude"]
+    web = launch_argv(
+        ClaudeCodeSettings(isolation="bwrap", allow_web=True),
+        bwrap="/usr/bin/bwrap",
+        cli=Path("/c/claude"),
+        workspace=workspace,
+        paths=PATHS,
+        socket_path=Path("/p/a.sock"),
+    )
+    assert "--share-net" in web  # WebFetch runs in the CLI itself
 
 
 def test_tools_and_permission_rules_follow_the_repository_config() -> None:
@@ -136,10 +153,10 @@ def test_the_launcher_gives_the_cli_only_its_own_environment(
     paths.launcher.chmod(0o700)
     sdk_env = {**os.environ, **PLANTED, "CLAUDE_CODE_ENTRYPOINT": "sdk-py", **env}  # as the SDK
     done = subprocess.run(
-        [str(paths.launcher), "--flag"], env=sdk_env, capture_output=True, text=True, check=False
+        [str(paths.launcher)], env=sdk_env, capture_output=True, text=True, check=False
     )
     seen = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
-    assert seen == env
+    assert {k: v for k, v in seen.items() if k != "PWD"} == env  # bubblewrap sets PWD
     assert all(value not in done.stdout for value in PLANTED.values())
     assert int(paths.pid_file.read_text()) > 0
 
@@ -478,7 +495,7 @@ async def test_stopping_a_run_leaves_no_process_behind(
 ) -> None:
     marker = "sleep 317"
     steps = [fake_api.tool_use("Bash", {"command": f"{marker}; echo late"}), fake_api.text("x")]
-    limits = Limits(timeout_s=10 if how == "timeout" else 120)
+    limits = Limits(timeout_s=6 if how == "timeout" else 120)
     async with running(steps, repo, isolation=isolation, limits=limits) as run:
         work = asyncio.create_task(run.session.start())
         if how == "timeout":
@@ -558,13 +575,33 @@ def test_without_the_sdk_opening_a_session_says_what_to_install(
     assert str(caught.value) == NOT_INSTALLED
 
 
-def test_without_bubblewrap_opening_a_session_says_so(tmp_path: Path) -> None:
+def test_without_bubblewrap_isolation_bwrap_refuses_and_auto_falls_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     require_sdk()
-    settings = ClaudeCodeSettings(bwrap_path="/nonexistent/bwrap")
-    backend = ClaudeCodeBackend(AnthropicProxy(REAL_KEY), settings)
     task = AgentTask(workspace=tmp_path, system_prompt="", task_prompt="x")
+    strict = ClaudeCodeSettings(isolation="bwrap", bwrap_path="/nonexistent/bwrap")
     with pytest.raises(AgentUnavailable, match="bubblewrap"):
-        backend.open(task)
+        ClaudeCodeBackend(AnthropicProxy(REAL_KEY), strict).open(task)
+    auto = ClaudeCodeSettings(bwrap_path="/nonexistent/bwrap")
+    session = ClaudeCodeBackend(AnthropicProxy(REAL_KEY), auto).open(task)
+    assert session.settings.isolation == "none"
+    assert "without isolation" in caplog.text
+
+
+async def test_a_runs_repository_config_becomes_the_sessions_permissions(tmp_path: Path) -> None:
+    require_sdk()
+    config = RepoConfig(allowed_commands=["npm test"], allow_web=True)
+    task = AgentTask(workspace=tmp_path, system_prompt="", task_prompt="x")
+    session = open_claude_code_session(task, config=config, api_key=REAL_KEY)
+    try:
+        assert session.settings.allowed_commands == ("npm test",)
+        assert session.settings.allow_web
+        assert shared_proxy(REAL_KEY) is shared_proxy(REAL_KEY)  # one proxy per process
+        everything = open_claude_code_session(task, config=RepoConfig(), api_key=REAL_KEY)
+        assert everything.settings.allowed_commands is None  # any command, in the sandbox
+    finally:
+        shared_proxy(REAL_KEY).stop()
 
 
 @pytest.fixture(autouse=True)

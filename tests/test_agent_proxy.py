@@ -4,6 +4,7 @@ an upstream on loopback (a recording app of this file, and the scripted fake Ant
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import logging
 import threading
@@ -162,6 +163,7 @@ class Upstream:
     stream: bytes = STREAM
     gate: threading.Event = field(default_factory=threading.Event)
     gate_opened_in_time: list[bool] = field(default_factory=list)
+    gzip: bool = False  # answer compressed, whatever the client asked for
 
     def app(self) -> Starlette:
         async def handle(request: Request) -> Response:
@@ -180,7 +182,13 @@ class Upstream:
             if json.loads(body).get("stream"):
                 return StreamingResponse(self._gated(), media_type="text/event-stream")
             usage = {"input_tokens": 1000, "output_tokens": 500}
-            return JSONResponse({"type": "message", "model": MODEL, "usage": usage})
+            reply = json.dumps({"type": "message", "model": MODEL, "usage": usage}).encode()
+            if self.gzip:
+                headers = {"content-encoding": "gzip"}
+                return Response(
+                    gzip.compress(reply), media_type="application/json", headers=headers
+                )
+            return Response(reply, media_type="application/json")
 
         return Starlette(routes=[Route("/{path:path}", handle, methods=["GET", "POST"])])
 
@@ -193,17 +201,31 @@ class Upstream:
         yield rest
 
 
-@pytest.fixture
-def upstream() -> Iterator[tuple[Upstream, str]]:
+@pytest.fixture(scope="module")
+def servers() -> Iterator[tuple[Upstream, str, AnthropicProxy]]:
+    """One upstream and one proxy for the module, as in Honk: one proxy serves every run."""
     recorder = Upstream()
-    with serve(recorder.app()) as server:
-        yield recorder, server.url
+    with serve(recorder.app()) as server, AnthropicProxy(REAL_KEY, upstream_url=server.url) as px:
+        yield recorder, server.url, px
 
 
 @pytest.fixture
-def proxy(upstream: tuple[Upstream, str]) -> Iterator[AnthropicProxy]:
-    with AnthropicProxy(REAL_KEY, upstream_url=upstream[1]) as started:
-        yield started
+def upstream(servers: tuple[Upstream, str, AnthropicProxy]) -> Iterator[tuple[Upstream, str]]:
+    recorder, url, _ = servers
+    recorder.seen.clear()
+    recorder.gate.clear()
+    recorder.gate_opened_in_time.clear()
+    recorder.gzip = False
+    yield recorder, url
+
+
+@pytest.fixture
+def proxy(
+    servers: tuple[Upstream, str, AnthropicProxy], upstream: tuple[Upstream, str]
+) -> Iterator[AnthropicProxy]:
+    yield servers[2]
+    for run_id in ("run-1", "run-2"):
+        servers[2].revoke(run_id)
 
 
 MESSAGE = {"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
@@ -330,6 +352,32 @@ async def test_a_spent_budget_refuses_further_requests_with_a_readable_error(
     meter = proxy.meter("run-1")
     assert meter is not None and meter.exhausted and meter.refused == 1
     assert meter.spent_usd == pytest.approx(one_reply)
+
+
+async def test_a_compressed_reply_is_metered_and_passed_on_decoded(
+    proxy: AnthropicProxy, upstream: tuple[Upstream, str]
+) -> None:
+    recorder, _ = upstream
+    recorder.gzip = True
+    grant = proxy.issue("run-1", budget_usd=1.0)
+    async with httpx.AsyncClient(base_url=grant.base_url) as client:
+        reply = await client.post("/v1/messages", json=MESSAGE, headers={"x-api-key": grant.token})
+    assert reply.json()["usage"] == {"input_tokens": 1000, "output_tokens": 500}
+    meter = proxy.meter("run-1")
+    assert meter is not None and meter.usage == Usage(1000, 500)
+
+
+async def test_an_oversized_request_is_refused_before_reaching_upstream(
+    upstream: tuple[Upstream, str],
+) -> None:
+    recorder, url = upstream
+    with AnthropicProxy(REAL_KEY, upstream_url=url, max_body_bytes=1000) as proxy:
+        grant = proxy.issue("run-1", budget_usd=1.0)
+        async with httpx.AsyncClient(base_url=grant.base_url) as client:
+            reply = await client.post(
+                "/v1/messages", content=b"x" * 5000, headers={"x-api-key": grant.token}
+            )
+    assert reply.status_code == 413 and recorder.seen == []
 
 
 async def test_a_revoked_token_is_refused_and_revoking_returns_the_final_meter(

@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal, cast
 
@@ -75,10 +75,10 @@ def live_processes(marker: str) -> list[int]:
     return found
 
 
-async def until(condition: object, what: str, limit_s: float = 10) -> None:
+async def until(condition: Callable[[], bool], what: str, limit_s: float = 10) -> None:
     """Poll `condition()` until true (waiting, never asserting on elapsed time)."""
     deadline = asyncio.get_running_loop().time() + limit_s
-    while not condition():  # type: ignore[operator]
+    while not condition():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"gave up waiting for {what}")
         await asyncio.sleep(0.05)

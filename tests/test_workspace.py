@@ -408,9 +408,10 @@ async def test_remove_and_sweep_leave_live_and_kept_workspaces_alone(github: Git
     live = await github.prepare("honk-live")
     kept = await github.prepare("honk-kept")
     gone = await github.prepare("honk-gone")
-    kept._lock_fd and os.close(kept._lock_fd)  # as if their process had died
-    gone._lock_fd and os.close(gone._lock_fd)
-    kept._lock_fd = gone._lock_fd = None
+    for dead in (kept, gone):  # as if their process had died, releasing the lock
+        assert dead._lock_fd is not None
+        os.close(dead._lock_fd)
+        dead._lock_fd = None
 
     removed = await sweep_stale(github.workspace_root, keep={"honk-kept"})
 

@@ -2,21 +2,23 @@
 
 Claude Code runs with the guarantees of the built-in loop:
 
-- It never sees a secret of Honk's. The SDK hands its whole environment to the CLI, so `cli_path`
-  points at a per-run launcher that starts the CLI with an environment built from nothing
-  (`bwrap --clearenv` or `env -i`). The API key is a per-run proxy token (see `proxy.py`).
-- Isolation `bwrap` (the default) runs the CLI, and so every command it starts, in bubblewrap:
-  no network at all (the CLI reaches Honk's proxy through a bound Unix socket), a private /proc
-  and /tmp, the system directories read-only, and writable only the workspace (its `.git`
-  read-only: a hook planted there would run outside the sandbox) and the run's own HOME and
-  CLAUDE_CONFIG_DIR. Isolation `none` (development only) keeps the clean environment but not the
-  rest: an agent's command can then read anything this user can.
-- Limits: turns and budget are passed to the CLI and the budget is also enforced by the proxy,
-  whose meter is the measure; the time limit, `close()` and cancellation kill the CLI and every
-  process it started (found through /proc: descendants, and members of its session).
+- It never sees a secret of Honk's. The SDK hands the CLI Honk's whole environment, so `cli_path`
+  names a per-run launcher that keeps only the variables Honk chose and drops the rest, and no
+  value ever appears on a command line. The API key is a per-run token for Honk's proxy
+  (`proxy.py`), which holds the real key, meters the spend and enforces the budget.
+- Isolation `bwrap` runs the CLI, and so every command it starts, in bubblewrap: no network (the
+  CLI reaches the proxy through a bound Unix socket, `ANTHROPIC_UNIX_SOCKET`), a private /proc and
+  /tmp, the system directories read-only, and writable only the workspace (its `.git` read-only:
+  a hook planted there would run outside the sandbox) and the run's own HOME and
+  CLAUDE_CONFIG_DIR. `allow_web` shares the network, since WebFetch runs in the CLI. `auto`, the
+  default, falls back like the command sandbox to `none` (logged): the clean environment stays,
+  the rest does not.
+- Limits: turns and budget go to the CLI, and the proxy enforces the budget by its own count;
+  the time limit, `close()` and cancellation kill the CLI and every process it started (found in
+  /proc: its descendants and its session).
 
-Each `start`/`follow_up` runs one CLI process; a follow-up resumes the CLI's session, which lives
-in the run's CLAUDE_CONFIG_DIR, and limits count from `start`.
+Each `start`/`follow_up` runs one CLI process; a follow-up resumes the CLI's session (stored in the
+run's CLAUDE_CONFIG_DIR), and limits count from `start`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -47,14 +50,18 @@ from honk_app.agent.base import (
     ignore_audit,
     ignore_progress,
 )
-from honk_app.agent.proxy import AnthropicProxy, Meter, ProxyGrant, usage_from
+from honk_app.agent.proxy import DEFAULT_UPSTREAM, AnthropicProxy, Meter, ProxyGrant, usage_from
 from honk_app.models import AgentOutcome, AgentStop, Usage
 from honk_app.secret_scan import redact
 
 if TYPE_CHECKING:
     from claude_agent_sdk import ClaudeAgentOptions
 
-Isolation = Literal["bwrap", "none"]
+    from honk_app.repo_config import RepoConfig
+
+log = logging.getLogger(__name__)
+
+Isolation = Literal["auto", "bwrap", "none"]
 NOT_INSTALLED = (
     "This repository asks for the Claude Code agent, but this Honk server was installed without "
     "it: install `honk-app[claude-code]`."
@@ -62,7 +69,7 @@ NOT_INSTALLED = (
 AUDIT_CAP = 4000
 BASE_TOOLS = ("Read", "Write", "Edit", "Glob", "Grep", "Bash")
 WEB_TOOLS = ("WebFetch", "WebSearch")
-READ_ONLY_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
+READ_ONLY_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 QUIET = {  # Claude Code's documented switches for everything a headless run does not need
     "DISABLE_TELEMETRY": "1",
     "DISABLE_ERROR_REPORTING": "1",
@@ -82,13 +89,14 @@ QUIET = {  # Claude Code's documented switches for everything a headless run doe
 
 @dataclass(frozen=True)
 class ClaudeCodeSettings:
-    isolation: Isolation = "bwrap"
-    allow_web: bool = False
+    isolation: Isolation = "auto"  # auto: bwrap where it works, else none (logged), as the sandbox
+    allow_web: bool = False  # WebFetch runs in the CLI: with it the sandbox shares the network
     allowed_commands: tuple[str, ...] | None = None  # None: any command (inside the sandbox)
     max_retries: int = 2  # CLAUDE_CODE_MAX_RETRIES
     cli_path: Path | None = None  # default: the CLI bundled with claude_agent_sdk
     bwrap_path: str = "bwrap"
     read_only_paths: tuple[str, ...] = READ_ONLY_SYSTEM  # add toolchains outside these here
+    hidden_paths: tuple[str, ...] = ()  # emptied in the sandbox: Honk's .env, data dir, key file
     path: str = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -139,7 +147,7 @@ def cli_environment(
         "GIT_TERMINAL_PROMPT": "0",
         **QUIET,
     }
-    if settings.isolation == "bwrap":
+    if settings.isolation != "none":
         env["ANTHROPIC_UNIX_SOCKET"] = str(grant.unix_socket)
     return env
 
@@ -158,9 +166,16 @@ def launch_argv(
     if settings.isolation == "none":
         return [str(cli)]
     argv = [bwrap, "--die-with-parent", "--new-session", "--unshare-all"]
+    if settings.allow_web:
+        argv.append("--share-net")
     for path in settings.read_only_paths:
         argv += ["--ro-bind-try", path, path]
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # noqa: S108 - a fresh tmpfs
+    for hidden in settings.hidden_paths:
+        if Path(hidden).is_dir():
+            argv += ["--tmpfs", hidden]
+        elif Path(hidden).exists():
+            argv += ["--ro-bind", os.devnull, hidden]
     argv += ["--ro-bind", str(cli.parent), str(cli.parent)]
     argv += ["--ro-bind", str(socket_path), str(socket_path)]
     for writable in (paths.home, paths.config, workspace):
@@ -179,7 +194,10 @@ def launcher_script(argv: Sequence[str], keep: Sequence[str], pid_file: Path, py
         "import os, sys\n"
         f"with open({str(pid_file)!r}, 'w') as f:\n"
         "    f.write(str(os.getpid()))\n"
-        "os.setsid()\n"
+        "try:\n"
+        "    os.setsid()\n"
+        "except OSError:\n"
+        "    pass\n"
         f"env = {{k: os.environ[k] for k in {sorted(keep)!r} if k in os.environ}}\n"
         f"os.execve({argv[0]!r}, {list(argv)!r} + sys.argv[1:], env)\n"
     )
@@ -212,6 +230,11 @@ def readable_api_error(text: str, status: int | None) -> str:
     return f"Claude Code stopped on an Anthropic API error{code}: {detail}."
 
 
+def budget_spent(meter: Meter | None) -> str:
+    amount = f" of ${meter.budget_usd:.2f}" if meter is not None else ""
+    return f"Claude Code spent the run's budget{amount}."
+
+
 def classify(
     result: ResultView | None,
     *,
@@ -225,14 +248,15 @@ def classify(
         return "timeout", f"Claude Code ran past the time limit of {limits_timeout_s:g} s."
     if forced is not None:
         return forced, "The run was stopped before Claude Code finished."
+    spent = budget_spent(meter)
     if meter is not None and meter.refused and (result is None or result.is_error):
-        return "max_cost", f"Claude Code spent the run's budget of ${meter.budget_usd:.2f}."
+        return "max_cost", spent
     if result is None:
         return "error", failure or "Claude Code stopped without reporting a result."
     if result.subtype == "error_max_turns":
         return "max_turns", "Claude Code reached the run's limit of turns."
     if result.subtype == "error_max_budget_usd":
-        return "max_cost", "Claude Code reached the run's budget."
+        return "max_cost", spent
     if result.subtype == "success" and not result.is_error:
         return "done", None
     if result.api_error_status is not None or result.text.startswith("API Error"):
@@ -369,11 +393,17 @@ class ClaudeCodeBackend:
                 "This repository asks for the Claude Code agent, but the Claude Code CLI was not "
                 "found on this Honk server."
             )
-        if self.settings.isolation == "bwrap" and self.bwrap is None:
+        if self.settings.isolation != "none" and self.bwrap is None:
             problem = bwrap_problem(self.settings.bwrap_path)
-            if problem is not None:
+            if problem is None:
+                self.bwrap = shutil.which(self.settings.bwrap_path)
+            elif self.settings.isolation == "bwrap":
                 raise AgentUnavailable(problem)
-            self.bwrap = shutil.which(self.settings.bwrap_path)
+            else:
+                log.warning("Claude Code runs without isolation: %s", problem)
+                self.settings = replace(self.settings, isolation="none")
+        if self.bwrap is not None:
+            self.settings = replace(self.settings, isolation="bwrap")
         return ClaudeCodeSession(self, sdk, cli.resolve(), task, progress, audit)
 
 
@@ -390,7 +420,8 @@ class ClaudeCodeSession:
         audit: AuditCallback,
     ) -> None:
         self.run_id = f"claude-code-{secrets.token_hex(8)}"
-        self._proxy, self._settings, self._bwrap = backend.proxy, backend.settings, backend.bwrap
+        self._proxy, self._bwrap = backend.proxy, backend.bwrap
+        self.settings = backend.settings  # isolation resolved: "bwrap" or "none"
         self._sdk, self._cli = sdk, cli
         self._task, self._progress, self._audit = task, progress, audit
         self._workspace = task.workspace.resolve()
@@ -462,12 +493,14 @@ class ClaudeCodeSession:
         if self._turns >= limits.max_turns:
             early = ("max_turns", "Claude Code reached the run's limit of turns.")
         elif meter is not None and meter.exhausted:
-            early = ("max_cost", f"Claude Code spent the run's budget of ${meter.budget_usd:.2f}.")
+            early = ("max_cost", budget_spent(meter))
         elif self._active_s >= limits.timeout_s:
             early = ("timeout", f"Claude Code ran past the time limit of {limits.timeout_s:g} s.")
         if early is not None:
             return self._outcome(early[0], "", early[1])
         self._forced, self._failure, self._live_turns = None, None, set()
+        assert self._paths is not None
+        self._paths.pid_file.unlink(missing_ok=True)  # the previous call's CLI is gone
         began = time.monotonic()
         loop = asyncio.get_running_loop()
         deadline = loop.call_later(limits.timeout_s - self._active_s, self._expire)
@@ -510,9 +543,9 @@ class ClaudeCodeSession:
         self._paths = RunPaths.under(Path(tempfile.mkdtemp(prefix="honk-claude-code-")))
         self._paths.home.mkdir()
         self._paths.config.mkdir()
-        self._env = cli_environment(self._settings, self._grant, self._paths, self._sdk.__version__)
+        self._env = cli_environment(self.settings, self._grant, self._paths, self._sdk.__version__)
         argv = launch_argv(
-            self._settings,
+            self.settings,
             bwrap=self._bwrap or "",
             cli=self._cli,
             workspace=self._workspace,
@@ -527,7 +560,7 @@ class ClaudeCodeSession:
         assert self._grant is not None and self._paths is not None
         limits, meter = self._task.limits, self._meter()
         spent = meter.spent_usd if meter is not None else 0.0
-        tools = tool_names(self._settings)
+        tools = tool_names(self.settings)
         options: ClaudeAgentOptions = self._sdk.ClaudeAgentOptions(
             cwd=str(self._workspace),
             cli_path=str(self._paths.launcher),
@@ -538,8 +571,8 @@ class ClaudeCodeSession:
                 "append": self._task.system_prompt,
             },
             tools=tools,
-            allowed_tools=allow_rules(self._settings),
-            disallowed_tools=[] if self._settings.allow_web else list(WEB_TOOLS),
+            allowed_tools=allow_rules(self.settings),
+            disallowed_tools=[] if self.settings.allow_web else list(WEB_TOOLS),
             permission_mode="dontAsk",
             max_turns=max(1, limits.max_turns - self._turns),
             max_budget_usd=max(0.0, limits.max_cost_usd - spent),
@@ -568,7 +601,8 @@ class ClaudeCodeSession:
         except Exception as exc:  # the SDK's errors, and anything a dying CLI leaves behind
             if result is None and self._forced is None:
                 tail = " ".join(self._stderr[-3:])
-                self._failure = capped(f"Claude Code failed: {exc} {tail}".strip(), self._secrets())
+                failed = f"Claude Code failed: {type(exc).__name__}: {exc} {tail}".strip()
+                self._failure = capped(failed, self._secrets())
         finally:
             self._note_process()
             self._kill()
@@ -638,7 +672,7 @@ class ClaudeCodeSession:
         if root is None or root.ppid != os.getpid():
             return  # gone, or the pid now belongs to someone else
         known = {p.pid: p for p in self._tree}
-        for proc in process_tree(table, pid, session=self._settings.isolation == "none"):
+        for proc in process_tree(table, pid, session=self.settings.isolation == "none"):
             known[proc.pid] = proc
         self._tree = list(known.values())
 
@@ -677,3 +711,38 @@ class ClaudeCodeSession:
             error=error,
             duration_s=self._active_s,
         )
+
+
+# ---- what a run calls ------------------------------------------------------------------------
+
+_proxies: dict[tuple[str, str], AnthropicProxy] = {}
+
+
+def shared_proxy(api_key: str, base_url: str | None = None) -> AnthropicProxy:
+    """The process's proxy for this key and upstream, started on first use."""
+    upstream = base_url or DEFAULT_UPSTREAM
+    proxy = _proxies.get((api_key, upstream))
+    if proxy is None:
+        proxy = _proxies[(api_key, upstream)] = AnthropicProxy(api_key, upstream_url=upstream)
+    return proxy.start()
+
+
+def open_claude_code_session(
+    task: AgentTask,
+    *,
+    config: RepoConfig,
+    api_key: str,
+    base_url: str | None = None,
+    progress: ProgressCallback = ignore_progress,
+    audit: AuditCallback = ignore_audit,
+    hidden_paths: Sequence[Path] = (),
+) -> ClaudeCodeSession:
+    """A session for a run whose repository chose `agent: claude-code`; `hidden_paths` (Honk's
+    data dir, key file) join the `.env` of the working directory in being emptied."""
+    settings = ClaudeCodeSettings(
+        allow_web=config.allow_web,
+        allowed_commands=tuple(config.allowed_commands) or None,
+        hidden_paths=tuple(str(p.resolve()) for p in [Path(".env"), *hidden_paths]),
+    )
+    backend = ClaudeCodeBackend(shared_proxy(api_key, base_url), settings)
+    return backend.open(task, progress=progress, audit=audit)

@@ -44,6 +44,7 @@ DEFAULT_UPSTREAM = "https://api.anthropic.com"
 TOKEN_PREFIX = "honk-proxy-"  # noqa: S105 - a prefix, not a secret
 FORWARDED_PATHS = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
 METERED_PATH = "/v1/messages"
+MAX_BODY_BYTES = 64 * 1024 * 1024  # above the API's own request limit
 # Hop-by-hop headers (RFC 9110 §7.6.1) and what the proxy itself decides: credentials, framing,
 # compression (the proxy asks for identity so it can read usage from the bytes it passes on).
 _DROPPED_REQUEST = frozenset(
@@ -253,12 +254,16 @@ class AnthropicProxy:
         upstream_url: str = DEFAULT_UPSTREAM,
         connect_timeout_s: float = 10.0,
         read_timeout_s: float = 600.0,
+        trust_env: bool = True,  # HTTPS_PROXY and SSL_CERT_FILE, as the built-in loop's client
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         if not api_key:
             raise ValueError("The Anthropic proxy needs an API key (ANTHROPIC_API_KEY).")
         self._api_key = api_key
         self._upstream = upstream_url.rstrip("/")
         self._timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s)
+        self._trust_env = trust_env
+        self._max_body = max_body_bytes
         self._lock = threading.Lock()
         self._by_token: dict[str, _Account] = {}
         self._by_run: dict[str, _Account] = {}
@@ -384,7 +389,7 @@ class AnthropicProxy:
         @contextlib.asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
             async with httpx.AsyncClient(
-                timeout=self._timeout, follow_redirects=False, trust_env=False
+                timeout=self._timeout, follow_redirects=False, trust_env=self._trust_env
             ) as client:
                 self._client = client
                 yield
@@ -426,11 +431,16 @@ class AnthropicProxy:
         url = self._upstream + request.url.path
         if request.url.query:
             url += "?" + request.url.query
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > self._max_body:
+                return self._fail(413, "request_too_large", "The request is too large.")
         upstream = self._client.build_request(
             "POST",
             url,
             headers=upstream_headers(request.headers.items(), self._api_key),
-            content=await request.body(),
+            content=bytes(body),
         )
         try:
             response = await self._client.send(upstream, stream=True)
@@ -446,21 +456,21 @@ class AnthropicProxy:
                 headers=headers,
             )
         try:
-            body = await response.aread()
+            content = await response.aread()  # decoded, whatever encoding upstream chose
         finally:
             await response.aclose()
         if metered and response.status_code == 200:
-            found = message_usage(body)
+            found = message_usage(content)
             if found is not None:
                 self._record(account, *found)
-        return Response(body, status_code=response.status_code, headers=headers)
+        return Response(content, status_code=response.status_code, headers=headers)
 
     async def _relay(
         self, response: httpx.Response, account: _Account, metered: bool
     ) -> AsyncIterator[bytes]:
         reader = StreamUsage()
         try:
-            async for chunk in response.aiter_raw():
+            async for chunk in response.aiter_bytes():  # decoded, so usage is always readable
                 reader.feed(chunk)
                 yield chunk
         finally:

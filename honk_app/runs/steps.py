@@ -14,7 +14,7 @@ from typing import Any
 from dbos import DBOS
 
 from honk_app import replies
-from honk_app.github import InstallationClient
+from honk_app.github import GitHubError, InstallationClient
 from honk_app.models import Command, Trigger
 from honk_app.repo_config import ConfigError, parse_config
 from honk_app.report import Outcome, Phase, PhaseState, RunView, tracking_comment
@@ -27,7 +27,8 @@ log = logging.getLogger("honk.steps")
 
 WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
 REPLYING_SOURCES = frozenset({"issue_comment", "review_comment", "review"})
-GITHUB_STEP = {"retries_allowed": True, "max_attempts": 4, "interval_seconds": 2.0}
+# The GitHub adapter already retries server errors and rate limits; a 4xx will not heal itself.
+GITHUB_STEP: dict[str, Any] = {}
 
 
 def _t(trigger_json: dict[str, Any]) -> Trigger:
@@ -71,12 +72,15 @@ async def react(trigger_json: dict[str, Any]) -> None:
     trigger = _t(trigger_json)
     gh = await _client(trigger)
     name, number = trigger.target.full_name, trigger.target.number
-    if trigger.source == "label":
-        await gh.add_reaction(name, issue_number=number)
-    elif trigger.source == "issue_comment" and trigger.comment_id is not None:
-        await gh.add_reaction(name, comment_id=trigger.comment_id)
-    elif trigger.source == "review_comment" and trigger.comment_id is not None:
-        await gh.add_reaction(name, review_comment_id=trigger.comment_id)
+    try:
+        if trigger.source == "label":
+            await gh.add_reaction(name, issue_number=number)
+        elif trigger.source == "issue_comment" and trigger.comment_id is not None:
+            await gh.add_reaction(name, comment_id=trigger.comment_id)
+        elif trigger.source == "review_comment" and trigger.comment_id is not None:
+            await gh.add_reaction(name, review_comment_id=trigger.comment_id)
+    except GitHubError as exc:  # a deleted comment must not stop the run
+        log.warning("could not react to %s: %s", trigger.run_id, exc)
 
 
 @DBOS.step(name="honk.authorize", **GITHUB_STEP)

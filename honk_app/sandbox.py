@@ -100,7 +100,7 @@ class Sandbox:
 
     @property
     def isolation(self) -> Isolation:
-        """ "bwrap" when commands run in namespaces, "none" when they run unconfined."""
+        """The isolation in force: "bwrap" (namespaces) or "none" (unconfined)."""
         global _fallback_logged
         if self._mode == "none":
             return "none"
@@ -135,7 +135,10 @@ class Sandbox:
         bash = shutil.which("bash") or "/bin/bash"
         if self.isolation == "none":
             return [bash, "-c", command]
-        args = ["bwrap", *_bwrap_base_args(network=network)]
+        args = [shutil.which("bwrap") or "bwrap", *_bwrap_base_args(network=network)]
+        resolv = Path("/etc/resolv.conf").resolve()
+        if network and resolv.is_relative_to("/run") and resolv.is_file():
+            args += ["--ro-bind", str(resolv), str(resolv)]  # DNS behind the emptied /run
         for path in self.hidden_paths:
             if path.is_dir():
                 args += ["--tmpfs", str(path)]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from honk_app.sandbox import Sandbox, bwrap_usable
 from honk_app.workspace import (
     DiffStat,
     FileStat,
@@ -273,13 +274,15 @@ async def test_restore_paths_reverts_changes_and_deletes_new_files(github: GitHu
     (ws.path / "README.md").write_text("changed\n")
     (ws.path / "src" / "app.py").write_text("broken\n")
     (ws.path / "src" / "extra.py").write_text("new\n")
+    (ws.path / "src" / "util.py").unlink()
     (ws.path / "keep.txt").write_text("keep\n")
 
-    await ws.restore_paths(["src", "README.md", "does/not/exist"])
+    await ws.restore_paths(["src/", "README.md", "does/not/exist"])
 
     assert (ws.path / "README.md").read_text() == FILES["README.md"]
     assert (ws.path / "src" / "app.py").read_text() == FILES["src/app.py"]
     assert not (ws.path / "src" / "extra.py").exists()
+    assert (ws.path / "src" / "util.py").read_text() == FILES["src/util.py"]
     assert [f.path for f in (await ws.numstat()).files] == ["keep.txt"]
 
 
@@ -419,3 +422,25 @@ async def test_remove_and_sweep_leave_live_and_kept_workspaces_alone(github: Git
     assert live.path.is_dir() and kept.path.is_dir() and not gone.root.exists()
     await live.remove()
     assert not live.root.exists()
+
+
+async def test_inside_the_sandbox_git_can_read_the_workspace_but_not_change_its_git_dir(
+    github: GitHubGit,
+) -> None:
+    if not bwrap_usable():
+        reason = "bubblewrap (bwrap) is missing or cannot create namespaces here"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI must run the sandbox isolation tests.")
+        pytest.skip(f"{reason}; install bubblewrap to run this test.")
+    ws = await github.prepare()
+    (ws.path / "README.md").write_text("changed\n")
+    config = (ws.git_dir / "config").read_text()
+    async with Sandbox(ws.path, temp_dir=ws.scratch_dir, readonly_paths=ws.readonly_paths) as box:
+        status = await box.run("git status --short && git log --oneline | wc -l")
+        tamper = await box.run(f"echo '[core]\n\thooksPath = /tmp' >> {ws.git_dir / 'config'}")
+        commit = await box.run("git add -A && git -c user.name=a -c user.email=b commit -qm x")
+    assert status.ok, status.output
+    assert status.output.split() == ["M", "README.md", "2"]
+    assert tamper.exit_code != 0 and (ws.git_dir / "config").read_text() == config
+    assert commit.exit_code != 0
+    assert (await ws.numstat()).files == (FileStat("README.md", 1, 1),)

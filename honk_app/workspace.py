@@ -291,9 +291,8 @@ class Workspace:
         """A throwaway index holding the whole work tree (untracked files too)."""
         index = self.git_dir / f"honk-snapshot-{secrets.token_hex(4)}.index"
         if (self.git_dir / "index").is_file():
-            await asyncio.to_thread(
-                shutil.copy2, self.git_dir / "index", index
-            )  # keep mtime: racy-git checks
+            # copy2 keeps the index's mtime, which git's racy-clean check compares file times to
+            await asyncio.to_thread(shutil.copy2, self.git_dir / "index", index)
         env = {"GIT_INDEX_FILE": str(index)}
         try:
             await self.git("add", "-A", action="read the changes", env=env)

@@ -81,6 +81,9 @@ class World:
             return step(request) if callable(step) else step
         return fa.text("Done.")
 
+    def anthropic_requests_made(self) -> int:
+        return len(self.anthropic.requests)
+
     def tool_results(self) -> list[str]:
         """Every tool result the model was shown, as text."""
         found: list[str] = []
@@ -135,27 +138,29 @@ class World:
             **self.extra_env,
         }
 
-    def start_honk(self) -> None:
+    def _spawn(self, args: list[str], executor_id: str) -> subprocess.Popen[bytes]:
         (self.tmp / "home").mkdir(exist_ok=True)
         log = self.log_path.open("ab")
-        self.honk = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "honk_app",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
+        env = {**self.env(), "HONK_EXECUTOR_ID": executor_id}
+        return subprocess.Popen(
+            [sys.executable, "-m", "honk_app", *args],
             cwd=self.tmp,
-            env=self.env(),
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.wait(self._answers_ping, what="honk serve to answer /ping", timeout=60)
+
+    def start_honk(self, *extra: str) -> None:
+        """`honk serve` (with `extra` flags such as --no-worker), ready when /healthz says so."""
+        args = ["serve", "--host", "127.0.0.1", "--port", str(self.port), *extra]
+        self.honk = self._spawn(args, "e2e-serve")
+        self.wait(self._answers_ping, what="honk serve to answer /healthz", timeout=90)
+
+    def start_worker(self, name: str = "e2e-worker-1") -> subprocess.Popen[bytes]:
+        worker = self._spawn(["worker"], name)
+        self.workers.append(worker)
+        return worker
 
     def _answers_ping(self) -> bool:
         assert self.honk is not None

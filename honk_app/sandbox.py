@@ -166,8 +166,8 @@ class Sandbox:
         # Output goes through our own pipe, not asyncio's: `Process.wait()` would otherwise also
         # wait for every background job that inherited stdout to close it.
         read_fd, write_fd = os.pipe()
-        try:
-            proc = await asyncio.create_subprocess_exec(
+        spawn = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
                 *self.argv(command, network=network),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=write_fd,
@@ -176,6 +176,17 @@ class Sandbox:
                 env=self.environment(env),
                 start_new_session=True,
             )
+        )
+        try:
+            # Shielded: a cancel while the process is starting must still find and kill it.
+            proc = await asyncio.shield(spawn)
+        except asyncio.CancelledError:
+            with contextlib.suppress(BaseException):
+                started_proc = await spawn
+                kill_group(started_proc.pid, signal.SIGKILL)
+                await asyncio.wait_for(started_proc.wait(), timeout=5)
+            os.close(read_fd)
+            raise
         except BaseException:
             os.close(read_fd)
             raise

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from honk_app.runs import queue
 from honk_app.runs.store import RunStore, make_engine
 from honk_app.settings import Settings
 from honk_app.triggers import TriggerRules
+from honk_app.workspace import sweep_stale
 
 log = logging.getLogger("honk.runtime")
 
@@ -30,12 +30,25 @@ class Runtime:
     store: RunStore
     github: GitHubApp
     rules: TriggerRules
+    role: queue.Role = "serve"
     known_secrets: list[str] = field(default_factory=list)
 
     @property
     def workspace_root(self) -> Path:
+        """Per executor, so one process's startup sweep never touches another's workspaces."""
         root = self.settings.HONK_WORKSPACE_DIR or Path(tempfile.gettempdir()) / "honk-workspaces"
-        return root.resolve()
+        return (root / self.executor_id).resolve()
+
+    @property
+    def executor_id(self) -> str:
+        return self.settings.executor_id(self.role)
+
+    def secret_paths(self) -> list[Path]:
+        """What a sandboxed command must not read even where the filesystem is visible."""
+        paths = [self.settings.data_dir, Path(".env").resolve()]
+        if self.settings.PRIVATE_KEY_PATH is not None:
+            paths.append(self.settings.PRIVATE_KEY_PATH.resolve())
+        return paths
 
 
 _current: Runtime | None = None
@@ -70,9 +83,11 @@ async def start(settings: Settings, role: queue.Role) -> Runtime:
         allowed_bots=settings.allowed_bots,
         repo_allowlist=settings.repo_allowlist,
     )
-    _current = Runtime(settings, store, github, rules, settings.known_secrets())
+    _current = Runtime(settings, store, github, rules, role, settings.known_secrets())
     if role != "web":
-        await asyncio.to_thread(sweep_workspaces, _current.workspace_root)
+        removed = await sweep_stale(_current.workspace_root)
+        for path in removed:
+            log.info("removed stale workspace %s", path)
     queue.init_dbos(settings, role)
     await asyncio.to_thread(DBOS.launch)
     await queue.register_queues(settings)
@@ -85,13 +100,3 @@ async def stop() -> None:
     if _current is not None:
         _current.store.engine.dispose()
     _current = None
-
-
-def sweep_workspaces(root: Path) -> None:
-    """Remove workspaces left by a previous process: a resumed run rebuilds its own."""
-    if not root.is_dir():
-        return
-    for child in root.iterdir():
-        if child.is_dir() and child.name.startswith("honk-"):
-            shutil.rmtree(child, ignore_errors=True)
-            log.info("removed stale workspace %s", child)

@@ -186,7 +186,12 @@ async def _work_in(
             timeout_s=config.timeout_minutes * 60,
         ),
     )
-    sandbox = Sandbox(ws.path, temp_dir=ws.scratch_dir, readonly_paths=ws.readonly_paths)
+    sandbox = Sandbox(
+        ws.path,
+        temp_dir=ws.scratch_dir,
+        readonly_paths=ws.readonly_paths,
+        hidden_paths=rt.secret_paths(),
+    )
     agent_name = config.agent or rt.settings.HONK_AGENT
     deadline = time.monotonic() + config.timeout_minutes * 60
     await progress.phase_agent()

@@ -1,3 +1,3 @@
-"""Honk: a self-hosted GitHub App that turns a label or a `/honk` comment into a verified pull request."""
+"""Honk: a self-hosted GitHub App that turns a label or `/honk` into a verified pull request."""
 
 __version__ = "0.1.0"

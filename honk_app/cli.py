@@ -57,11 +57,16 @@ def serve(args: argparse.Namespace) -> int:
             return _fail(problems)
     if args.no_worker and not settings.is_postgres:
         return _fail(
-            ["--no-worker needs a Postgres HONK_DATABASE_URL: with SQLite, one process does it all."]
+            [
+                "--no-worker needs a Postgres HONK_DATABASE_URL: "
+                "with SQLite, one process does it all."
+            ]
         )
     host = args.host or settings.HOST
     port = args.port or settings.PORT
-    app = create_app(settings, role="web" if args.no_worker else "serve", env_path=Path(args.env_file))
+    app = create_app(
+        settings, role="web" if args.no_worker else "serve", env_path=Path(args.env_file)
+    )
     loop = "uvloop" if _has("uvloop") else "asyncio"
     log.info("Honk %s listening on http://%s:%d%s", __version__, host, port, settings.WEBHOOK_PATH)
     uvicorn.run(
@@ -84,7 +89,9 @@ def worker(args: argparse.Namespace) -> int:
     if problems:
         return _fail(problems)
     if not settings.is_postgres:
-        return _fail(["honk worker needs a Postgres HONK_DATABASE_URL; use `honk serve` with SQLite."])
+        return _fail(
+            ["honk worker needs a Postgres HONK_DATABASE_URL; use `honk serve` with SQLite."]
+        )
     asyncio.run(_work_forever(settings))
     return 0
 
@@ -109,7 +116,9 @@ def _has(module: str) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="honk", description="Honk, a self-hosted coding bot for GitHub.")
+    parser = argparse.ArgumentParser(
+        prog="honk", description="Honk, a self-hosted coding bot for GitHub."
+    )
     parser.add_argument("--version", action="version", version=f"honk {__version__}")
     parser.add_argument("--env-file", default=".env", help="settings file (default .env)")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -50,15 +50,16 @@ def validate(event: str, delivery_id: str, payload: dict[str, Any]) -> Any | Non
     try:
         return adapter.validate_python(payload)
     except ValidationError as exc:
-        first = exc.errors()[0] if exc.errors() else {}
-        location = ".".join(str(part) for part in first.get("loc", ()))
+        errors = exc.errors()
+        location = ".".join(str(part) for part in errors[0]["loc"]) if errors else "?"
+        message = errors[0]["msg"] if errors else "?"
         log.warning(
             "githubkit's %s model rejected delivery %s (%d errors, first at %s: %s); "
             "using the raw payload",
             event,
             delivery_id,
             exc.error_count(),
-            location or "?",
-            first.get("msg", "?"),
+            location,
+            message,
         )
         return None

@@ -40,7 +40,7 @@ class Target:
 
     @property
     def key(self) -> str:
-        """Queue partition key, `owner/repo#number` (case-folded: GitHub names are case-insensitive)."""
+        """Queue partition key `owner/repo#number`, case-folded as GitHub's names are."""
         return f"{self.owner}/{self.repo}#{self.number}".lower()
 
 

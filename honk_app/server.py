@@ -33,9 +33,7 @@ class Honk:
         self.settings = settings
         self.role = role
         self.env_path = env_path
-        self.ctx = WebhookContext(
-            secret=None, rules=TriggerRules(), enqueue=queue.enqueue_intake
-        )
+        self.ctx = WebhookContext(secret=None, rules=TriggerRules(), enqueue=queue.enqueue_intake)
         self.started = False
 
     async def start(self) -> None:
@@ -110,8 +108,10 @@ def create_app(
     else:
 
         async def home(_: Request) -> Response:
-            return HTMLResponse("<h1>Honk</h1><p>Honk is running. Webhooks go to "
-                                f"<code>{settings.WEBHOOK_PATH}</code>.</p>")
+            return HTMLResponse(
+                "<h1>Honk</h1><p>Honk is running. Webhooks go to "
+                f"<code>{settings.WEBHOOK_PATH}</code>.</p>"
+            )
 
         routes.append(Route("/", home, methods=["GET"]))
 

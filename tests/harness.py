@@ -247,7 +247,9 @@ class World:
         with sqlite3.connect(database, timeout=30) as conn:
             conn.row_factory = sqlite3.Row
             try:
-                rows = conn.execute("SELECT * FROM honk_runs WHERE target_key = ?", (key,)).fetchall()
+                rows = conn.execute(
+                    "SELECT * FROM honk_runs WHERE target_key = ?", (key,)
+                ).fetchall()
             except sqlite3.OperationalError:
                 return []
         return [dict(r) for r in rows]
@@ -257,8 +259,17 @@ class World:
 
     def branches(self) -> list[str]:
         out = subprocess.run(
-            ["git", "--git-dir", str(self.git_root / f"{REPO}.git"), "for-each-ref", "--format=%(refname:short)", "refs/heads"],
-            capture_output=True, text=True, check=True,
+            [
+                "git",
+                "--git-dir",
+                str(self.git_root / f"{REPO}.git"),
+                "for-each-ref",
+                "--format=%(refname:short)",
+                "refs/heads",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return out.stdout.split()
 

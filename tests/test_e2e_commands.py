@@ -1,4 +1,4 @@
-"""`/honk` commands end to end: help, status, who may ask, redelivery, pull requests, waiting, stop."""
+"""`/honk` commands end to end: help, status, refusals, redelivery, pull requests, stop."""
 
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ def w(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 def comment(w: World, number: int, body: str, *, is_pr: bool = False, sender: str = SENDER) -> Any:
     """Post a comment on the fake GitHub and deliver its `issue_comment.created` webhook."""
     posted = w.github.add_comment(REPO, number, body=body, user=sender)
-    payload = w.point(payloads.issue_comment(body, is_pr=is_pr, sender=sender, comment_id=posted.id), number)
+    payload = w.point(
+        payloads.issue_comment(body, is_pr=is_pr, sender=sender, comment_id=posted.id), number
+    )
     return w.deliver("issue_comment", payload)
 
 
@@ -50,7 +52,12 @@ def sleepers(tag: str) -> list[int]:
         if not pid.isdigit():
             continue
         try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cmdline = (
+                Path(f"/proc/{pid}/cmdline")
+                .read_bytes()
+                .replace(b"\0", b" ")
+                .decode(errors="replace")
+            )
         except OSError:
             continue
         if tag in cmdline and "pytest" not in cmdline:
@@ -80,7 +87,10 @@ def test_someone_without_write_access_gets_one_reply_and_no_work(w: World) -> No
 def test_a_redelivered_webhook_starts_one_run(w: World) -> None:
     number = w.github.add_issue(REPO, title="add() subtracts", user=SENDER)
     w.script = [
-        fa.tool_use("str_replace_based_edit_tool", {"command": "str_replace", "path": "calc.py", "old_str": "a - b", "new_str": "a + b"}),
+        fa.tool_use(
+            "str_replace_based_edit_tool",
+            {"command": "str_replace", "path": "calc.py", "old_str": "a - b", "new_str": "a + b"},
+        ),
         fa.text("Fixed add."),
     ]
     delivery = str(uuid.uuid4())
@@ -88,7 +98,10 @@ def test_a_redelivered_webhook_starts_one_run(w: World) -> None:
     first = w.deliver("issues", payload, delivery=delivery)
     second = w.deliver("issues", payload, delivery=delivery)
     assert first.json()["run_id"] == second.json()["run_id"]
-    w.wait(lambda: w.store_rows(number) and w.store_rows(number)[0]["status"] == "succeeded", what="the run")
+    w.wait(
+        lambda: w.store_rows(number) and w.store_rows(number)[0]["status"] == "succeeded",
+        what="the run",
+    )
     assert len(w.store_rows(number)) == 1
     assert len([c for c in w.github.comments_on(REPO, number) if "<!-- honk:run=" in c.body]) == 1
     assert len([p for p in w.pulls() if p.head_ref.startswith(f"honk/{number}-")]) == 1
@@ -101,14 +114,22 @@ def test_a_redelivered_webhook_starts_one_run(w: World) -> None:
 
 def test_honk_on_a_pull_request_adds_one_commit_to_its_branch(w: World) -> None:
     head_sha = add_commit(w.git_root, REPO, "feature", {"notes.md": "draft\n"}, "Start feature")
-    number = w.github.add_pull(REPO, title="Feature", head="feature", head_sha=head_sha, user=SENDER)
+    number = w.github.add_pull(
+        REPO, title="Feature", head="feature", head_sha=head_sha, user=SENDER
+    )
     w.script = [
-        fa.tool_use("str_replace_based_edit_tool", {"command": "str_replace", "path": "calc.py", "old_str": "a - b", "new_str": "a + b"}),
+        fa.tool_use(
+            "str_replace_based_edit_tool",
+            {"command": "str_replace", "path": "calc.py", "old_str": "a - b", "new_str": "a + b"},
+        ),
         fa.text("Fixed add on the feature branch."),
     ]
     pulls_before = len(w.pulls())
     assert comment(w, number, "/honk fix add while you are here", is_pr=True).status_code == 202
-    w.wait(lambda: w.store_rows(number) and w.store_rows(number)[0]["status"] == "succeeded", what="the run")
+    w.wait(
+        lambda: w.store_rows(number) and w.store_rows(number)[0]["status"] == "succeeded",
+        what="the run",
+    )
     new_sha = w.github.branch_sha(REPO, "feature")
     assert new_sha != head_sha
     log = w.git_log("feature")
@@ -121,7 +142,9 @@ def test_honk_on_a_pull_request_adds_one_commit_to_its_branch(w: World) -> None:
 
 
 def test_a_fork_pull_request_gets_a_reply_and_no_work(w: World) -> None:
-    number = w.github.add_pull(REPO, title="From a fork", head="patch-1", head_repo="mona/hello-world", user=SENDER)
+    number = w.github.add_pull(
+        REPO, title="From a fork", head="patch-1", head_repo="mona/hello-world", user=SENDER
+    )
     assert comment(w, number, "/honk fix", is_pr=True).status_code == 202
     body = w.wait(lambda: next(iter(replies(w, number)), None), what="the fork reply")
     assert "fork" in body.lower()
@@ -136,19 +159,37 @@ def test_a_second_trigger_waits_and_stop_kills_both_runs(w: World) -> None:
     w.wait(lambda: len(sleepers(tag)) >= 2, what="the agent's command tree to run")
 
     assert comment(w, number, "/honk also add a docstring").status_code == 202
-    w.wait(lambda: len(w.store_rows(number)) == 2 and any(r["status"] == "waiting" for r in w.store_rows(number)), what="the second run to wait")
+    w.wait(
+        lambda: (
+            len(w.store_rows(number)) == 2
+            and any(r["status"] == "waiting" for r in w.store_rows(number))
+        ),
+        what="the second run to wait",
+    )
     first_id = next(r["run_id"] for r in w.store_rows(number) if r["status"] == "running")
     waiting_comment = w.wait(
-        lambda: next((c.body for c in w.github.comments_on(REPO, number) if "<!-- honk:run=" in c.body and first_id not in c.body.split("-->")[0]), None),
+        lambda: next(
+            (
+                c.body
+                for c in w.github.comments_on(REPO, number)
+                if "<!-- honk:run=" in c.body and first_id not in c.body.split("-->")[0]
+            ),
+            None,
+        ),
         what="the waiting run's tracking comment",
     )
     assert first_id in waiting_comment
 
     assert comment(w, number, "/honk stop").status_code == 202
     w.wait(lambda: not sleepers(tag), what="the command tree to be killed", timeout=60)
-    w.wait(lambda: all(r["status"] in ("cancelled", "succeeded") for r in w.store_rows(number)), what="runs to stop")
+    w.wait(
+        lambda: all(r["status"] in ("cancelled", "succeeded") for r in w.store_rows(number)),
+        what="runs to stop",
+    )
     tracking = [c.body for c in w.github.comments_on(REPO, number) if "<!-- honk:run=" in c.body]
     assert len(tracking) == 2
     assert all(SENDER in body and "stop" in body.lower() for body in tracking)
-    stopped = w.wait(lambda: [b for b in replies(w, number) if "stop" in b.lower()], what="the stop reply")
+    stopped = w.wait(
+        lambda: [b for b in replies(w, number) if "stop" in b.lower()], what="the stop reply"
+    )
     assert "2" in stopped[0]

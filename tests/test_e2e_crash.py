@@ -24,7 +24,9 @@ TEST = (
 @pytest.fixture
 def w(tmp_path: Path) -> Iterator[World]:
     with world(tmp_path) as running:
-        running.add_repo({"calc.py": CALC, "test_calc.py": TEST}, honk_yml="test: python3 -m unittest -q\n")
+        running.add_repo(
+            {"calc.py": CALC, "test_calc.py": TEST}, honk_yml="test: python3 -m unittest -q\n"
+        )
         yield running
 
 
@@ -48,16 +50,25 @@ def test_kill_9_mid_agent_then_restart_gives_one_pull_request(w: World) -> None:
     number = w.github.add_pull(REPO, title="Feature", head="feature", head_sha=head, user=SENDER)
     w.start_honk()
     posted = w.github.add_comment(REPO, number, body="/honk fix add", user=SENDER)
-    payload = w.point(payloads.issue_comment("/honk fix add", is_pr=True, comment_id=posted.id), number)
+    payload = w.point(
+        payloads.issue_comment("/honk fix add", is_pr=True, comment_id=posted.id), number
+    )
     assert w.deliver("issue_comment", payload).status_code == 202
 
     # mid-agent: the model has asked for the slow command, and the check run is in progress
-    w.wait(lambda: len([r for r in w.anthropic.requests if r.get("tools")]) >= 2, what="the agent's second turn")
+    w.wait(
+        lambda: len([r for r in w.anthropic.requests if r.get("tools")]) >= 2,
+        what="the agent's second turn",
+    )
     assert [c.status for c in w.github.check_runs if c.name == "Honk"] == ["in_progress"]
     w.kill_honk()
 
     w.start_honk()
-    w.wait(lambda: w.store_rows(number) and w.store_rows(number)[0]["status"] == "succeeded", what="the resumed run", timeout=180)
+    w.wait(
+        lambda: w.store_rows(number) and w.store_rows(number)[0]["status"] == "succeeded",
+        what="the resumed run",
+        timeout=180,
+    )
     tracking = [c for c in w.github.comments_on(REPO, number) if "<!-- honk:run=" in c.body]
     assert len(tracking) == 1
     assert [r.content for r in w.github.reactions if r.subject_id == posted.id] == ["eyes"]
@@ -75,10 +86,17 @@ def test_kill_9_on_an_issue_run_leaves_one_pull_request(w: World) -> None:
     number = w.github.add_issue(REPO, title="add() subtracts", user=SENDER)
     w.start_honk()
     assert w.deliver("issues", w.point(payloads.labeled("honk"), number)).status_code == 202
-    w.wait(lambda: len([r for r in w.anthropic.requests if r.get("tools")]) >= 2, what="the agent's second turn")
+    w.wait(
+        lambda: len([r for r in w.anthropic.requests if r.get("tools")]) >= 2,
+        what="the agent's second turn",
+    )
     w.kill_honk()
     w.start_honk()
-    w.wait(lambda: w.store_rows(number) and w.store_rows(number)[0]["status"] == "succeeded", what="the resumed run", timeout=180)
+    w.wait(
+        lambda: w.store_rows(number) and w.store_rows(number)[0]["status"] == "succeeded",
+        what="the resumed run",
+        timeout=180,
+    )
     pulls = [p for p in w.pulls() if p.head_ref.startswith(f"honk/{number}-")]
     assert len(pulls) == 1
     assert not pulls[0].draft

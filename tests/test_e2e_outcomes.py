@@ -39,7 +39,9 @@ def edit(old: str, new: str, path: str = "calc.py") -> fa.Reply:
 
 
 def create(path: str, text: str) -> fa.Reply:
-    return fa.tool_use("str_replace_based_edit_tool", {"command": "create", "path": path, "file_text": text})
+    return fa.tool_use(
+        "str_replace_based_edit_tool", {"command": "create", "path": path, "file_text": text}
+    )
 
 
 def bash(command: str) -> fa.Reply:
@@ -169,7 +171,9 @@ def test_editor_paths_outside_the_workspace_are_refused(w: World, tmp_path: Path
         w,
         "escape",
         [
-            fa.tool_use("str_replace_based_edit_tool", {"command": "view", "path": "../../../../etc/passwd"}),
+            fa.tool_use(
+                "str_replace_based_edit_tool", {"command": "view", "path": "../../../../etc/passwd"}
+            ),
             create(str(outside), "escaped"),
             fa.text("Tried."),
         ],
@@ -184,5 +188,12 @@ def test_the_agent_sees_no_secret_in_env_or_git_config(w: World) -> None:
     seen = "\n".join(w.tool_results())
     assert "PATH=" in seen  # the command really ran
     pem_body = w.github.private_key_pem.splitlines()[1]
-    for secret in (ANTHROPIC_KEY, WEBHOOK_SECRET, pem_body, "ghs_", "x-access-token", "extraheader"):
+    for secret in (
+        ANTHROPIC_KEY,
+        WEBHOOK_SECRET,
+        pem_body,
+        "ghs_",
+        "x-access-token",
+        "extraheader",
+    ):
         assert secret not in seen, secret

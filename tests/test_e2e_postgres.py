@@ -1,4 +1,4 @@
-"""Scale-out mode on a real PostgreSQL: `honk serve --no-worker` accepts, `honk worker`s do the runs."""
+"""Scale-out on a real PostgreSQL: `honk serve --no-worker` accepts, `honk worker`s run."""
 
 from __future__ import annotations
 
@@ -24,13 +24,18 @@ TEST = (
 def w(tmp_path: Path) -> Iterator[World]:
     with fresh_database() as url, world(tmp_path) as running:
         running.extra_env["HONK_DATABASE_URL"] = url
-        running.add_repo({"calc.py": CALC, "test_calc.py": TEST}, honk_yml="test: python3 -m unittest -q\n")
+        running.add_repo(
+            {"calc.py": CALC, "test_calc.py": TEST}, honk_yml="test: python3 -m unittest -q\n"
+        )
         yield running
 
 
 def fix() -> list[fa.Reply]:
     return [
-        fa.tool_use("str_replace_based_edit_tool", {"command": "str_replace", "path": "calc.py", "old_str": "a - b", "new_str": "a + b"}),
+        fa.tool_use(
+            "str_replace_based_edit_tool",
+            {"command": "str_replace", "path": "calc.py", "old_str": "a - b", "new_str": "a + b"},
+        ),
         fa.text("Fixed add."),
     ]
 
@@ -42,7 +47,11 @@ def test_web_process_enqueues_and_workers_share_the_runs(w: World) -> None:
     w.script = fix() + fix()
     assert w.deliver("issues", w.point(payloads.labeled("honk"), first)).status_code == 202
     # nothing runs without a worker: the run waits in the shared queue
-    w.wait(lambda: w.anthropic_requests_made() == 0 and len(w.github.reactions) == 0, what="nothing to happen yet", timeout=5)
+    w.wait(
+        lambda: w.anthropic_requests_made() == 0 and len(w.github.reactions) == 0,
+        what="nothing to happen yet",
+        timeout=5,
+    )
     w.start_worker("e2e-worker-1")
     w.start_worker("e2e-worker-2")
     assert w.deliver("issues", w.point(payloads.labeled("honk"), second)).status_code == 202
@@ -63,7 +72,13 @@ def test_serve_refuses_no_worker_with_sqlite(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "honk_app", "serve", "--no-worker"],
         cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "APP_ID": "1", "WEBHOOK_SECRET": "x" * 20, "PRIVATE_KEY": "garbage", "HONK_DATA_DIR": str(tmp_path / "d")},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "APP_ID": "1",
+            "WEBHOOK_SECRET": "x" * 20,
+            "PRIVATE_KEY": "garbage",
+            "HONK_DATA_DIR": str(tmp_path / "d"),
+        },
         capture_output=True,
         text=True,
         timeout=60,

@@ -14,7 +14,8 @@ from tests.harness import REPO, World, world
 CALC = "def add(a, b):\n    return a - b\n"
 TEST = (
     "import unittest\n\nfrom calc import add\n\n\n"
-    "class AddTest(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n"
+    "class AddTest(unittest.TestCase):\n"
+    "    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n"
 )
 HONK_YML = "test: python3 -m unittest -q\n"
 

@@ -1,4 +1,4 @@
-"""Settings: Probot's names, three private key encodings, fail-fast lines that never leak a secret."""
+"""Settings: Probot's names, three key encodings, fail-fast lines that never leak a secret."""
 
 from __future__ import annotations
 
@@ -85,7 +85,9 @@ def test_every_problem_is_one_line_naming_the_variable(tmp_path: Path) -> None:
 
 
 def test_unreadable_key_path_and_garbage_key(tmp_path: Path) -> None:
-    missing = settings(tmp_path, APP_ID="1", WEBHOOK_SECRET=SECRET, PRIVATE_KEY_PATH=str(tmp_path / "nope.pem"))
+    missing = settings(
+        tmp_path, APP_ID="1", WEBHOOK_SECRET=SECRET, PRIVATE_KEY_PATH=str(tmp_path / "nope.pem")
+    )
     assert missing.problems() == [missing.problems()[0]]
     assert missing.problems()[0].startswith("PRIVATE_KEY_PATH cannot be read")
     garbage = settings(tmp_path, APP_ID="1", WEBHOOK_SECRET=SECRET, PRIVATE_KEY="not a key at all")
@@ -107,21 +109,34 @@ def test_unreachable_database_is_reported_without_its_password(tmp_path: Path) -
 
 
 def test_secrets_never_show_in_repr(tmp_path: Path) -> None:
-    s = settings(tmp_path, APP_ID="1", PRIVATE_KEY=PEM, WEBHOOK_SECRET=SECRET, ANTHROPIC_API_KEY="sk-ant-xyz-123456789012345678901")
+    s = settings(
+        tmp_path,
+        APP_ID="1",
+        PRIVATE_KEY=PEM,
+        WEBHOOK_SECRET=SECRET,
+        ANTHROPIC_API_KEY="sk-ant-xyz-123456789012345678901",
+    )
     text = repr(s) + str(s.model_dump())
     assert SECRET not in text and "BEGIN" not in text and "sk-ant-xyz" not in text
     assert SECRET in s.known_secrets()
 
 
 def test_lists_and_executor_id(tmp_path: Path) -> None:
-    s = settings(tmp_path, HONK_REPO_ALLOWLIST="Octo/*, acme/app ,", HONK_ALLOWED_BOTS="Renovate[bot]", HONK_EXECUTOR_ID="")
+    s = settings(
+        tmp_path,
+        HONK_REPO_ALLOWLIST="Octo/*, acme/app ,",
+        HONK_ALLOWED_BOTS="Renovate[bot]",
+        HONK_EXECUTOR_ID="",
+    )
     assert s.repo_allowlist == ("octo/*", "acme/app")
     assert s.allowed_bots == frozenset({"renovate[bot]"})
     assert s.executor_id("web").endswith("-web")
     assert settings(tmp_path, HONK_EXECUTOR_ID="pod-7").executor_id("worker") == "pod-7"
 
 
-def test_env_file_is_read_and_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_file_is_read_and_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text('APP_ID=77\nWEBHOOK_SECRET="from-file-secret"\nPORT=4000\n')
     monkeypatch.setenv("PORT", "5000")
@@ -129,5 +144,7 @@ def test_env_file_is_read_and_environment_wins(tmp_path: Path, monkeypatch: pyte
 
     s = load_settings(env_file)
     assert s.APP_ID == "77"
-    assert s.WEBHOOK_SECRET is not None and s.WEBHOOK_SECRET.get_secret_value() == "from-file-secret"
+    assert (
+        s.WEBHOOK_SECRET is not None and s.WEBHOOK_SECRET.get_secret_value() == "from-file-secret"
+    )
     assert s.PORT == 5000

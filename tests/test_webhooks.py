@@ -40,7 +40,9 @@ def client(tmp_path_factory: pytest.TempPathFactory, app_private_key: str) -> It
         yield test_client
 
 
-def headers(body: bytes, event: str = "issue_comment", delivery: str | None = None, **extra: str) -> dict[str, str]:
+def headers(
+    body: bytes, event: str = "issue_comment", delivery: str | None = None, **extra: str
+) -> dict[str, str]:
     return {
         "content-type": "application/json",
         "x-github-event": event,
@@ -74,9 +76,16 @@ REJECTIONS = [
 ]
 
 
-@pytest.mark.parametrize(("case", "method", "override", "body", "status"), REJECTIONS, ids=[r[0] for r in REJECTIONS])
+@pytest.mark.parametrize(
+    ("case", "method", "override", "body", "status"), REJECTIONS, ids=[r[0] for r in REJECTIONS]
+)
 def test_rejections_in_order(
-    client: TestClient, case: str, method: str, override: dict[str, str | None], body: bytes, status: int
+    client: TestClient,
+    case: str,
+    method: str,
+    override: dict[str, str | None],
+    body: bytes,
+    status: int,
 ) -> None:
     hdrs: dict[str, str] = headers(body)
     for key, value in override.items():
@@ -148,7 +157,9 @@ def test_redelivery_maps_to_the_same_run(client: TestClient) -> None:
     assert len(found) == 1
 
 
-def test_handler_exception_is_a_500_and_the_server_keeps_serving(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_handler_exception_is_a_500_and_the_server_keeps_serving(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     honk = client.app.state.honk  # type: ignore[attr-defined]
 
     async def broken(_: Any) -> str:
@@ -163,6 +174,10 @@ def test_handler_exception_is_a_500_and_the_server_keeps_serving(client: TestCli
 
 def test_payload_a_model_rejects_is_still_accepted(client: TestClient) -> None:
     payload = payloads.issue_comment("/honk fix it")
-    payload["comment"]["user"] = {"login": "mona", "id": payloads.SENDER_ID, "type": "User"}  # too thin for the model
+    payload["comment"]["user"] = {
+        "login": "mona",
+        "id": payloads.SENDER_ID,
+        "type": "User",
+    }  # too thin for the model
     response = post(client, payload)
     assert response.status_code == 202, response.text

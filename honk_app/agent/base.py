@@ -91,7 +91,7 @@ class AgentUnavailable(Exception):
 
 
 class CommandRunner(Protocol):
-    """Runs one shell command confined to the workspace (honk_app.sandbox.Sandbox is the real one)."""
+    """Runs one shell command confined to the workspace (honk_app.sandbox.Sandbox)."""
 
     async def run(
         self, command: str, *, timeout_s: float | None = None, network: bool = False

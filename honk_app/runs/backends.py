@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from typing import Any
 
 from honk_app.agent.base import AgentSession, AgentTask, AgentUnavailable, CommandRunner
@@ -15,7 +14,9 @@ from honk_app.runs.progress import TrackingProgress
 def _api_key() -> str:
     key = runtime.current().settings.ANTHROPIC_API_KEY
     if key is None or not key.get_secret_value():
-        raise AgentUnavailable("ANTHROPIC_API_KEY is not set on this Honk server, so no agent can run.")
+        raise AgentUnavailable(
+            "ANTHROPIC_API_KEY is not set on this Honk server, so no agent can run."
+        )
     return key.get_secret_value()
 
 
@@ -48,5 +49,3 @@ def open_session(
         lambda _path: runner,
     )
     return backend.open(task, progress=progress.on_agent_progress, audit=audit)
-
-

@@ -23,7 +23,9 @@ def _details_url(view: RunView) -> str | None:
     return view.pr_url
 
 
-async def start_in_progress(gh: InstallationClient, trigger: Trigger, head_sha: str, view: RunView) -> int:
+async def start_in_progress(
+    gh: InstallationClient, trigger: Trigger, head_sha: str, view: RunView
+) -> int:
     output = check_run_output(view)
     return await gh.upsert_check_run(
         trigger.target.full_name,
@@ -35,7 +37,9 @@ async def start_in_progress(gh: InstallationClient, trigger: Trigger, head_sha: 
     )
 
 
-async def upsert_final(gh: InstallationClient, trigger: Trigger, head_sha: str, view: RunView) -> int:
+async def upsert_final(
+    gh: InstallationClient, trigger: Trigger, head_sha: str, view: RunView
+) -> int:
     output = check_run_output(view)
     assert view.outcome is not None
     return await gh.upsert_check_run(
@@ -51,5 +55,9 @@ async def upsert_final(gh: InstallationClient, trigger: Trigger, head_sha: str, 
     )
 
 
-async def complete_cancelled(gh: InstallationClient, trigger: Trigger, head_sha: str, view: RunView) -> int:
-    return await upsert_final(gh, trigger, head_sha, dataclasses.replace(view, outcome=Outcome.CANCELLED))
+async def complete_cancelled(
+    gh: InstallationClient, trigger: Trigger, head_sha: str, view: RunView
+) -> int:
+    return await upsert_final(
+        gh, trigger, head_sha, dataclasses.replace(view, outcome=Outcome.CANCELLED)
+    )

@@ -65,7 +65,7 @@ async def enqueue_intake(trigger: Trigger) -> str:
     from honk_app.runs.workflow import intake_workflow
 
     with SetWorkflowID(trigger.run_id):
-        await DBOS.enqueue_workflow_async(INTAKE_QUEUE, intake_workflow, trigger.to_json())  # type: ignore[attr-defined]
+        await DBOS.enqueue_workflow_async(INTAKE_QUEUE, intake_workflow, trigger.to_json())
     return trigger.run_id
 
 
@@ -74,7 +74,7 @@ async def enqueue_run(trigger: Trigger, comment_id: int | None) -> str:
 
     work_id = work_workflow_id(trigger.run_id)
     with SetWorkflowID(work_id), SetEnqueueOptions(queue_partition_key=trigger.target.key):
-        await DBOS.enqueue_workflow_async(RUNS_QUEUE, run_workflow, trigger.to_json(), comment_id)  # type: ignore[attr-defined]
+        await DBOS.enqueue_workflow_async(RUNS_QUEUE, run_workflow, trigger.to_json(), comment_id)
     return work_id
 
 

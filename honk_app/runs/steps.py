@@ -52,7 +52,9 @@ def describe_error(exc: BaseException) -> str:
 
 async def _reply(trigger: Trigger, body: str) -> None:
     gh = await _client(trigger)
-    await gh.reply(trigger.target.full_name, trigger.target.number, body, marker=reply_marker(trigger))
+    await gh.reply(
+        trigger.target.full_name, trigger.target.number, body, marker=reply_marker(trigger)
+    )
 
 
 # ---- intake --------------------------------------------------------------------------------
@@ -62,7 +64,11 @@ async def _reply(trigger: Trigger, body: str) -> None:
 async def record(trigger_json: dict[str, Any]) -> None:
     trigger = _t(trigger_json)
     await runtime.current().store.arecord(
-        trigger.run_id, trigger.target.key, trigger.command.value, trigger.sender_login, trigger_json
+        trigger.run_id,
+        trigger.target.key,
+        trigger.command.value,
+        trigger.sender_login,
+        trigger_json,
     )
 
 
@@ -90,7 +96,9 @@ async def authorize(trigger_json: dict[str, Any]) -> str | None:
     gh = await _client(trigger)
     permission = await gh.permission(trigger.target.full_name, trigger.sender_login)
     if permission not in WRITE_PERMISSIONS:
-        log.info("%s has %s on %s: refused", trigger.sender_login, permission, trigger.target.full_name)
+        log.info(
+            "%s has %s on %s: refused", trigger.sender_login, permission, trigger.target.full_name
+        )
         return "unauthorized"
     if trigger.target.is_pull_request and trigger.command in (Command.RUN, Command.RETRY):
         head_repo = trigger.head_repo_full_name
@@ -121,7 +129,8 @@ async def reply_help(trigger_json: dict[str, Any]) -> None:
     settings = runtime.current().settings
     await runtime.current().store.aupdate(trigger.run_id, status="succeeded", outcome="help")
     await _reply(
-        trigger, replies.help_reply(settings.HONK_COMMAND, trigger.command_line, settings.HONK_LABEL)
+        trigger,
+        replies.help_reply(settings.HONK_COMMAND, trigger.command_line, settings.HONK_LABEL),
     )
 
 
@@ -182,7 +191,9 @@ async def stop_target(trigger_json: dict[str, Any]) -> int:
         if row.head_sha:
             await checks.complete_cancelled(gh, stopped, row.head_sha, view)
     await rt.store.aupdate(trigger.run_id, status="succeeded", outcome="stop")
-    await _reply(trigger, replies.stopped_reply(trigger.command_line, trigger.sender_login, len(active)))
+    await _reply(
+        trigger, replies.stopped_reply(trigger.command_line, trigger.sender_login, len(active))
+    )
     return len(active)
 
 
@@ -198,7 +209,10 @@ async def resolve_retry(trigger_json: dict[str, Any]) -> dict[str, Any] | None:
         )
     if earlier is None:
         await store.aupdate(trigger.run_id, status="succeeded", outcome="nothing to retry")
-        await _reply(trigger, replies.help_reply(runtime.current().settings.HONK_COMMAND, trigger.command_line))
+        await _reply(
+            trigger,
+            replies.help_reply(runtime.current().settings.HONK_COMMAND, trigger.command_line),
+        )
         return None
     original = Trigger.from_json(earlier.trigger_json)
     retried = dataclasses.replace(
@@ -228,7 +242,9 @@ async def announce(trigger_json: dict[str, Any]) -> int:
     """The one tracking comment, found by its hidden marker before it is created."""
     trigger = _t(trigger_json)
     rt = runtime.current()
-    ahead = [r for r in rt.store.active_for_target(trigger.target.key) if r.run_id != trigger.run_id]
+    ahead = [
+        r for r in rt.store.active_for_target(trigger.target.key) if r.run_id != trigger.run_id
+    ]
     waiting_for = ahead[-1].run_id if ahead else None
     view = dataclasses.replace(start_view(trigger), waiting_for=waiting_for)
     gh = await _client(trigger)
@@ -255,7 +271,7 @@ def view_marker(view: RunView) -> str:
 
 @DBOS.step(name="honk.configure", **GITHUB_STEP)
 async def configure(trigger_json: dict[str, Any], comment_id: int | None) -> dict[str, Any]:
-    """`.github/honk.yml` from the default branch, else the owner's `.github` repo, else defaults."""
+    """`.github/honk.yml` from the default branch, else the owner's `.github`, else defaults."""
     trigger = _t(trigger_json)
     rt = runtime.current()
     await rt.store.aupdate(trigger.run_id, status="running")
@@ -270,7 +286,9 @@ async def configure(trigger_json: dict[str, Any], comment_id: int | None) -> dic
         )
         view.phases[Phase.QUEUED] = PhaseState.DONE
         await _finish_comment(gh, trigger, comment_id, view)
-        await rt.store.aupdate(trigger.run_id, status="failed", outcome="config_error", summary=parsed.message)
+        await rt.store.aupdate(
+            trigger.run_id, status="failed", outcome="config_error", summary=parsed.message
+        )
         await rt.store.aaudit(trigger.run_id, "config", {"source": source, "error": parsed.message})
         return {"error": parsed.message}
     config = parsed.model_dump(mode="json")
@@ -285,7 +303,9 @@ async def _finish_comment(
     if comment_id is not None:
         await gh.update_comment(trigger.target.full_name, comment_id, body)
     else:
-        await gh.upsert_comment(trigger.target.full_name, trigger.target.number, view_marker(view), body)
+        await gh.upsert_comment(
+            trigger.target.full_name, trigger.target.number, view_marker(view), body
+        )
 
 
 @DBOS.step(name="honk.work")

@@ -129,7 +129,9 @@ class RunStore:
         return True
 
     # ---- runs ---------------------------------------------------------------------------
-    def record(self, run_id: str, target_key: str, command: str, sender: str, trigger: dict[str, Any]) -> None:
+    def record(
+        self, run_id: str, target_key: str, command: str, sender: str, trigger: dict[str, Any]
+    ) -> None:
         """Insert a run once; a repeated step after a crash finds it and changes nothing."""
         now = time.time()
         with self.engine.begin() as conn:

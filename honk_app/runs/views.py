@@ -19,8 +19,12 @@ from honk_app.runs.outcome import WorkResult
 
 
 def start_view(trigger: Trigger) -> RunView:
-    view = RunView(run_id=trigger.run_id, target=trigger.target, trigger_line=trigger.command_line,
-                   sender=trigger.sender_login)
+    view = RunView(
+        run_id=trigger.run_id,
+        target=trigger.target,
+        trigger_line=trigger.command_line,
+        sender=trigger.sender_login,
+    )
     view.phases[Phase.QUEUED] = PhaseState.ACTIVE
     return view
 

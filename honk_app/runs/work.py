@@ -72,7 +72,9 @@ async def preemptible(workflow_id: str) -> AsyncIterator[None]:
             await watcher
 
 
-async def do_work(trigger: Trigger, comment_id: int | None, config_json: dict[str, Any]) -> dict[str, Any]:
+async def do_work(
+    trigger: Trigger, comment_id: int | None, config_json: dict[str, Any]
+) -> dict[str, Any]:
     rt = runtime.current()
     config = RepoConfig.model_validate(config_json["config"])
     started = time.monotonic()
@@ -102,7 +104,11 @@ async def do_work(trigger: Trigger, comment_id: int | None, config_json: dict[st
     await rt.store.aaudit(
         trigger.run_id,
         "work",
-        {"outcome": result.outcome, "changed_files": result.changed_files, "validation": result.validation},
+        {
+            "outcome": result.outcome,
+            "changed_files": result.changed_files,
+            "validation": result.validation,
+        },
     )
     return result.to_json()
 
@@ -203,7 +209,11 @@ async def _work_in(
         outcome = await session.start()
         while True:
             restored |= await _restore_protected(ws, config)
-            if not (await ws.diff()).strip() or outcome.stop not in ("done", "max_turns", "max_cost"):
+            if not (await ws.diff()).strip() or outcome.stop not in (
+                "done",
+                "max_turns",
+                "max_cost",
+            ):
                 break
             await progress.phase_validation()
             remaining = max(MIN_VALIDATION_S, deadline - time.monotonic())
@@ -226,16 +236,22 @@ async def _work_in(
             )
     finally:
         await session.close()
-    return await _conclude(ws, trigger, config, outcome, validation, sorted(restored), rounds, agent_name, progress)
+    return await _conclude(
+        ws, trigger, config, outcome, validation, sorted(restored), rounds, agent_name, progress
+    )
 
 
 def _as_command_result(validation: ValidationResult) -> CommandResult:
     test = validation.test
     assert test is not None
-    return CommandResult(test.command, test.exit_code, test.output_tail, test.duration_s, test.timed_out)
+    return CommandResult(
+        test.command, test.exit_code, test.output_tail, test.duration_s, test.timed_out
+    )
 
 
-async def _repo_instructions(gh: InstallationClient, trigger: Trigger, base_branch: str) -> str | None:
+async def _repo_instructions(
+    gh: InstallationClient, trigger: Trigger, base_branch: str
+) -> str | None:
     for path in ("AGENTS.md", "CLAUDE.md"):
         text = await gh.get_file(trigger.target.full_name, path, ref=base_branch)
         if text:
@@ -276,7 +292,7 @@ async def _conclude(
         policy_findings=_findings(report, restored),
         annotations=[vars(a) for a in report.annotations()],
         protected_restored=restored,
-        changed_files=[(f.path, f.added, f.removed) for f in stat.files],
+        changed_files=[(f.path, f.added or 0, f.removed or 0) for f in stat.files],
         fix_rounds=rounds,
         limits={
             "max_turns": config.max_turns,
@@ -301,7 +317,7 @@ async def _conclude(
         _commit_message(trigger, agent),
         author_name=bot.bot_login,
         author_email=f"{bot.bot_user_id}+{bot.bot_login}@users.noreply.github.com",
-        co_author=f"{trigger.sender_login} <{trigger.sender_id}+{trigger.sender_login}@users.noreply.github.com>",
+        co_author=_co_author(trigger),
     )
     if sha is not None:
         token = await rt.github.installation_token(trigger.installation_id)
@@ -310,6 +326,11 @@ async def _conclude(
     result.validated = passed and agent.stop == "done"
     result.outcome, result.outcome_detail = _pushed_outcome(agent, validation, passed)
     return result
+
+
+def _co_author(trigger: Trigger) -> str:
+    login = trigger.sender_login
+    return f"{login} <{trigger.sender_id}+{login}@users.noreply.github.com>"
 
 
 def _findings(report: PolicyReport, restored: list[str]) -> list[str]:
@@ -326,15 +347,23 @@ def _no_change(agent: AgentOutcome) -> tuple[str, str]:
     return Outcome.NO_CHANGE.value, summary or "The agent made no change."
 
 
-def _pushed_outcome(agent: AgentOutcome, validation: ValidationResult | None, passed: bool) -> tuple[str, str]:
+def _pushed_outcome(
+    agent: AgentOutcome, validation: ValidationResult | None, passed: bool
+) -> tuple[str, str]:
     if agent.stop in LIMIT_STOPS:
         return Outcome.LIMIT.value, agent.error or f"The agent reached a limit ({agent.stop})."
     if agent.stop == "error":
-        return Outcome.UNVALIDATED.value, f"{agent.error or 'The agent failed'} This is the work so far."
+        return (
+            Outcome.UNVALIDATED.value,
+            f"{agent.error or 'The agent failed'} This is the work so far.",
+        )
     if passed:
         return Outcome.VALIDATED.value, ""
     if validation is None or not validation.ran:
-        return Outcome.UNVALIDATED.value, "No test command is configured, so nothing verified the change."
+        return (
+            Outcome.UNVALIDATED.value,
+            "No test command is configured, so nothing verified the change.",
+        )
     return Outcome.UNVALIDATED.value, "The tests still fail after the agent's fix attempts."
 
 

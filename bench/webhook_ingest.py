@@ -34,7 +34,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -52,13 +52,13 @@ CALC = "def add(a, b):\n    return a + b\n"
 # Pure helpers: request framing and figures
 
 
-def http_request(port: int, event: str, body: bytes, secret: bytes) -> bytes:
+def http_request(event: str, body: bytes, secret: bytes) -> bytes:
     """One signed delivery as GitHub frames it, ready to write to a keep-alive connection."""
     from honk_app.webhooks import sign
 
     headers = [
         f"POST {WEBHOOK_PATH} HTTP/1.1",
-        f"Host: 127.0.0.1:{port}",
+        "Host: 127.0.0.1",
         "User-Agent: GitHub-Hookshot/bench",
         "Accept: */*",
         "Content-Type: application/json",
@@ -175,8 +175,7 @@ class _Connection(asyncio.Protocol):
         self.started = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -340,3 +339,296 @@ def run_load(
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed: {done.stderr.strip()[-2000:]}")
     return Load(**json.loads(done.stdout))
+
+
+# ---------------------------------------------------------------------------------------------
+# The world: fakes in this process, Honk and the minimal app as subprocesses
+
+from tests.fakes import anthropic as fa  # noqa: E402
+from tests.fakes.loopback import free_port  # noqa: E402
+from tests.fixtures import payloads  # noqa: E402
+from tests.harness import REPO, SENDER, WEBHOOK_SECRET, World  # noqa: E402
+
+
+class BenchWorld(World):
+    """The end-to-end tests' world; its model keeps runs busy (many short turns) when asked."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.busy = False
+        self.busy_turns = 0
+        super().__init__(tmp)
+        # Honk's embedded defaults, not the tests' faster queue polling.
+        self.extra_env = {"HONK_POLL_INTERVAL_S": "1.0", "HONK_EXECUTOR_ID": "bench"}
+
+    def _respond(self, request: dict[str, Any]) -> fa.Reply:
+        if not request.get("tools"):
+            return fa.text("ok")
+        if self.busy:
+            self.busy_turns += 1
+            return fa.tool_use("bash", {"command": BUSY_COMMAND})
+        return fa.text("Nothing to change here.")
+
+    def comment_payload(self, number: int, body: str) -> dict[str, Any]:
+        """A new comment on the fake GitHub and the `issue_comment.created` delivery for it."""
+        posted = self.github.add_comment(REPO, number, body=body, user=SENDER)
+        return self.point(payloads.issue_comment(body, comment_id=posted.id), number)
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    pid: int
+
+
+class MinimalApp:
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.log = (tmp / "minimal.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "_minimal_app.py"), "--port", str(self.port)],
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "WEBHOOK_SECRET": WEBHOOK_SECRET},
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        import httpx
+
+        def answers() -> bool:
+            if self.process.poll() is not None:
+                raise RuntimeError("the minimal app exited; see minimal.log")
+            try:
+                url = f"http://127.0.0.1:{self.port}/healthz"
+                return httpx.get(url, timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        World.wait(answers, what="the minimal app", timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self.log.close()
+
+
+def non_trigger_pool(w: BenchWorld, size: int = 256) -> list[bytes]:
+    """Ordinary discussion: comments without `/honk` on one issue (Honk answers 200 ignored)."""
+    secret = WEBHOOK_SECRET.encode()
+    number = w.github.add_issue(REPO, title="a discussion", user=SENDER)
+    return [
+        http_request(
+            "issue_comment",
+            json.dumps(w.point(payloads.issue_comment(f"Looks good to me ({i})."), number)).encode(),
+            secret,
+        )
+        for i in range(size)
+    ]
+
+
+def trigger_pool(w: BenchWorld, size: int) -> list[bytes]:
+    """`/honk …` comments, each on its own issue, so each is a new durable run."""
+    secret = WEBHOOK_SECRET.encode()
+    pool = []
+    for i in range(size):
+        number = w.github.add_issue(REPO, title=f"bench issue {i}", user=SENDER)
+        payload = w.comment_payload(number, f"/honk tidy up the README ({i})")
+        pool.append(http_request("issue_comment", json.dumps(payload).encode(), secret))
+    return pool
+
+
+# ---------------------------------------------------------------------------------------------
+# Phases
+
+
+@dataclass
+class Settings:
+    duration: float
+    connections: int
+    rounds: int
+    warmup: float
+    trigger_pool: int
+
+
+class Bench:
+    def __init__(self, tmp: Path, settings: Settings) -> None:
+        self.tmp = tmp
+        self.s = settings
+        (tmp / "world").mkdir()
+        self.w = BenchWorld(tmp / "world")
+        self.minimal: MinimalApp | None = None
+        self.rows: list[tuple[str, str, Load]] = []
+        self.notes: list[str] = []
+
+    def start(self) -> tuple[Server, Server]:
+        w = self.w
+        w.github.start()
+        w.anthropic.start()
+        w.add_repo({"calc.py": CALC, "README.md": "# hello\n"}, honk_yml=HONK_YML)
+        w.start_honk()
+        self.minimal = MinimalApp(self.tmp)
+        assert w.honk is not None
+        return (
+            Server("honk", w.port, w.honk.pid),
+            Server("minimal", self.minimal.port, self.minimal.process.pid),
+        )
+
+    def stop(self) -> None:
+        self.w.busy = False
+        if self.minimal is not None:
+            self.minimal.stop()
+        self.w.stop_honk()
+        self.w.anthropic.stop()
+        self.w.github.stop()
+
+    def alternate(
+        self, phase: str, servers: list[Server], pool: list[bytes], *, distinct: bool
+    ) -> dict[str, Load]:
+        """Each server in turn, `rounds` times; a distinct pool is consumed by Honk only."""
+        path = self.tmp / f"pool-{phase.split()[0]}.bin"
+        write_pool(path, pool)
+        per_round = self.s.duration / self.s.rounds
+        offset = 0
+        rounds: dict[str, list[Load]] = {s.name: [] for s in servers}
+        for _, server in itertools.product(range(self.s.rounds), servers):
+            consumes = distinct and server.name == "honk"
+            if consumes and offset >= len(pool):
+                continue
+            load = run_load(
+                self.tmp, server.port, server.pid, path, start=offset if consumes else 0,
+                cycle=not consumes, connections=self.s.connections, duration=per_round,
+                warmup=self.s.warmup,
+            )
+            if consumes:
+                offset += load.used
+                if offset >= len(pool):
+                    self.notes.append(f"{phase}: the pool of {len(pool)} distinct triggers ran "
+                                      "out; figures cover the deliveries made")
+            rounds[server.name].append(load)
+        medians = {name: median_load(r) for name, r in rounds.items() if r}
+        for name, load in medians.items():
+            self.rows.append((phase, name, load))
+        return medians
+
+    def start_busy_runs(self) -> list[int]:
+        w = self.w
+        w.busy = True
+        numbers = []
+        for i in range(2):
+            number = w.github.add_issue(REPO, title=f"keep busy {i}", user=SENDER)
+            body = "/honk look around the repository, one command at a time"
+            w.deliver("issue_comment", w.comment_payload(number, body))
+            numbers.append(number)
+        w.wait(
+            lambda: all(self.status(n) == "running" for n in numbers) and w.busy_turns >= 4,
+            what="two runs to be working", timeout=120,
+        )
+        return numbers
+
+    def status(self, number: int) -> str | None:
+        rows = self.w.store_rows(number)
+        return str(rows[-1]["status"]) if rows else None
+
+    def stop_busy_runs(self, numbers: list[int]) -> None:
+        w = self.w
+        w.busy = False
+        for number in numbers:
+            w.deliver("issue_comment", w.comment_payload(number, "/honk stop"))
+        try:
+            w.wait(lambda: all(self.status(n) != "running" for n in numbers),
+                   what="the busy runs to stop", timeout=60)
+        except AssertionError as exc:
+            self.notes.append(f"busy runs: {exc}")
+
+    def run(self) -> None:
+        honk, minimal = self.start()
+        both = [honk, minimal]
+        idle = self.alternate("non-trigger", both, non_trigger_pool(self.w), distinct=False)
+
+        numbers = self.start_busy_runs()
+        turns_before = self.w.busy_turns
+        busy = self.alternate("non-trigger, 2 runs busy", both, non_trigger_pool(self.w),
+                              distinct=False)
+        turns = self.w.busy_turns - turns_before
+        still = [self.status(n) for n in numbers]
+        self.notes.append(f"busy phase: the two runs took {turns} agent turns while measured; "
+                          f"their status at the end: {', '.join(map(str, still))}")
+        self.stop_busy_runs(numbers)
+
+        triggers = self.alternate("trigger (/honk, distinct issues)", both,
+                                  trigger_pool(self.w, self.s.trigger_pool), distinct=True)
+        self.report(idle, busy, triggers)
+
+    def report(self, idle: dict[str, Load], busy: dict[str, Load], trig: dict[str, Load]) -> None:
+        s = self.s
+        print(f"\nHonk webhook ingest: {s.connections} connections, {s.duration:g} s per server per "
+              f"phase in {s.rounds} alternating round(s), medians; {os.cpu_count()} cores, "
+              f"load average {os.getloadavg()[0]:.2f}\n")
+        header = (f"{'phase':34} {'server':8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+                  f"{'max ms':>8} {'server cpu':>10} {'loadgen cpu':>11} {'machine':>8}  statuses")
+        print(header)
+        print("-" * len(header))
+        for phase, name, r in self.rows:
+            codes = " ".join(f"{k}:{v}" for k, v in sorted(r.statuses.items()))
+            if r.errors:
+                codes += f" errors:{r.errors}"
+            print(f"{phase:34} {name:8} {r.rps:8.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
+                  f"{r.max_ms:8.1f} {r.server_cpu:9.0%} {r.loadgen_cpu:11.0%} "
+                  f"{r.machine_busy:8.0%}  {codes}")
+        print()
+        ratio = idle["honk"].rps / idle["minimal"].rps if idle["minimal"].rps else 0.0
+        targets = [
+            (f"non-trigger throughput honk/minimal = {ratio:.2f} (target >= {TARGET_RATIO})",
+             ratio >= TARGET_RATIO),
+            (f"trigger p99 = {trig['honk'].p99_ms:.1f} ms at {s.connections} connections "
+             f"(target < {TARGET_TRIGGER_P99_MS:g} ms)", trig["honk"].p99_ms < TARGET_TRIGGER_P99_MS),
+            (f"non-trigger p99 while 2 runs work = {busy['honk'].p99_ms:.1f} ms "
+             f"(target < {TARGET_BUSY_P99_MS:g} ms)", busy["honk"].p99_ms < TARGET_BUSY_P99_MS),
+        ]
+        for line, ok in targets:
+            print(f"  {verdict(ok)}  {line}")
+        for phase, name, r in self.rows:
+            if r.loadgen_cpu > 0.8:
+                self.notes.append(f"{phase}/{name}: the load generator used {r.loadgen_cpu:.0%} "
+                                  "of a core and may have been the bottleneck")
+        gen = [r.loadgen_cpu / r.rps * 1e6 for _, _, r in self.rows if r.rps]
+        srv = [r.server_cpu / r.rps * 1e6 for _, n, r in self.rows if r.rps and n == "honk"]
+        if gen and srv:
+            self.notes.append(f"CPU per request: load generator {statistics.median(gen):.0f} µs, "
+                              f"honk {statistics.median(srv):.0f} µs (medians over phases)")
+        for note in self.notes:
+            print(f"  note: {note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Honk webhook ingest benchmark.")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per server per phase")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument("--loadgen", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.loadgen:
+        loadgen_main(args.loadgen)
+        return
+    duration = 2.0 if args.quick else max(1.0, args.duration)
+    settings = Settings(
+        duration=duration, connections=max(1, args.connections),
+        rounds=1 if args.quick else 3, warmup=0.3 if args.quick else 1.0,
+        trigger_pool=int(300 * (duration + 1)) if args.quick else int(600 * (duration + 3)),
+    )
+    with tempfile.TemporaryDirectory(prefix="honk-bench-") as tmp:
+        bench = Bench(Path(tmp), settings)
+        try:
+            bench.run()
+        except Exception as exc:  # a benchmark reports; it never fails the caller
+            print(f"benchmark stopped early: {type(exc).__name__}: {exc}")
+            print("---- honk serve log (tail) ----\n" + bench.w.log()[-4000:])
+        finally:
+            bench.stop()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -64,8 +64,12 @@ def serve(args: argparse.Namespace) -> int:
         )
     host = args.host or settings.HOST
     port = args.port or settings.PORT
+    shown_host = "localhost" if host in ("0.0.0.0", "::") else host  # noqa: S104
     app = create_app(
-        settings, role="web" if args.no_worker else "serve", env_path=Path(args.env_file)
+        settings,
+        role="web" if args.no_worker else "serve",
+        env_path=Path(args.env_file),
+        listen_url=f"http://{shown_host}:{port}",
     )
     loop = "uvloop" if _has("uvloop") else "asyncio"
     log.info("Honk %s listening on http://%s:%d%s", __version__, host, port, settings.WEBHOOK_PATH)

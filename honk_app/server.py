@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -73,7 +74,11 @@ async def ping(_: Request) -> Response:
 
 
 def create_app(
-    settings: Settings, *, role: queue.Role = "serve", env_path: Path = Path(".env")
+    settings: Settings,
+    *,
+    role: queue.Role = "serve",
+    env_path: Path = Path(".env"),
+    listen_url: str | None = None,
 ) -> Starlette:
     honk = Honk(settings, role=role, env_path=env_path)
 
@@ -98,13 +103,19 @@ def create_app(
     ]
     setup: SetupFlow | None = None
     if settings.needs_setup:
+        # Whoever reaches a fresh Honk first could register their own App: only the person who
+        # started it (and sees this log line) gets the link with the one-time token.
+        setup_token = secrets.token_urlsafe(16)
         setup = SetupFlow(
             settings=settings,
             app_yml_text=APP_YML.read_text(encoding="utf-8"),
             env_path=env_path,
             on_configured=honk.configured,
+            setup_token=setup_token,
         )
         routes.extend(setup.routes)
+        public = settings.HONK_PUBLIC_URL or listen_url or f"http://localhost:{settings.PORT}"
+        log.warning("Setup mode: open %s/?token=%s to register Honk's GitHub App.", public, setup_token)
     else:
 
         async def home(_: Request) -> Response:
@@ -119,8 +130,6 @@ def create_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         if not settings.needs_setup:
             await honk.start()
-        else:
-            log.warning("No GitHub App is configured: open Honk's page at / to register one.")
         try:
             yield
         finally:

@@ -254,6 +254,13 @@ class World:
                 return []
         return [dict(r) for r in rows]
 
+    def audit_trail(self, run_id: str) -> list[tuple[str, Any]]:
+        with sqlite3.connect(self.tmp / "data" / "honk.sqlite", timeout=30) as conn:
+            rows = conn.execute(
+                "SELECT kind, record_json FROM honk_audit WHERE run_id = ? ORDER BY id", (run_id,)
+            ).fetchall()
+        return [(kind, json.loads(record)) for kind, record in rows]
+
     def git_log(self, branch: str) -> list[Any]:
         return list(log(self.git_root, REPO, branch))
 

@@ -193,3 +193,58 @@ def test_a_second_trigger_waits_and_stop_kills_both_runs(w: World) -> None:
         lambda: [b for b in replies(w, number) if "stop" in b.lower()], what="the stop reply"
     )
     assert "2" in stopped[0]
+
+
+def test_a_review_comment_gets_its_reply_in_its_thread_and_retry_repeats_the_run(w: World) -> None:
+    head_sha = add_commit(w.git_root, REPO, "docs-fix", {"docs.md": "old words\n"}, "Docs")
+    number = w.github.add_pull(REPO, title="Docs", head="docs-fix", head_sha=head_sha, user=SENDER)
+    review = w.github.add_review_comment(
+        REPO, number, body="/honk say new words", path="docs.md", line=1, user=SENDER
+    )
+    edit_docs = [
+        fa.tool_use(
+            "str_replace_based_edit_tool",
+            {"command": "create", "path": "docs.md", "file_text": "new words\n"},
+        ),
+        fa.text("Rewrote docs.md."),
+    ]
+    w.script = list(edit_docs)
+    payload = payloads.review_comment("/honk say new words", path="docs.md", line=1)
+    payload = w.point(payload, number)
+    payload["comment"]["id"] = review.id
+    payload["pull_request"]["head"].update(ref="docs-fix", sha=head_sha)
+    assert w.deliver("pull_request_review_comment", payload).status_code == 202
+    w.wait(
+        lambda: w.store_rows(number) and w.store_rows(number)[0]["status"] == "succeeded",
+        what="the run",
+    )
+    thread = [c for c in w.github.review_comments_on(REPO, number) if c.in_reply_to_id == review.id]
+    assert len(thread) == 1
+    assert w.file_on("docs-fix", "docs.md") == "new words\n"
+    assert [r.content for r in w.github.reactions if r.subject_id == review.id] == ["eyes"]
+
+    # GitHub's Re-run button on Honk's check run repeats the same request as a new run
+    first = w.store_rows(number)[0]
+    check = next(c for c in w.github.check_runs if c.external_id == first["run_id"])
+    w.script = [
+        fa.tool_use(
+            "str_replace_based_edit_tool",
+            {"command": "create", "path": "docs.md", "file_text": "newer words\n"},
+        ),
+        fa.text("Rewrote docs.md again."),
+    ]
+    rerun = payloads.check_run("rerequested", external_id=first["run_id"])
+    payloads.with_repository(rerun, clone_url=w.clone_url())
+    rerun["check_run"]["pull_requests"][0]["number"] = number
+    rerun["check_run"]["head_sha"] = check.head_sha
+    assert w.deliver("check_run", rerun).status_code == 202
+    w.wait(
+        lambda: (
+            len(w.store_rows(number)) == 2
+            and all(r["status"] == "succeeded" for r in w.store_rows(number))
+        ),
+        what="the retried run",
+    )
+    assert w.file_on("docs-fix", "docs.md") == "newer words\n"
+    retried = next(r for r in w.store_rows(number) if r["run_id"] != first["run_id"])
+    assert "say new words" in retried["trigger_json"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -197,3 +198,28 @@ def test_the_agent_sees_no_secret_in_env_or_git_config(w: World) -> None:
         "extraheader",
     ):
         assert secret not in seen, secret
+
+
+def test_an_invalid_config_names_the_key_and_stops(w: World) -> None:
+    number = run(w, "bad config", [fa.text("never asked")], honk_yml=BASE_YML + "max_turn: 5\n")
+    comment = w.tracking_comment(number) or ""
+    assert "max_turn" in comment and "max_turns" in comment  # the key, and what was meant
+    assert pulls_for(w, number) == []
+
+
+def test_every_run_leaves_an_audit_trail_without_secrets(w: World) -> None:
+    number = run(w, "audit me", [edit("a - b", "a + b"), bash("env"), fa.text("Fixed add.")])
+    run_id = w.store_rows(number)[0]["run_id"]
+    trail = w.audit_trail(run_id)
+    kinds = [kind for kind, _ in trail]
+    for expected in ("config", "model_turn", "tool_call", "validation", "work", "outcome"):
+        assert expected in kinds, kinds
+    row = w.store_rows(number)[0]
+    assert row["sender"] == "mona" and row["outcome"] == "validated"
+    assert row["cost_usd"] > 0
+    everything = json.dumps(trail) + json.dumps(row)
+    pem_body = w.github.private_key_pem.splitlines()[1]
+    for secret in (ANTHROPIC_KEY, WEBHOOK_SECRET, pem_body, "ghs_"):
+        assert secret not in everything
+    pull = pulls_for(w, number)[0]
+    assert w.github.requested_reviewers[f"{REPO}#{pull.number}"] == ["mona"]

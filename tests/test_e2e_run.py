@@ -60,8 +60,11 @@ def test_label_opens_a_ready_pull_request_with_a_success_check(w: World) -> None
     assert len(checks) == 1
     assert checks[0].conclusion == "success"
     assert checks[0].head_sha == w.github.branch_sha(REPO, pull.head_ref)
-    comment = w.wait(lambda: w.tracking_comment(number), what="the tracking comment")
-    assert f"#{pull.number}" in comment
+    comment = w.wait(
+        lambda: (c := w.tracking_comment(number)) and f"#{pull.number}" in c and c,
+        what="the tracking comment to link the pull request",
+    )
+    assert "🔄" not in comment  # no phase is left in progress
     assert [(r.subject, r.subject_id, r.content) for r in w.github.reactions] == [
         ("issue", number, "eyes")
     ]

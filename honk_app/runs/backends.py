@@ -43,6 +43,7 @@ def open_session(
             base_url=rt.settings.ANTHROPIC_BASE_URL,
             progress=progress.on_agent_progress,
             audit=audit,
+            hidden_paths=rt.secret_paths(),
         )
     backend = BuiltinBackend(
         anthropic_client_factory(_api_key(), base_url=rt.settings.ANTHROPIC_BASE_URL),

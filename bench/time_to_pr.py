@@ -104,8 +104,7 @@ def generate_repository(bare: Path, n_files: int, n_commits: int) -> dict[str, s
     files = {
         "README.md": f"# Generated\n\n{STATUS_LINE}\n",
         **{
-            f"src/pkg{i // 100:02d}/mod{i:05d}.py": _module_text(rng, i)
-            for i in range(n_files - 1)
+            f"src/pkg{i // 100:02d}/mod{i:05d}.py": _module_text(rng, i) for i in range(n_files - 1)
         },
     }
     paths = sorted(files)
@@ -123,7 +122,11 @@ def generate_repository(bare: Path, n_files: int, n_commits: int) -> dict[str, s
                 changed[path] = files[path]
             message = f"Change {number}: adjust thresholds"
         who = b"Fixture Author <fixture@example.com> %d +0000" % (stamp + number * 3600)
-        stream += b"commit refs/heads/main\nmark :%d\nauthor %s\ncommitter %s\n" % (number, who, who)
+        stream += b"commit refs/heads/main\nmark :%d\nauthor %s\ncommitter %s\n" % (
+            number,
+            who,
+            who,
+        )
         stream += _data(message)
         if number > 1:
             stream += b"from :%d\n" % (number - 1)
@@ -182,7 +185,9 @@ class Recorder:
                 await app(scope, receive, send)
                 return
             start, status = time.monotonic(), 0
-            path = scope["path"] + (f"?{scope['query_string'].decode()}" if scope.get("query_string") else "")
+            path = scope["path"] + (
+                f"?{scope['query_string'].decode()}" if scope.get("query_string") else ""
+            )
             kind = "git" if ".git/" in scope["path"] else service
 
             async def send_timed(message: Message) -> None:
@@ -195,7 +200,9 @@ class Recorder:
                 await app(scope, receive, send_timed)
             finally:
                 with self._lock:
-                    self.hits.append(Hit(kind, scope["method"], path, status, start, time.monotonic()))
+                    self.hits.append(
+                        Hit(kind, scope["method"], path, status, start, time.monotonic())
+                    )
 
         return timed
 
@@ -225,7 +232,10 @@ def phases_of(hits: list[Hit], t0: float, t_pr: float) -> dict[str, float]:
     marks: list[tuple[str, float | None]] = [
         ("delivery -> intake's first GitHub request", api[0].start if api else None),
         ("intake: token, reaction, permission, tracking comment", comment.end if comment else None),
-        ("runs queue pickup (idle until the next GitHub request)", after_comment.start if after_comment else None),
+        (
+            "runs queue pickup (idle until the next GitHub request)",
+            after_comment.start if after_comment else None,
+        ),
         ("configure, task, workspace comment, token", fetch[0].start if fetch else None),
         ("mirror fetch (git upload-pack)", fetch[-1].end if fetch else None),
         ("clone + checkout, AGENTS.md/CLAUDE.md, agent comment", model[0].start if model else None),
@@ -245,7 +255,9 @@ def phases_of(hits: list[Hit], t0: float, t_pr: float) -> dict[str, float]:
 
 
 def pull_created_at(hits: list[Hit]) -> float | None:
-    created = [h for h in hits if h.method == "POST" and h.path.endswith("/pulls") and h.status == 201]
+    created = [
+        h for h in hits if h.method == "POST" and h.path.endswith("/pulls") and h.status == 201
+    ]
     return created[0].end if created else None
 
 
@@ -288,7 +300,14 @@ class Bench:
         readme = work / "README.md"
         readme.write_text(readme.read_text().replace(STATUS_LINE, "Status: edited by a script."))
         _git("commit", "--quiet", "-am", "Edit the status line", cwd=work)
-        _git("push", "--quiet", "origin", f"HEAD:refs/heads/baseline-{self.rounds}", cwd=work, env=auth)
+        _git(
+            "push",
+            "--quiet",
+            "origin",
+            f"HEAD:refs/heads/baseline-{self.rounds}",
+            cwd=work,
+            env=auth,
+        )
         elapsed = time.monotonic() - started
         shutil.rmtree(work, ignore_errors=True)
         return elapsed
@@ -329,7 +348,9 @@ class Bench:
         started = time.monotonic()
         response = w.deliver("issues", payload)
         if response.status_code != 202:
-            raise RuntimeError(f"honk answered the delivery with {response.status_code}: {response.text}")
+            raise RuntimeError(
+                f"honk answered the delivery with {response.status_code}: {response.text}"
+            )
         prefix = f"honk/{number}-"
         pull = w.wait(
             lambda: next((p for p in w.pulls() if p.head_ref.startswith(prefix)), None),
@@ -350,7 +371,11 @@ class Bench:
             seconds=created - started,
             phases=phases_of(hits, started, created),
             timeline=[
-                (h.start - started, h.end - h.start, f"{h.service:9} {h.method:4} {h.status} {h.path}")
+                (
+                    h.start - started,
+                    h.end - h.start,
+                    f"{h.service:9} {h.method:4} {h.status} {h.path}",
+                )
                 for h in hits
                 if h.start <= created
             ],
@@ -413,7 +438,9 @@ def render(columns: list[Column], runs: int) -> str:
 
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
+    )
 
 
 def render_timeline(label: str, sample: Sample) -> str:
@@ -428,7 +455,9 @@ def render_timeline(label: str, sample: Sample) -> str:
 def measure(args: argparse.Namespace, tmp: Path, progress: Callable[[str], None]) -> list[Column]:
     started = time.monotonic()
     bench = Bench(tmp, args.files, args.commits)
-    progress(f"generated {args.files:,} files x {args.commits} commits in {time.monotonic() - started:.1f} s")
+    progress(
+        f"generated {args.files:,} files x {args.commits} commits in {time.monotonic() - started:.1f} s"
+    )
     columns = [Column(interval) for interval in args.poll_interval]
     with bench.running():
         bench.baseline()  # warm the OS caches the same way for every contender
@@ -476,7 +505,9 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             logs = sorted(Path(tmp).glob("honk-*.log"))
             if logs:
-                print(f"---- {logs[-1].name} (tail) ----\n{logs[-1].read_text(errors='replace')[-6000:]}")
+                print(
+                    f"---- {logs[-1].name} (tail) ----\n{logs[-1].read_text(errors='replace')[-6000:]}"
+                )
             print(f"ERROR: the benchmark could not finish: {exc}")
             return 0
     print(render(columns, args.runs))
@@ -489,4 +520,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

@@ -269,9 +269,7 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
     run = _LoadRun(requests, spec)
     connections = []
     for _ in range(spec["connections"]):
-        _, conn = await loop.create_connection(
-            lambda: _Connection(run), "127.0.0.1", spec["port"]
-        )
+        _, conn = await loop.create_connection(lambda: _Connection(run), "127.0.0.1", spec["port"])
         connections.append(conn)
     begin = time.perf_counter()
     run.window_start = begin + spec["warmup"]
@@ -322,19 +320,36 @@ def loadgen_main(spec_path: str) -> None:
 
 
 def run_load(
-    tmp: Path, port: int, pid: int, pool: Path, *, start: int = 0, cycle: bool,
-    connections: int, duration: float, warmup: float,
+    tmp: Path,
+    port: int,
+    pid: int,
+    pool: Path,
+    *,
+    start: int = 0,
+    cycle: bool,
+    connections: int,
+    duration: float,
+    warmup: float,
 ) -> Load:
     """Drive one server from a fresh load generator process and return its figures."""
     spec = {
-        "pool": str(pool), "start": start, "cycle": cycle, "port": port, "server_pid": pid,
-        "connections": connections, "duration": duration, "warmup": warmup,
+        "pool": str(pool),
+        "start": start,
+        "cycle": cycle,
+        "port": port,
+        "server_pid": pid,
+        "connections": connections,
+        "duration": duration,
+        "warmup": warmup,
     }
     spec_path = tmp / f"spec-{uuid.uuid4().hex}.json"
     spec_path.write_text(json.dumps(spec))
     done = subprocess.run(
         [sys.executable, __file__, "--loadgen", str(spec_path)],
-        capture_output=True, text=True, timeout=duration + warmup + 90, check=False,
+        capture_output=True,
+        text=True,
+        timeout=duration + warmup + 90,
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed: {done.stderr.strip()[-2000:]}")
@@ -388,7 +403,9 @@ class MinimalApp:
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / "_minimal_app.py"), "--port", str(self.port)],
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "WEBHOOK_SECRET": WEBHOOK_SECRET},
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         import httpx
 
@@ -421,7 +438,9 @@ def non_trigger_pool(w: BenchWorld, size: int = 256) -> list[bytes]:
     return [
         http_request(
             "issue_comment",
-            json.dumps(w.point(payloads.issue_comment(f"Looks good to me ({i})."), number)).encode(),
+            json.dumps(
+                w.point(payloads.issue_comment(f"Looks good to me ({i})."), number)
+            ).encode(),
             secret,
         )
         for i in range(size)
@@ -497,15 +516,23 @@ class Bench:
             if consumes and offset >= len(pool):
                 continue
             load = run_load(
-                self.tmp, server.port, server.pid, path, start=offset if consumes else 0,
-                cycle=not consumes, connections=self.s.connections, duration=per_round,
+                self.tmp,
+                server.port,
+                server.pid,
+                path,
+                start=offset if consumes else 0,
+                cycle=not consumes,
+                connections=self.s.connections,
+                duration=per_round,
                 warmup=self.s.warmup,
             )
             if consumes:
                 offset += load.used
                 if offset >= len(pool):
-                    self.notes.append(f"{phase}: the pool of {len(pool)} distinct triggers ran "
-                                      "out; figures cover the deliveries made")
+                    self.notes.append(
+                        f"{phase}: the pool of {len(pool)} distinct triggers ran "
+                        "out; figures cover the deliveries made"
+                    )
             rounds[server.name].append(load)
         medians = {name: median_load(r) for name, r in rounds.items() if r}
         for name, load in medians.items():
@@ -523,7 +550,8 @@ class Bench:
             numbers.append(number)
         w.wait(
             lambda: all(self.status(n) == "running" for n in numbers) and w.busy_turns >= 4,
-            what="two runs to be working", timeout=120,
+            what="two runs to be working",
+            timeout=120,
         )
         return numbers
 
@@ -537,8 +565,11 @@ class Bench:
         for number in numbers:
             w.deliver("issue_comment", w.comment_payload(number, "/honk stop"))
         try:
-            w.wait(lambda: all(self.status(n) != "running" for n in numbers),
-                   what="the busy runs to stop", timeout=60)
+            w.wait(
+                lambda: all(self.status(n) != "running" for n in numbers),
+                what="the busy runs to stop",
+                timeout=60,
+            )
         except AssertionError as exc:
             self.notes.append(f"busy runs: {exc}")
 
@@ -549,55 +580,80 @@ class Bench:
 
         numbers = self.start_busy_runs()
         turns_before = self.w.busy_turns
-        busy = self.alternate("non-trigger, 2 runs busy", both, non_trigger_pool(self.w),
-                              distinct=False)
+        busy = self.alternate(
+            "non-trigger, 2 runs busy", both, non_trigger_pool(self.w), distinct=False
+        )
         turns = self.w.busy_turns - turns_before
         still = [self.status(n) for n in numbers]
-        self.notes.append(f"busy phase: the two runs took {turns} agent turns while measured; "
-                          f"their status at the end: {', '.join(map(str, still))}")
+        self.notes.append(
+            f"busy phase: the two runs took {turns} agent turns while measured; "
+            f"their status at the end: {', '.join(map(str, still))}"
+        )
         self.stop_busy_runs(numbers)
 
-        triggers = self.alternate("trigger (/honk, distinct issues)", both,
-                                  trigger_pool(self.w, self.s.trigger_pool), distinct=True)
+        triggers = self.alternate(
+            "trigger (/honk, distinct issues)",
+            both,
+            trigger_pool(self.w, self.s.trigger_pool),
+            distinct=True,
+        )
         self.report(idle, busy, triggers)
 
     def report(self, idle: dict[str, Load], busy: dict[str, Load], trig: dict[str, Load]) -> None:
         s = self.s
-        print(f"\nHonk webhook ingest: {s.connections} connections, {s.duration:g} s per server per "
-              f"phase in {s.rounds} alternating round(s), medians; {os.cpu_count()} cores, "
-              f"load average {os.getloadavg()[0]:.2f}\n")
-        header = (f"{'phase':34} {'server':8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-                  f"{'max ms':>8} {'server cpu':>10} {'loadgen cpu':>11} {'machine':>8}  statuses")
+        print(
+            f"\nHonk webhook ingest: {s.connections} connections, {s.duration:g} s per server per "
+            f"phase in {s.rounds} alternating round(s), medians; {os.cpu_count()} cores, "
+            f"load average {os.getloadavg()[0]:.2f}\n"
+        )
+        header = (
+            f"{'phase':34} {'server':8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+            f"{'max ms':>8} {'server cpu':>10} {'loadgen cpu':>11} {'machine':>8}  statuses"
+        )
         print(header)
         print("-" * len(header))
         for phase, name, r in self.rows:
             codes = " ".join(f"{k}:{v}" for k, v in sorted(r.statuses.items()))
             if r.errors:
                 codes += f" errors:{r.errors}"
-            print(f"{phase:34} {name:8} {r.rps:8.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
-                  f"{r.max_ms:8.1f} {r.server_cpu:9.0%} {r.loadgen_cpu:11.0%} "
-                  f"{r.machine_busy:8.0%}  {codes}")
+            print(
+                f"{phase:34} {name:8} {r.rps:8.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
+                f"{r.max_ms:8.1f} {r.server_cpu:9.0%} {r.loadgen_cpu:11.0%} "
+                f"{r.machine_busy:8.0%}  {codes}"
+            )
         print()
         ratio = idle["honk"].rps / idle["minimal"].rps if idle["minimal"].rps else 0.0
         targets = [
-            (f"non-trigger throughput honk/minimal = {ratio:.2f} (target >= {TARGET_RATIO})",
-             ratio >= TARGET_RATIO),
-            (f"trigger p99 = {trig['honk'].p99_ms:.1f} ms at {s.connections} connections "
-             f"(target < {TARGET_TRIGGER_P99_MS:g} ms)", trig["honk"].p99_ms < TARGET_TRIGGER_P99_MS),
-            (f"non-trigger p99 while 2 runs work = {busy['honk'].p99_ms:.1f} ms "
-             f"(target < {TARGET_BUSY_P99_MS:g} ms)", busy["honk"].p99_ms < TARGET_BUSY_P99_MS),
+            (
+                f"non-trigger throughput honk/minimal = {ratio:.2f} (target >= {TARGET_RATIO})",
+                ratio >= TARGET_RATIO,
+            ),
+            (
+                f"trigger p99 = {trig['honk'].p99_ms:.1f} ms at {s.connections} connections "
+                f"(target < {TARGET_TRIGGER_P99_MS:g} ms)",
+                trig["honk"].p99_ms < TARGET_TRIGGER_P99_MS,
+            ),
+            (
+                f"non-trigger p99 while 2 runs work = {busy['honk'].p99_ms:.1f} ms "
+                f"(target < {TARGET_BUSY_P99_MS:g} ms)",
+                busy["honk"].p99_ms < TARGET_BUSY_P99_MS,
+            ),
         ]
         for line, ok in targets:
             print(f"  {verdict(ok)}  {line}")
         for phase, name, r in self.rows:
             if r.loadgen_cpu > 0.8:
-                self.notes.append(f"{phase}/{name}: the load generator used {r.loadgen_cpu:.0%} "
-                                  "of a core and may have been the bottleneck")
+                self.notes.append(
+                    f"{phase}/{name}: the load generator used {r.loadgen_cpu:.0%} "
+                    "of a core and may have been the bottleneck"
+                )
         gen = [r.loadgen_cpu / r.rps * 1e6 for _, _, r in self.rows if r.rps]
         srv = [r.server_cpu / r.rps * 1e6 for _, n, r in self.rows if r.rps and n == "honk"]
         if gen and srv:
-            self.notes.append(f"CPU per request: load generator {statistics.median(gen):.0f} µs, "
-                              f"honk {statistics.median(srv):.0f} µs (medians over phases)")
+            self.notes.append(
+                f"CPU per request: load generator {statistics.median(gen):.0f} µs, "
+                f"honk {statistics.median(srv):.0f} µs (medians over phases)"
+            )
         for note in self.notes:
             print(f"  note: {note}")
 
@@ -614,8 +670,10 @@ def main() -> None:
         return
     duration = 2.0 if args.quick else max(1.0, args.duration)
     settings = Settings(
-        duration=duration, connections=max(1, args.connections),
-        rounds=1 if args.quick else 3, warmup=0.3 if args.quick else 1.0,
+        duration=duration,
+        connections=max(1, args.connections),
+        rounds=1 if args.quick else 3,
+        warmup=0.3 if args.quick else 1.0,
         trigger_pool=int(300 * (duration + 1)) if args.quick else int(600 * (duration + 3)),
     )
     with tempfile.TemporaryDirectory(prefix="honk-bench-") as tmp:

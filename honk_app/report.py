@@ -489,7 +489,7 @@ def _phase_text(view: RunView, phase: Phase, state: PhaseState) -> str:
         if view.validation is not None and state in (PhaseState.DONE, PhaseState.FAILED):
             return f"Tests · {test_result(view.validation)}"
         if state is PhaseState.SKIPPED and view.validation is None:
-            return "Tests · no `test` command configured"
+            return "Tests · not run"
         return "Tests · running" if state is PhaseState.ACTIVE else "Tests"
     if view.pr_number is not None and state is PhaseState.DONE:
         return f"Pull request · #{view.pr_number}{' (draft)' if is_draft(view) else ''}"

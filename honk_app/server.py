@@ -115,7 +115,9 @@ def create_app(
         )
         routes.extend(setup.routes)
         public = settings.HONK_PUBLIC_URL or listen_url or f"http://localhost:{settings.PORT}"
-        log.warning("Setup mode: open %s/?token=%s to register Honk's GitHub App.", public, setup_token)
+        log.warning(
+            "Setup mode: open %s/?token=%s to register Honk's GitHub App.", public, setup_token
+        )
     else:
 
         async def home(_: Request) -> Response:

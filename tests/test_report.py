@@ -165,7 +165,7 @@ def test_the_checklist_marks_failed_and_skipped_phases() -> None:
         Phase.PULL_REQUEST: PhaseState.FAILED,
     }
     body = tracking_comment(make_view(phases=phases, outcome=Outcome.FAILED))
-    assert "- ⏭️ Tests · no `test` command configured" in body
+    assert "- ⏭️ Tests · not run" in body
     assert "- ❌ Pull request" in body
     failing = dict.fromkeys(Phase, PhaseState.DONE) | {Phase.VALIDATION: PhaseState.FAILED}
     body = tracking_comment(finished(Outcome.UNVALIDATED, phases=failing, validation=FAILING))

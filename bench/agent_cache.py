@@ -162,7 +162,17 @@ async def builtin_figures(turns: int) -> Figures:
     )
 
 
-BACKENDS: dict[str, Callable[[int], Awaitable[Figures]]] = {"builtin": builtin_figures}
+async def claude_code_figures(turns: int) -> Figures:
+    """The same task through the real Claude Code CLI (imported late: it needs the extra)."""
+    from bench.agent_cache_claude_code import claude_code_figures as figures
+
+    return await figures(turns)
+
+
+BACKENDS: dict[str, Callable[[int], Awaitable[Figures]]] = {
+    "builtin": builtin_figures,
+    "claude-code": claude_code_figures,
+}
 
 
 def render(rows: list[Figures]) -> str:

@@ -7,22 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from honk_app.settings import Settings
+from tests.fakes.github_auth import generate_private_key_pem
 
 WEBHOOK_SECRET = "test-webhook-secret-0123456789"
 
 
 @pytest.fixture(scope="session")
 def app_private_key() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
+    return generate_private_key_pem()
 
 
 def make_settings(data_dir: Path, private_key: str, **values: object) -> Settings:

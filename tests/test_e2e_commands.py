@@ -10,17 +10,12 @@ from typing import Any
 
 import pytest
 
+from tests.e2e_repo import CALC, TEST
 from tests.fakes import anthropic as fa
 from tests.fakes.git_http import add_commit
 from tests.fixtures import payloads
 from tests.harness import REPO, SENDER, World, world
 
-CALC = "def add(a, b):\n    return a - b\n"
-TEST = (
-    "import unittest\n\nfrom calc import add\n\n\n"
-    "class AddTest(unittest.TestCase):\n"
-    "    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n"
-)
 HONK_YML = "test: python3 -m unittest -q\n"
 
 

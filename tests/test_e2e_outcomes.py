@@ -9,16 +9,11 @@ from typing import Any
 
 import pytest
 
+from tests.e2e_repo import CALC, TEST, bash, create, edit, run_finished
 from tests.fakes import anthropic as fa
 from tests.fixtures import payloads
 from tests.harness import ANTHROPIC_KEY, REPO, WEBHOOK_SECRET, World, world
 
-CALC = "def add(a, b):\n    return a - b\n"
-TEST = (
-    "import unittest\n\nfrom calc import add\n\n\n"
-    "class AddTest(unittest.TestCase):\n"
-    "    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n"
-)
 WORKFLOW = "name: ci\non: push\n"
 BASE_YML = "test: python3 -m unittest -q\n"
 FILES = {"calc.py": CALC, "test_calc.py": TEST, ".github/workflows/ci.yml": WORKFLOW}
@@ -30,23 +25,6 @@ def w(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         running.add_repo(FILES, honk_yml=BASE_YML)
         running.start_honk()
         yield running
-
-
-def edit(old: str, new: str, path: str = "calc.py") -> fa.Reply:
-    return fa.tool_use(
-        "str_replace_based_edit_tool",
-        {"command": "str_replace", "path": path, "old_str": old, "new_str": new},
-    )
-
-
-def create(path: str, text: str) -> fa.Reply:
-    return fa.tool_use(
-        "str_replace_based_edit_tool", {"command": "create", "path": path, "file_text": text}
-    )
-
-
-def bash(command: str) -> fa.Reply:
-    return fa.tool_use("bash", {"command": command})
 
 
 def run(w: World, title: str, script: list[Any], honk_yml: str = BASE_YML) -> int:
@@ -61,8 +39,7 @@ def run(w: World, title: str, script: list[Any], honk_yml: str = BASE_YML) -> in
 
 
 def finished(w: World, number: int) -> bool:
-    rows = w.store_rows(number)
-    return bool(rows) and all(r["status"] not in ("queued", "waiting", "running") for r in rows)
+    return run_finished(w.store_rows(number))
 
 
 def pulls_for(w: World, number: int) -> list[Any]:

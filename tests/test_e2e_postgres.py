@@ -7,17 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import anthropic as fa
+from tests.e2e_repo import CALC, TEST, fix_add
 from tests.fixtures import payloads
 from tests.harness import REPO, SENDER, World, world
 from tests.postgres import fresh_database
-
-CALC = "def add(a, b):\n    return a - b\n"
-TEST = (
-    "import unittest\n\nfrom calc import add\n\n\n"
-    "class AddTest(unittest.TestCase):\n"
-    "    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n"
-)
 
 
 @pytest.fixture
@@ -30,21 +23,11 @@ def w(tmp_path: Path) -> Iterator[World]:
         yield running
 
 
-def fix() -> list[fa.Reply]:
-    return [
-        fa.tool_use(
-            "str_replace_based_edit_tool",
-            {"command": "str_replace", "path": "calc.py", "old_str": "a - b", "new_str": "a + b"},
-        ),
-        fa.text("Fixed add."),
-    ]
-
-
 def test_web_process_enqueues_and_workers_share_the_runs(w: World) -> None:
     w.start_honk("--no-worker")
     first = w.github.add_issue(REPO, title="add() subtracts", user=SENDER)
     second = w.github.add_issue(REPO, title="add() still subtracts", user=SENDER)
-    w.script = fix() + fix()
+    w.script = fix_add() + fix_add()
     assert w.deliver("issues", w.point(payloads.labeled("honk"), first)).status_code == 202
     # nothing runs without a worker: the run waits in the shared queue
     w.wait(

@@ -7,24 +7,16 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from honk_app.cli import check_startup
 from honk_app.settings import Settings, normalise_private_key
+from tests.fakes.github_auth import generate_private_key_pem
 
 SECRET = "webhook-secret-value-123"
 
 
-def _rsa_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
-
-
-PEM = _rsa_pem()
+PEM = generate_private_key_pem()
 
 
 def settings(tmp_path: Path, **values: str) -> Settings:

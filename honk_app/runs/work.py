@@ -136,7 +136,7 @@ async def _gather_task(
                 for r in reviews
                 if r.author in writers
             ],
-            instruction=trigger.instruction,
+            instruction=_located(trigger),
             requested_by=trigger.sender_login,
         )
         return pr_task, pull.head_ref, pull.base_ref, True
@@ -156,6 +156,15 @@ async def _gather_task(
     )
     branch = branch_name(number, issue.title or trigger.title)
     return issue_task, branch, trigger.repository.default_branch, False
+
+
+def _located(trigger: Trigger) -> str:
+    """A review comment's instruction is about a place in the diff: say where."""
+    where = trigger.location
+    if where is None:
+        return trigger.instruction
+    line = f" line {where.line}" if where.line else ""
+    return f"(review comment on `{where.path}`{line}) {trigger.instruction}".strip()
 
 
 async def _writers(gh: InstallationClient, full_name: str, logins: set[str]) -> set[str]:

@@ -122,11 +122,8 @@ def generate_repository(bare: Path, n_files: int, n_commits: int) -> dict[str, s
                 changed[path] = files[path]
             message = f"Change {number}: adjust thresholds"
         who = b"Fixture Author <fixture@example.com> %d +0000" % (stamp + number * 3600)
-        stream += b"commit refs/heads/main\nmark :%d\nauthor %s\ncommitter %s\n" % (
-            number,
-            who,
-            who,
-        )
+        stream += b"commit refs/heads/main\nmark :%d\n" % number
+        stream += b"author %s\ncommitter %s\n" % (who, who)
         stream += _data(message)
         if number > 1:
             stream += b"from :%d\n" % (number - 1)
@@ -171,44 +168,50 @@ class Hit:
     start: float
     end: float
 
+    @property
+    def label(self) -> str:
+        return f"{self.service:9} {self.method:5} {self.status} {self.path}"
+
 
 class Recorder:
-    """ASGI middleware that times each request from its arrival to its last response byte."""
+    """Every request the fakes answered, timed from arrival to the last byte of the response."""
 
     def __init__(self) -> None:
         self.hits: list[Hit] = []
-        self._lock = threading.Lock()
-
-    def wrap(self, service: str, app: ASGIApp) -> ASGIApp:
-        async def timed(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
-                await app(scope, receive, send)
-                return
-            start, status = time.monotonic(), 0
-            path = scope["path"] + (
-                f"?{scope['query_string'].decode()}" if scope.get("query_string") else ""
-            )
-            kind = "git" if ".git/" in scope["path"] else service
-
-            async def send_timed(message: Message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = int(message["status"])
-                await send(message)
-
-            try:
-                await app(scope, receive, send_timed)
-            finally:
-                with self._lock:
-                    self.hits.append(
-                        Hit(kind, scope["method"], path, status, start, time.monotonic())
-                    )
-
-        return timed
+        self.lock = threading.Lock()
 
     def between(self, start: float, end: float) -> list[Hit]:
-        with self._lock:
+        with self.lock:
             return sorted((h for h in self.hits if start <= h.start <= end), key=lambda h: h.start)
+
+
+class Timed:
+    """ASGI middleware feeding a Recorder; git smart HTTP is told apart from GitHub's REST API."""
+
+    def __init__(self, app: ASGIApp, recorder: Recorder, service: str) -> None:
+        self.app, self.recorder, self.service = app, recorder, service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, status = time.monotonic(), 0
+        query = scope.get("query_string", b"").decode()
+        path = scope["path"] + (f"?{query}" if query else "")
+
+        async def send_timed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_timed)
+        finally:
+            kind = "git" if ".git/" in scope["path"] else self.service
+            hit = Hit(kind, scope["method"], path, status, start, time.monotonic())
+            with self.recorder.lock:
+                self.recorder.hits.append(hit)
 
 
 # ---- one Honk sample and its phases -----------------------------------------------------------
@@ -268,12 +271,13 @@ class Bench:
         self.tmp = tmp
         self.recorder = Recorder()
         self.world = World(tmp)
-        self.world.github.app = self.recorder.wrap("github", self.world.github.app)
-        self.world.anthropic.app = self.recorder.wrap("anthropic", self.world.anthropic.app)
+        self.world.github.app.add_middleware(Timed, recorder=self.recorder, service="github")
+        self.world.anthropic.app.add_middleware(Timed, recorder=self.recorder, service="anthropic")
         self.files = generate_repository(repo_path(self.world.git_root, REPO), n_files, n_commits)
         self.world.github.add_repo(REPO, installation_id=INSTALLATION_ID, files=self.files)
         self.world.github.set_permission(REPO, SENDER, "write")
         self.rounds = 0
+        self.data_dir = tmp / "data"
 
     @contextmanager
     def running(self) -> Iterator[Bench]:
@@ -300,14 +304,22 @@ class Bench:
         readme = work / "README.md"
         readme.write_text(readme.read_text().replace(STATUS_LINE, "Status: edited by a script."))
         _git("commit", "--quiet", "-am", "Edit the status line", cwd=work)
-        _git(
-            "push",
-            "--quiet",
-            "origin",
-            f"HEAD:refs/heads/baseline-{self.rounds}",
-            cwd=work,
-            env=auth,
-        )
+        branch = f"HEAD:refs/heads/baseline-{self.rounds}"
+        _git("push", "--quiet", "origin", branch, cwd=work, env=auth)
+        elapsed = time.monotonic() - started
+        shutil.rmtree(work, ignore_errors=True)
+        return elapsed
+
+    def checkout_floor(self) -> float:
+        """A shared clone of Honk's mirror and a checkout of its head: the part of a run that any
+        design writing the whole work tree pays (a reference, not a contender)."""
+        mirrors = sorted(self.data_dir.glob("mirrors/*/*.git"))
+        if not mirrors:
+            return float("nan")
+        work = self.tmp / f"floor-{self.rounds}"
+        started = time.monotonic()
+        _git("clone", "--quiet", "--shared", "--no-checkout", str(mirrors[0]), str(work))
+        _git("checkout", "--quiet", "-B", "floor", "origin/main", cwd=work)
         elapsed = time.monotonic() - started
         shutil.rmtree(work, ignore_errors=True)
         return elapsed
@@ -319,8 +331,9 @@ class Bench:
         self.rounds += 1
         tag = f"{poll_interval:g}-{self.rounds}"
         self.world.log_path = self.tmp / f"honk-{tag}.log"
+        self.data_dir = self.tmp / f"data-{tag}"
         self.world.extra_env = {
-            "HONK_DATA_DIR": str(self.tmp / f"data-{tag}"),
+            "HONK_DATA_DIR": str(self.data_dir),
             "HONK_WORKSPACE_DIR": str(self.tmp / f"workspaces-{tag}"),
             "HONK_POLL_INTERVAL_S": f"{poll_interval:g}",
         }
@@ -348,9 +361,7 @@ class Bench:
         started = time.monotonic()
         response = w.deliver("issues", payload)
         if response.status_code != 202:
-            raise RuntimeError(
-                f"honk answered the delivery with {response.status_code}: {response.text}"
-            )
+            raise RuntimeError(f"honk answered the delivery with {response.status_code}")
         prefix = f"honk/{number}-"
         pull = w.wait(
             lambda: next((p for p in w.pulls() if p.head_ref.startswith(prefix)), None),
@@ -371,13 +382,7 @@ class Bench:
             seconds=created - started,
             phases=phases_of(hits, started, created),
             timeline=[
-                (
-                    h.start - started,
-                    h.end - h.start,
-                    f"{h.service:9} {h.method:4} {h.status} {h.path}",
-                )
-                for h in hits
-                if h.start <= created
+                (h.start - started, h.end - h.start, h.label) for h in hits if h.start <= created
             ],
         )
 
@@ -389,6 +394,7 @@ class Bench:
 class Column:
     poll_interval: float
     baseline: list[float] = field(default_factory=list)
+    floor: list[float] = field(default_factory=list)
     cold: list[Sample] = field(default_factory=list)
     warm: list[Sample] = field(default_factory=list)
 
@@ -401,37 +407,44 @@ def verdict(ratio: float, target: float) -> str:
     return f"{ratio:.2f} {'PASS' if ratio <= target else 'MISS'} (<= {target:g})"
 
 
+ROW_LABELS = (
+    "baseline: clone --depth 1, commit, push",
+    "honk cold (no mirror)",
+    "honk warm (mirror present)",
+    "cold / baseline",
+    "warm / baseline",
+    "reference: checkout from the mirror",
+)
+
+
+def _cells(c: Column) -> list[str]:
+    base, floor = median(c.baseline), median(c.floor)
+    cold, warm = median([s.seconds for s in c.cold]), median([s.seconds for s in c.warm])
+    return [
+        f"{base:.2f} s",
+        f"{cold:.2f} s",
+        f"{warm:.2f} s",
+        verdict(cold / base, COLD_TARGET),
+        verdict(warm / base, WARM_TARGET),
+        f"{floor:.2f} s",
+    ]
+
+
 def render(columns: list[Column], runs: int) -> str:
-    rows: list[list[str]] = [["", *(f"poll {c.poll_interval:g} s" for c in columns)]]
-    for c in columns:
-        c_base = median(c.baseline)
-        c_cold = median([s.seconds for s in c.cold])
-        c_warm = median([s.seconds for s in c.warm])
-        values = [
-            f"{c_base:.2f} s",
-            f"{c_cold:.2f} s",
-            f"{c_warm:.2f} s",
-            verdict(c_cold / c_base, COLD_TARGET),
-            verdict(c_warm / c_base, WARM_TARGET),
-        ]
-        for i, value in enumerate(values):
-            if len(rows) <= i + 1:
-                rows.append([
-                    ["baseline (clone --depth 1, commit, push)", "honk cold (no mirror)",
-                     "honk warm (mirror present)", "cold / baseline", "warm / baseline"][i]
-                ])  # fmt: skip
-            rows[i + 1].append(value)
+    cells = [_cells(c) for c in columns]
+    rows = [
+        ["", *(f"poll {c.poll_interval:g} s" for c in columns)],
+        *([label, *(cell[i] for cell in cells)] for i, label in enumerate(ROW_LABELS)),
+    ]
     lines = [f"Time to pull request, median of {runs} run(s) per cell", _table(rows), ""]
     for c in columns:
         lines.append(f"Where Honk's time goes (poll {c.poll_interval:g} s, medians):")
         names = list(dict.fromkeys(n for s in [*c.cold, *c.warm] for n in s.phases))
         phase_rows = [["", "cold", "warm"]]
         for name in names:
-            phase_rows.append([
-                name,
-                f"{median([s.phases.get(name, 0.0) for s in c.cold]):.3f} s",
-                f"{median([s.phases.get(name, 0.0) for s in c.warm]):.3f} s",
-            ])  # fmt: skip
+            cold = median([s.phases.get(name, 0.0) for s in c.cold])
+            warm = median([s.phases.get(name, 0.0) for s in c.warm])
+            phase_rows.append([name, f"{cold:.3f} s", f"{warm:.3f} s"])
         lines += [_table(phase_rows), ""]
     return "\n".join(lines)
 
@@ -455,9 +468,8 @@ def render_timeline(label: str, sample: Sample) -> str:
 def measure(args: argparse.Namespace, tmp: Path, progress: Callable[[str], None]) -> list[Column]:
     started = time.monotonic()
     bench = Bench(tmp, args.files, args.commits)
-    progress(
-        f"generated {args.files:,} files x {args.commits} commits in {time.monotonic() - started:.1f} s"
-    )
+    took = time.monotonic() - started
+    progress(f"generated {args.files:,} files x {args.commits} commits in {took:.1f} s")
     columns = [Column(interval) for interval in args.poll_interval]
     with bench.running():
         bench.baseline()  # warm the OS caches the same way for every contender
@@ -470,6 +482,7 @@ def measure(args: argparse.Namespace, tmp: Path, progress: Callable[[str], None]
                     column.warm.append(bench.honk_sample(f"warm {run + 1}"))
                 finally:
                     bench.world.stop_honk()
+                column.floor.append(bench.checkout_floor())
                 progress(
                     f"poll {column.poll_interval:g} s, run {run + 1}: baseline "
                     f"{column.baseline[-1]:.2f} s, cold {column.cold[-1].seconds:.2f} s, "
@@ -503,11 +516,8 @@ def main(argv: list[str] | None = None) -> int:
             columns = measure(args, Path(tmp), progress)
         except Exception as exc:  # a benchmark reports what broke; it does not fail the build
             traceback.print_exc()
-            logs = sorted(Path(tmp).glob("honk-*.log"))
-            if logs:
-                print(
-                    f"---- {logs[-1].name} (tail) ----\n{logs[-1].read_text(errors='replace')[-6000:]}"
-                )
+            for log in sorted(Path(tmp).glob("honk-*.log"))[-1:]:
+                print(f"---- {log.name} (tail) ----\n{log.read_text(errors='replace')[-6000:]}")
             print(f"ERROR: the benchmark could not finish: {exc}")
             return 0
     print(render(columns, args.runs))

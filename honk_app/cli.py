@@ -96,16 +96,16 @@ def worker(args: argparse.Namespace) -> int:
         return _fail(
             ["honk worker needs a Postgres HONK_DATABASE_URL; use `honk serve` with SQLite."]
         )
-    asyncio.run(_work_forever(settings))
+    asyncio.run(_work_forever(settings, Path(args.env_file)))
     return 0
 
 
-async def _work_forever(settings: Settings) -> None:
+async def _work_forever(settings: Settings, env_file: Path) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await runtime.start(settings, "worker")
+    await runtime.start(settings, "worker", env_file)
     log.info("Honk worker %s started (executor %s)", __version__, settings.executor_id("worker"))
     try:
         await stop.wait()

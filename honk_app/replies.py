@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from honk_app.report import inline
 from honk_app.sanitize import clean_untrusted, inline_code, quote_for_reply
 from honk_app.triggers import HONK_MARKER_PREFIX
 
@@ -72,7 +73,7 @@ def _when(moment: datetime) -> str:
 def _run_line(run: RunSummary) -> str:
     name = f"[`{run.run_id}`]({run.url})" if run.url else f"`{run.run_id}`"
     line = f"- {name}: {run.status}, asked by {run.sender} at {_when(run.created_at)}"
-    summary = " ".join(clean_untrusted(run.summary).split())
+    summary = inline(clean_untrusted(run.summary), _SUMMARY_LIMIT + 40)
     if len(summary) > _SUMMARY_LIMIT:
         summary = summary[: _SUMMARY_LIMIT - 1].rstrip() + "…"
     return f"{line}. {summary}" if summary else line

@@ -38,7 +38,7 @@ class Honk:
         self.started = False
 
     async def start(self) -> None:
-        rt = await runtime.start(self.settings, self.role)
+        rt = await runtime.start(self.settings, self.role, self.env_path)
         assert self.settings.WEBHOOK_SECRET is not None
         self.ctx.rules = rt.rules
         self.ctx.secret = self.settings.WEBHOOK_SECRET.get_secret_value().encode()

@@ -70,6 +70,7 @@ def test_help_replies_with_the_commands_quoting_the_line(w: World) -> None:
 
 
 def test_someone_without_write_access_gets_one_reply_and_no_work(w: World) -> None:
+    requests_before = w.anthropic_requests_made()
     number = w.github.add_issue(REPO, title="from a stranger", user="stranger")
     w.github.set_permission(REPO, "stranger", "read")
     assert comment(w, number, "/honk do something", sender="stranger").status_code == 202
@@ -77,6 +78,12 @@ def test_someone_without_write_access_gets_one_reply_and_no_work(w: World) -> No
     assert "write" in body.lower()
     assert w.tracking_comment(number) is None
     assert not [p for p in w.pulls() if p.head_ref.startswith(f"honk/{number}-")]
+
+    # a maintainer's `/honk retry` never replays the stranger's refused request
+    assert comment(w, number, "/honk retry").status_code == 202
+    w.wait(lambda: len(replies(w, number)) == 2, what="the answer to retry")
+    assert w.tracking_comment(number) is None
+    assert w.anthropic_requests_made() == requests_before
 
 
 def test_a_redelivered_webhook_starts_one_run(w: World) -> None:

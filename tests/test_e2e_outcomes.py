@@ -162,8 +162,16 @@ def test_editor_paths_outside_the_workspace_are_refused(w: World, tmp_path: Path
 
 
 def test_the_agent_sees_no_secret_in_env_or_git_config(w: World) -> None:
-    run(w, "show env", [bash("env; git config --list; cat .git/config"), fa.text("Looked around.")])
+    planted = "PLANTED_IN_DOT_ENV=keep-me-out-of-the-sandbox-1234"
+    (w.tmp / ".env").write_text(planted + "\n")
+    data = w.tmp / "data"
+    look = (
+        "env; git config --list; cat .git/config; "
+        f"cat {w.tmp}/.env; ls -R {data}; cat {data}/honk.sqlite"
+    )
+    run(w, "show env", [bash(look), fa.text("Looked around.")])
     seen = "\n".join(w.tool_results())
+    assert planted not in seen and "honk_runs" not in seen
     assert "PATH=" in seen  # the command really ran
     pem_body = w.github.private_key_pem.splitlines()[1]
     for secret in (

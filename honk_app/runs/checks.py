@@ -17,6 +17,7 @@ from honk_app.report_checks import (
     check_run_actions,
     check_run_output,
 )
+from honk_app.runs import runtime
 
 
 def _details_url(view: RunView) -> str | None:
@@ -26,7 +27,7 @@ def _details_url(view: RunView) -> str | None:
 async def start_in_progress(
     gh: InstallationClient, trigger: Trigger, head_sha: str, view: RunView
 ) -> int:
-    output = check_run_output(view)
+    output = check_run_output(view, known_secrets=runtime.current().known_secrets)
     return await gh.upsert_check_run(
         trigger.target.full_name,
         head_sha=head_sha,
@@ -40,7 +41,7 @@ async def start_in_progress(
 async def upsert_final(
     gh: InstallationClient, trigger: Trigger, head_sha: str, view: RunView
 ) -> int:
-    output = check_run_output(view)
+    output = check_run_output(view, known_secrets=runtime.current().known_secrets)
     assert view.outcome is not None
     return await gh.upsert_check_run(
         trigger.target.full_name,

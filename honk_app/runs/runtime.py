@@ -19,6 +19,7 @@ from honk_app.runs import queue
 from honk_app.runs.store import RunStore, make_engine
 from honk_app.settings import Settings
 from honk_app.triggers import TriggerRules
+from honk_app.sandbox import bwrap_usable
 from honk_app.workspace import sweep_stale
 
 log = logging.getLogger("honk.runtime")
@@ -32,6 +33,7 @@ class Runtime:
     rules: TriggerRules
     role: queue.Role = "serve"
     known_secrets: list[str] = field(default_factory=list)
+    env_file: Path = Path(".env")
 
     @property
     def workspace_root(self) -> Path:
@@ -44,12 +46,33 @@ class Runtime:
         return self.settings.executor_id(self.role)
 
     def secret_paths(self) -> list[Path]:
-        """What a sandboxed command must not read even where the filesystem is visible."""
-        paths = [self.settings.data_dir, Path(".env").resolve()]
+        """What a sandboxed command must not read even where the filesystem is visible: Honk's
+        data, its settings file and key, and the usual credential stores of the user it runs as."""
+        paths = [self.settings.data_dir, self.env_file.resolve(), Path(".env").resolve()]
         if self.settings.PRIVATE_KEY_PATH is not None:
             paths.append(self.settings.PRIVATE_KEY_PATH.resolve())
-        return paths
+        home = Path.home()
+        paths += [home / name for name in CREDENTIAL_STORES]
+        return [p for p in dict.fromkeys(paths) if p.exists()]
 
+
+# Where tools keep credentials in a home directory; hidden from every sandboxed command.
+CREDENTIAL_STORES = (
+    ".ssh",
+    ".aws",
+    ".azure",
+    ".config/gcloud",
+    ".config/gh",
+    ".docker",
+    ".kube",
+    ".git-credentials",
+    ".netrc",
+    ".pgpass",
+    ".npmrc",
+    ".pypirc",
+    ".gnupg",
+    ".claude",
+)
 
 _current: Runtime | None = None
 
@@ -68,7 +91,7 @@ def open_store(settings: Settings) -> RunStore:
     return store
 
 
-async def start(settings: Settings, role: queue.Role) -> Runtime:
+async def start(settings: Settings, role: queue.Role, env_file: Path = Path(".env")) -> Runtime:
     """Connect the store, launch DBOS (which recovers this executor's pending runs)."""
     global _current
     store = await asyncio.to_thread(open_store, settings)
@@ -83,8 +106,13 @@ async def start(settings: Settings, role: queue.Role) -> Runtime:
         allowed_bots=settings.allowed_bots,
         repo_allowlist=settings.repo_allowlist,
     )
-    _current = Runtime(settings, store, github, rules, role, settings.known_secrets())
+    _current = Runtime(settings, store, github, rules, role, settings.known_secrets(), env_file)
     if role != "web":
+        if not await asyncio.to_thread(bwrap_usable):
+            log.warning(
+                "bubblewrap (bwrap) is not usable here: the agent's commands will run without "
+                "isolation, with network, as this user. Install bubblewrap for production."
+            )
         removed = await sweep_stale(_current.workspace_root)
         for path in removed:
             log.info("removed stale workspace %s", path)

@@ -20,7 +20,9 @@ from honk_app.repo_config import ConfigError, parse_config
 from honk_app.report import Outcome, Phase, PhaseState, RunView, tracking_comment
 from honk_app.runs import checks, runtime
 from honk_app.runs.outcome import WorkResult
+from honk_app.runs.store import RunRow
 from honk_app.runs.views import final_view, start_view
+from honk_app.sanitize import quote_for_reply
 from honk_app.secret_scan import redact
 
 log = logging.getLogger("honk.steps")
@@ -166,7 +168,9 @@ async def stop_target(trigger_json: dict[str, Any]) -> int:
     trigger = _t(trigger_json)
     rt = runtime.current()
     active = [
-        r for r in rt.store.active_for_target(trigger.target.key) if r.run_id != trigger.run_id
+        r
+        for r in rt.store.active_for_target(trigger.target.key)
+        if r.run_id != trigger.run_id and r.command == "run"
     ]
     gh = await _client(trigger)
     for row in active:
@@ -202,10 +206,15 @@ async def resolve_retry(trigger_json: dict[str, Any]) -> dict[str, Any] | None:
     """A retry repeats an earlier run's request, as a new run of its own."""
     trigger = _t(trigger_json)
     store = runtime.current().store
+
+    def replayable(row: RunRow | None) -> bool:
+        """Only a request that passed `authorize` may be repeated, never a refused one."""
+        return row is not None and row.command == "run" and row.status not in ("refused",)
+
     earlier = store.get(trigger.retry_of) if trigger.retry_of else None
-    if earlier is None:
+    if not replayable(earlier):
         earlier = next(
-            (r for r in store.for_target(trigger.target.key, limit=20) if r.command == "run"), None
+            (r for r in store.for_target(trigger.target.key, limit=20) if replayable(r)), None
         )
     if earlier is None:
         await store.aupdate(trigger.run_id, status="succeeded", outcome="nothing to retry")
@@ -254,10 +263,20 @@ async def announce(trigger_json: dict[str, Any]) -> int:
         view_marker(view),
         tracking_comment(view, known_secrets=rt.known_secrets),
     )
+    row = rt.store.get(trigger.run_id)
+    if row is not None and row.status == "cancelled":
+        return comment.id  # stopped while acknowledging; is_stopped() keeps it from working
     await rt.store.aupdate(
         trigger.run_id, status="waiting" if waiting_for else "queued", comment_id=comment.id
     )
     return comment.id
+
+
+@DBOS.step(name="honk.is_stopped")
+async def is_stopped(trigger_json: dict[str, Any]) -> bool:
+    """`/honk stop` may land before this run's work was queued: then it must not start."""
+    row = runtime.current().store.get(_t(trigger_json).run_id)
+    return row is not None and row.status == "cancelled"
 
 
 def view_marker(view: RunView) -> str:
@@ -274,6 +293,9 @@ async def configure(trigger_json: dict[str, Any], comment_id: int | None) -> dic
     """`.github/honk.yml` from the default branch, else the owner's `.github`, else defaults."""
     trigger = _t(trigger_json)
     rt = runtime.current()
+    row = rt.store.get(trigger.run_id)
+    if row is not None and row.status == "cancelled":
+        return {"error": "stopped before it started"}
     await rt.store.aupdate(trigger.run_id, status="running")
     gh = await _client(trigger)
     text, source = await gh.repo_config_text(
@@ -351,6 +373,21 @@ async def report(
         summary=view.outcome_detail or work.agent.summary[:300],
     )
     await rt.store.aaudit(trigger.run_id, "outcome", {"outcome": work.outcome, "pull": pull})
+
+
+@DBOS.step(name="honk.intake_failed")
+async def intake_failed(trigger_json: dict[str, Any], sentence: str) -> None:
+    """Mark the run failed first (so nothing waits on it), then tell the person, best effort."""
+    trigger = _t(trigger_json)
+    await runtime.current().store.aupdate(
+        trigger.run_id, status="failed", outcome="failed", summary=sentence
+    )
+    if trigger.source in REPLYING_SOURCES:
+        try:
+            quoted = quote_for_reply(trigger.command_line) + "\n\n" if trigger.command_line else ""
+            await _reply(trigger, f"{quoted}Honk could not start: {sentence}")
+        except Exception as exc:
+            log.warning("could not reply to %s: %s", trigger.run_id, exc)
 
 
 @DBOS.step(name="honk.fail", **GITHUB_STEP)

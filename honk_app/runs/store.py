@@ -154,6 +154,9 @@ class RunStore:
                 )
 
     def update(self, run_id: str, **fields: Any) -> None:
+        fields = {
+            k: redact(v, self.known_secrets) if isinstance(v, str) else v for k, v in fields.items()
+        }
         fields["updated_at"] = time.time()
         with self.engine.begin() as conn:
             conn.execute(runs_table.update().where(runs_table.c.run_id == run_id).values(**fields))

@@ -30,12 +30,13 @@ from honk_app.github import InstallationClient
 from honk_app.models import AgentOutcome, CommandResult, Trigger
 from honk_app.policy import PolicyReport, evaluate, parse_unified_diff
 from honk_app.repo_config import RepoConfig
-from honk_app.report import Outcome
+from honk_app.report import Outcome, inline
 from honk_app.runs import checks, runtime
 from honk_app.runs.backends import open_session
 from honk_app.runs.outcome import WorkResult
 from honk_app.runs.progress import TrackingProgress
 from honk_app.runs.steps import WRITE_PERMISSIONS
+from honk_app.runs.views import start_view
 from honk_app.sandbox import Sandbox
 from honk_app.secret_scan import redact
 from honk_app.validate import ValidationResult, validate
@@ -57,7 +58,11 @@ async def preemptible(workflow_id: str) -> AsyncIterator[None]:
     async def watch() -> None:
         while True:
             await asyncio.sleep(CANCEL_POLL_S)
-            status = await DBOS.get_workflow_status_async(workflow_id)
+            try:
+                status = await DBOS.get_workflow_status_async(workflow_id)
+            except Exception as exc:  # a database hiccup must not disable /honk stop
+                log.warning("could not read the status of %s: %s", workflow_id, exc)
+                continue
             if status is not None and status.status == "CANCELLED":
                 log.info("run %s was stopped: cancelling its work", workflow_id)
                 task.cancel()
@@ -82,6 +87,42 @@ async def do_work(
     progress = TrackingProgress(gh, trigger, comment_id, known_secrets=rt.known_secrets)
     await progress.phase_workspace()
     workflow_id = DBOS.workflow_id or trigger.run_id
+    try:
+        result = await _work(trigger, config, progress, gh, workflow_id)
+    except asyncio.CancelledError:
+        await asyncio.shield(_close_cancelled(gh, trigger))
+        raise
+    result.duration_s = time.monotonic() - started
+    await rt.store.aaudit(
+        trigger.run_id,
+        "work",
+        {
+            "outcome": result.outcome,
+            "changed_files": result.changed_files,
+            "validation": result.validation,
+        },
+    )
+    return result.to_json()
+
+
+async def _close_cancelled(gh: InstallationClient, trigger: Trigger) -> None:
+    """Complete a check run this run opened, even if `/honk stop` came before it was recorded."""
+    try:
+        row = await asyncio.to_thread(runtime.current().store.get, trigger.run_id)
+        if row is not None and row.head_sha:
+            await checks.complete_cancelled(gh, trigger, row.head_sha, start_view(trigger))
+    except Exception as exc:
+        log.warning("could not close the check run of stopped run %s: %s", trigger.run_id, exc)
+
+
+async def _work(
+    trigger: Trigger,
+    config: RepoConfig,
+    progress: TrackingProgress,
+    gh: InstallationClient,
+    workflow_id: str,
+) -> WorkResult:
+    rt = runtime.current()
     async with preemptible(workflow_id):
         task, branch, base_branch, existing = await _gather_task(gh, trigger, progress)
         token = await rt.github.installation_token(trigger.installation_id)
@@ -97,20 +138,9 @@ async def do_work(
             existing_branch=existing,
         )
         try:
-            result = await _work_in(ws, trigger, config, task, progress, gh)
+            return await _work_in(ws, trigger, config, task, progress, gh)
         finally:
             await ws.remove()
-    result.duration_s = time.monotonic() - started
-    await rt.store.aaudit(
-        trigger.run_id,
-        "work",
-        {
-            "outcome": result.outcome,
-            "changed_files": result.changed_files,
-            "validation": result.validation,
-        },
-    )
-    return result.to_json()
 
 
 async def _gather_task(
@@ -287,6 +317,7 @@ async def _conclude(
     progress: TrackingProgress,
 ) -> WorkResult:
     rt = runtime.current()
+    restored = sorted(set(restored) | await _restore_protected(ws, config))  # tests may write too
     diff = await ws.diff()
     report = evaluate(parse_unified_diff(diff), config)
     stat = await ws.numstat()
@@ -319,6 +350,12 @@ async def _conclude(
     if report.blocks_push:
         result.outcome = Outcome.BLOCKED.value
         result.outcome_detail = "Nothing was pushed: " + " ".join(report.findings())
+        return result
+    if any(secret in diff for secret in rt.known_secrets):
+        result.outcome = Outcome.BLOCKED.value
+        result.outcome_detail = (
+            "Nothing was pushed: the change contains a secret of this Honk server."
+        )
         return result
     await progress.phase_pull_request()
     bot = await rt.github.app_info()
@@ -378,6 +415,7 @@ def _pushed_outcome(
 
 def _commit_message(trigger: Trigger, agent: AgentOutcome) -> str:
     title = " ".join((trigger.title or f"#{trigger.target.number}").split())[:60]
-    summary = redact(agent.summary.strip())[:2000]
+    lines = redact(agent.summary.strip())[:2000].splitlines()
+    summary = "\n".join(inline(line, 200) if line.strip() else "" for line in lines)
     ref = f"Refs #{trigger.target.number}"
     return f"Honk: {title}\n\n{summary}\n\n{ref}\nHonk-Run: {trigger.run_id}"

@@ -23,6 +23,17 @@ log = logging.getLogger("honk.workflow")
 
 @DBOS.workflow(name="honk.intake")
 async def intake_workflow(trigger_json: dict[str, Any]) -> str:
+    try:
+        return await _intake(trigger_json)
+    except Exception as exc:
+        if _is_cancellation(exc):
+            raise
+        log.exception("intake of %s failed", Trigger.from_json(trigger_json).run_id)
+        await steps.intake_failed(trigger_json, steps.describe_error(exc))
+        return "failed"
+
+
+async def _intake(trigger_json: dict[str, Any]) -> str:
     trigger = Trigger.from_json(trigger_json)
     await steps.record(trigger_json)
     if trigger.command in (Command.RUN, Command.RETRY):
@@ -47,6 +58,8 @@ async def intake_workflow(trigger_json: dict[str, Any]) -> str:
         trigger_json = retried
         trigger = Trigger.from_json(trigger_json)
     comment_id = await steps.announce(trigger_json)
+    if await steps.is_stopped(trigger_json):
+        return "stopped before it started"
     await queue.enqueue_run(trigger, comment_id)
     return queue.work_workflow_id(trigger.run_id)
 
@@ -66,7 +79,10 @@ async def run_workflow(trigger_json: dict[str, Any], comment_id: int | None) -> 
         if _is_cancellation(exc):
             raise
         log.exception("run %s failed", trigger.run_id)
-        await steps.fail(trigger_json, comment_id, steps.describe_error(exc))
+        try:
+            await steps.fail(trigger_json, comment_id, steps.describe_error(exc))
+        except Exception:
+            log.exception("could not report the failure of run %s", trigger.run_id)
         return {"outcome": "failed"}
 
 

@@ -63,3 +63,13 @@ def test_label_opens_a_ready_pull_request_with_a_success_check(w: World) -> None
     assert [(r.subject, r.subject_id, r.content) for r in w.github.reactions] == [
         ("issue", number, "eyes")
     ]
+    commit = w.git_log(pull.head_ref)[0]
+    bot = f"{payloads.HONK_APP_SLUG}[bot]"
+    assert commit.author_name == commit.committer_name == bot
+    assert commit.author_email.endswith(f"+{bot}@users.noreply.github.com")
+    assert not commit.author_email.startswith("0+")
+    assert (
+        f"Co-authored-by: mona <{payloads.SENDER_ID}+mona@users.noreply.github.com>"
+        in commit.message
+    )
+    assert w.github.requested_reviewers[f"{REPO}#{pull.number}"] == ["mona"]

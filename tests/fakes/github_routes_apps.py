@@ -20,7 +20,7 @@ from tests.fakes.github_auth import (
     random_token,
 )
 from tests.fakes.github_http import ApiError, Call, Reply, RouteSpec
-from tests.fakes.github_json import app_json, installation_json, repo_json
+from tests.fakes.github_json import app_json, installation_json, repo_json, user_json
 from tests.fakes.github_state import AppState, ManifestRecord, iso, next_id
 
 if TYPE_CHECKING:
@@ -175,7 +175,22 @@ def convert_manifest(fake: FakeGitHub, call: Call) -> Reply:
     return Reply(data, status=201)
 
 
+def get_user(fake: FakeGitHub, call: Call) -> Reply:
+    """`GET /users/{login}`: a public profile (how Honk learns its bot user's id for commits)."""
+    data = user_json(call.site, call.params["login"])
+    data.update(
+        {
+            "name": None, "company": None, "blog": "", "location": None, "email": None,
+            "hireable": None, "bio": None, "twitter_username": None, "public_repos": 0,
+            "public_gists": 0, "followers": 0, "following": 0,
+            "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z",
+        }
+    )  # fmt: skip
+    return Reply(data)
+
+
 ROUTES = [
+    RouteSpec("GET", "/users/{login}", "none", get_user),
     RouteSpec("GET", "/app", "app", get_app, doc=f"{DOC_APPS}#get-the-authenticated-app"),
     RouteSpec("GET", "/app/installations", "app", list_installations),
     RouteSpec("GET", "/app/installations/{installation_id}", "app", get_installation),

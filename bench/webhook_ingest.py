@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 TARGET_RATIO = 0.85  # honk / minimal throughput, non-trigger events
 TARGET_TRIGGER_P99_MS = 25.0
 TARGET_BUSY_P99_MS = 50.0
+PACED_TRIGGER_RATE = 20.0  # triggers per second: far above what one organisation sends
 WEBHOOK_PATH = "/api/github/webhooks"
 BUSY_COMMAND = "sleep 0.1; ls -la; head -c 400 calc.py"
 HONK_YML = "test: 'true'\nmax_turns: 200\nmax_cost_usd: 100\n"
@@ -163,7 +164,7 @@ def _machine_ticks() -> tuple[int, int]:
 
 
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection with one request in flight (closed loop)."""
+    """One keep-alive connection with at most one request in flight."""
 
     def __init__(self, run: _LoadRun) -> None:
         self.run = run
@@ -172,7 +173,8 @@ class _Connection(asyncio.Protocol):
         self.expected: int | None = None
         self.status = ""
         self.busy = False  # a request is in flight
-        self.started = 0.0
+        self.started = 0.0  # when the request was due (paced) or sent (closed loop)
+        self.timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -199,17 +201,26 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.run.lost(self)
 
-    def send(self, request: bytes) -> None:
+    def send(self, request: bytes, due: float) -> None:
         assert self.transport is not None
+        self.timer = None
         self.busy = True
-        self.started = time.perf_counter()
+        self.started = due
         self.transport.write(request)
 
 
 class _LoadRun:
+    """Closed loop (each connection sends again on each answer) or paced at `rate` per second.
+
+    Paced latencies count from when a request was due, not when it went out, so a server that
+    stalls is charged for the requests it delayed (no coordinated omission).
+    """
+
     def __init__(self, requests: list[bytes], spec: dict[str, Any]) -> None:
         self.requests = requests
         self.cycle: bool = spec["cycle"]
+        rate = float(spec.get("rate") or 0)
+        self.interval = spec["connections"] / rate if rate > 0 else 0.0
         self.next_index = 0
         self.window_start = 0.0
         self.window_end = float("inf")
@@ -219,7 +230,8 @@ class _LoadRun:
         self.latencies: list[float] = []
         self.statuses: Counter[str] = Counter()
         self.last_completion = 0.0
-        self.done = asyncio.get_running_loop().create_future()
+        self.loop = asyncio.get_running_loop()
+        self.done = self.loop.create_future()
 
     def next_request(self) -> bytes | None:
         if self.next_index >= len(self.requests):
@@ -230,14 +242,19 @@ class _LoadRun:
         self.next_index += 1
         return request
 
-    def send(self, conn: _Connection) -> None:
+    def send(self, conn: _Connection, due: float | None = None) -> None:
+        """Send now, or at `due` when paced."""
+        now = time.perf_counter()
+        if due is not None and due > now:
+            conn.timer = self.loop.call_later(due - now, self.send, conn, due)
+            return
         request = None if self.stopping else self.next_request()
         if request is None:
             self.stopping = True
             self._maybe_done()
             return
         self.in_flight += 1
-        conn.send(request)
+        conn.send(request, now if due is None else due)
 
     def completed(self, conn: _Connection, status: str) -> None:
         now = time.perf_counter()
@@ -248,7 +265,7 @@ class _LoadRun:
             self.last_completion = now
         if now >= self.window_end:
             self.stopping = True
-        self.send(conn)
+        self.send(conn, conn.started + self.interval if self.interval else None)
 
     def lost(self, conn: _Connection) -> None:
         if conn.busy:  # the server closed a connection with a request in flight
@@ -256,6 +273,13 @@ class _LoadRun:
             self.in_flight -= 1
             self.errors += 1
         self.stopping = True
+        self._maybe_done()
+
+    def stop(self, connections: list[_Connection]) -> None:
+        self.stopping = True
+        for conn in connections:
+            if conn.timer is not None:
+                conn.timer.cancel()
         self._maybe_done()
 
     def _maybe_done(self) -> None:
@@ -274,8 +298,8 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
     begin = time.perf_counter()
     run.window_start = begin + spec["warmup"]
     run.window_end = run.window_start + spec["duration"]
-    for conn in connections:
-        run.send(conn)
+    for i, conn in enumerate(connections):  # paced connections start staggered
+        run.send(conn, begin + i * run.interval / len(connections) if run.interval else None)
     await asyncio.sleep(max(0.0, run.window_start - time.perf_counter()))
     cpu0 = (time.process_time(), _process_cpu(spec["server_pid"]), _machine_ticks())
     started = time.perf_counter()
@@ -285,8 +309,7 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
     except TimeoutError:
         seconds = time.perf_counter() - started
     cpu1 = (time.process_time(), _process_cpu(spec["server_pid"]), _machine_ticks())
-    run.stopping = True
-    run._maybe_done()
+    run.stop(connections)
     try:
         await asyncio.wait_for(run.done, 30)
     except TimeoutError:
@@ -330,6 +353,7 @@ def run_load(
     connections: int,
     duration: float,
     warmup: float,
+    rate: float = 0.0,
 ) -> Load:
     """Drive one server from a fresh load generator process and return its figures."""
     spec = {
@@ -341,6 +365,7 @@ def run_load(
         "connections": connections,
         "duration": duration,
         "warmup": warmup,
+        "rate": rate,
     }
     spec_path = tmp / f"spec-{uuid.uuid4().hex}.json"
     spec_path.write_text(json.dumps(spec))
@@ -463,6 +488,21 @@ def trigger_pool(w: BenchWorld, size: int) -> list[bytes]:
 
 
 @dataclass
+class Pool:
+    """Signed deliveries in a file for the load generator; distinct ones are used once each."""
+
+    path: Path
+    size: int
+    distinct: bool
+    offset: int = 0
+
+    @classmethod
+    def write(cls, path: Path, requests: list[bytes], *, distinct: bool) -> Pool:
+        write_pool(path, requests)
+        return cls(path, len(requests), distinct)
+
+
+@dataclass
 class Settings:
     duration: float
     connections: int
@@ -503,35 +543,33 @@ class Bench:
         self.w.github.stop()
 
     def alternate(
-        self, phase: str, servers: list[Server], pool: list[bytes], *, distinct: bool
+        self, phase: str, servers: list[Server], pool: Pool, *, rate: float = 0.0
     ) -> dict[str, Load]:
-        """Each server in turn, `rounds` times; a distinct pool is consumed by Honk only."""
-        path = self.tmp / f"pool-{phase.split()[0]}.bin"
-        write_pool(path, pool)
+        """Each server in turn, `rounds` times; a pool of distinct deliveries is Honk's only."""
         per_round = self.s.duration / self.s.rounds
-        offset = 0
         rounds: dict[str, list[Load]] = {s.name: [] for s in servers}
         for _, server in itertools.product(range(self.s.rounds), servers):
-            consumes = distinct and server.name == "honk"
-            if consumes and offset >= len(pool):
+            consumes = pool.distinct and server.name == "honk"
+            if consumes and pool.offset >= pool.size:
                 continue
             load = run_load(
                 self.tmp,
                 server.port,
                 server.pid,
-                path,
-                start=offset if consumes else 0,
+                pool.path,
+                start=pool.offset if consumes else 0,
                 cycle=not consumes,
                 connections=self.s.connections,
                 duration=per_round,
                 warmup=self.s.warmup,
+                rate=rate,
             )
             if consumes:
-                offset += load.used
-                if offset >= len(pool):
+                pool.offset += load.used
+                if pool.offset >= pool.size:
                     self.notes.append(
-                        f"{phase}: the pool of {len(pool)} distinct triggers ran "
-                        "out; figures cover the deliveries made"
+                        f"{phase}: the pool of {pool.size} distinct triggers ran out; "
+                        "the figures cover the deliveries made"
                     )
             rounds[server.name].append(load)
         medians = {name: median_load(r) for name, r in rounds.items() if r}
@@ -576,86 +614,89 @@ class Bench:
     def run(self) -> None:
         honk, minimal = self.start()
         both = [honk, minimal]
-        idle = self.alternate("non-trigger", both, non_trigger_pool(self.w), distinct=False)
+        ordinary = Pool.write(self.tmp / "ordinary.bin", non_trigger_pool(self.w), distinct=False)
+        idle = self.alternate("non-trigger", both, ordinary)
 
         numbers = self.start_busy_runs()
         turns_before = self.w.busy_turns
-        busy = self.alternate(
-            "non-trigger, 2 runs busy", both, non_trigger_pool(self.w), distinct=False
-        )
+        busy = self.alternate("non-trigger, 2 runs working", both, ordinary)
         turns = self.w.busy_turns - turns_before
         still = [self.status(n) for n in numbers]
         self.notes.append(
-            f"busy phase: the two runs took {turns} agent turns while measured; "
+            f"the two busy runs took {turns} agent turns while measured; "
             f"their status at the end: {', '.join(map(str, still))}"
         )
         self.stop_busy_runs(numbers)
 
-        triggers = self.alternate(
-            "trigger (/honk, distinct issues)",
-            both,
-            trigger_pool(self.w, self.s.trigger_pool),
-            distinct=True,
+        triggers = Pool.write(
+            self.tmp / "triggers.bin", trigger_pool(self.w, self.s.trigger_pool), distinct=True
         )
-        self.report(idle, busy, triggers)
+        self.alternate(
+            f"trigger, paced {PACED_TRIGGER_RATE:g}/s", [honk], triggers, rate=PACED_TRIGGER_RATE
+        )
+        trig = self.alternate("trigger (/honk, distinct issues)", both, triggers)
+        self.report(idle, busy, trig)
 
     def report(self, idle: dict[str, Load], busy: dict[str, Load], trig: dict[str, Load]) -> None:
         s = self.s
         print(
-            f"\nHonk webhook ingest: {s.connections} connections, {s.duration:g} s per server per "
-            f"phase in {s.rounds} alternating round(s), medians; {os.cpu_count()} cores, "
-            f"load average {os.getloadavg()[0]:.2f}\n"
+            f"\nHonk webhook ingest: {s.connections} connections (closed loop unless paced), "
+            f"{s.duration:g} s per server per phase in {s.rounds} alternating round(s), medians; "
+            f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}\n"
         )
-        header = (
-            f"{'phase':34} {'server':8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-            f"{'max ms':>8} {'server cpu':>10} {'loadgen cpu':>11} {'machine':>8}  statuses"
-        )
-        print(header)
-        print("-" * len(header))
-        for phase, name, r in self.rows:
-            codes = " ".join(f"{k}:{v}" for k, v in sorted(r.statuses.items()))
-            if r.errors:
-                codes += f" errors:{r.errors}"
-            print(
-                f"{phase:34} {name:8} {r.rps:8.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
-                f"{r.max_ms:8.1f} {r.server_cpu:9.0%} {r.loadgen_cpu:11.0%} "
-                f"{r.machine_busy:8.0%}  {codes}"
-            )
+        print(format_table(self.rows))
         print()
-        ratio = idle["honk"].rps / idle["minimal"].rps if idle["minimal"].rps else 0.0
-        targets = [
-            (
-                f"non-trigger throughput honk/minimal = {ratio:.2f} (target >= {TARGET_RATIO})",
-                ratio >= TARGET_RATIO,
-            ),
-            (
-                f"trigger p99 = {trig['honk'].p99_ms:.1f} ms at {s.connections} connections "
-                f"(target < {TARGET_TRIGGER_P99_MS:g} ms)",
-                trig["honk"].p99_ms < TARGET_TRIGGER_P99_MS,
-            ),
-            (
-                f"non-trigger p99 while 2 runs work = {busy['honk'].p99_ms:.1f} ms "
-                f"(target < {TARGET_BUSY_P99_MS:g} ms)",
-                busy["honk"].p99_ms < TARGET_BUSY_P99_MS,
-            ),
-        ]
-        for line, ok in targets:
+        for line, ok in check_targets(idle, busy, trig, s.connections):
             print(f"  {verdict(ok)}  {line}")
-        for phase, name, r in self.rows:
-            if r.loadgen_cpu > 0.8:
-                self.notes.append(
-                    f"{phase}/{name}: the load generator used {r.loadgen_cpu:.0%} "
-                    "of a core and may have been the bottleneck"
-                )
-        gen = [r.loadgen_cpu / r.rps * 1e6 for _, _, r in self.rows if r.rps]
-        srv = [r.server_cpu / r.rps * 1e6 for _, n, r in self.rows if r.rps and n == "honk"]
-        if gen and srv:
-            self.notes.append(
-                f"CPU per request: load generator {statistics.median(gen):.0f} µs, "
-                f"honk {statistics.median(srv):.0f} µs (medians over phases)"
-            )
+        busiest = max((r.loadgen_cpu for _, _, r in self.rows), default=0.0)
+        self.notes.append(
+            f"the load generator used at most {busiest:.0%} of a core "
+            + ("and may have been the bottleneck" if busiest > 0.8 else "(not the bottleneck)")
+        )
         for note in self.notes:
             print(f"  note: {note}")
+
+
+def format_table(rows: list[tuple[str, str, Load]]) -> str:
+    """CPU columns: cores used over the window, and microseconds of CPU per request."""
+    header = (
+        f"{'phase':34} {'server':8} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+        f"{'srv cpu':>7} {'µs/req':>7} {'gen cpu':>7} {'µs/req':>7} {'machine':>7}  statuses"
+    )
+    lines = [header, "-" * len(header)]
+    for phase, name, r in rows:
+        codes = " ".join(f"{k}:{v}" for k, v in sorted(r.statuses.items()))
+        if r.errors:
+            codes += f" errors:{r.errors}"
+        per = 1e6 / r.rps if r.rps else float("nan")
+        lines.append(
+            f"{phase:34} {name:8} {r.rps:7.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.max_ms:8.1f} "
+            f"{r.server_cpu:7.0%} {r.server_cpu * per:7.0f} {r.loadgen_cpu:7.0%} "
+            f"{r.loadgen_cpu * per:7.0f} {r.machine_busy:7.0%}  {codes}"
+        )
+    return "\n".join(lines)
+
+
+def check_targets(
+    idle: dict[str, Load], busy: dict[str, Load], trig: dict[str, Load], connections: int
+) -> list[tuple[str, bool]]:
+    ratio = idle["honk"].rps / idle["minimal"].rps if idle["minimal"].rps else 0.0
+    return [
+        (
+            f"non-trigger throughput honk/minimal = {ratio:.2f} (target >= {TARGET_RATIO})",
+            ratio >= TARGET_RATIO,
+        ),
+        (
+            f"trigger p99 = {trig['honk'].p99_ms:.1f} ms at {connections} connections "
+            f"(target < {TARGET_TRIGGER_P99_MS:g} ms)",
+            trig["honk"].p99_ms < TARGET_TRIGGER_P99_MS,
+        ),
+        (
+            f"non-trigger p99 while 2 runs work = {busy['honk'].p99_ms:.1f} ms "
+            f"(target < {TARGET_BUSY_P99_MS:g} ms)",
+            busy["honk"].p99_ms < TARGET_BUSY_P99_MS,
+        ),
+    ]
 
 
 def main() -> None:
@@ -674,7 +715,7 @@ def main() -> None:
         connections=max(1, args.connections),
         rounds=1 if args.quick else 3,
         warmup=0.3 if args.quick else 1.0,
-        trigger_pool=int(300 * (duration + 1)) if args.quick else int(600 * (duration + 3)),
+        trigger_pool=int(300 * (duration + 1)) if args.quick else int(400 * (duration + 3)),
     )
     with tempfile.TemporaryDirectory(prefix="honk-bench-") as tmp:
         bench = Bench(Path(tmp), settings)

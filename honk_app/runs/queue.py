@@ -40,6 +40,7 @@ def dbos_config(settings: Settings, role: Role) -> DBOSConfig:
 
 def init_dbos(settings: Settings, role: Role) -> None:
     """Create the DBOS instance; workflows are registered by importing honk_app.runs.workflow."""
+    import honk_app.runs.work
     import honk_app.runs.workflow  # noqa: F401  (registers the workflows)
 
     DBOS(config=dbos_config(settings, role))

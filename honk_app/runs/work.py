@@ -247,12 +247,9 @@ async def _work_in(
     try:
         outcome = await session.start()
         while True:
-            restored |= await _restore_protected(ws, config)
-            if not (await ws.diff()).strip() or outcome.stop not in (
-                "done",
-                "max_turns",
-                "max_cost",
-            ):
+            newly, diff = await _restore_protected(ws, config)
+            restored |= newly
+            if not diff.strip() or outcome.stop not in ("done", "max_turns", "max_cost"):
                 break
             await progress.phase_validation()
             remaining = max(MIN_VALIDATION_S, deadline - time.monotonic())
@@ -298,11 +295,14 @@ async def _repo_instructions(
     return None
 
 
-async def _restore_protected(ws: Workspace, config: RepoConfig) -> set[str]:
-    report = evaluate(parse_unified_diff(await ws.diff()), config)
-    if report.protected:
-        await ws.restore_paths(report.protected)
-    return set(report.protected)
+async def _restore_protected(ws: Workspace, config: RepoConfig) -> tuple[set[str], str]:
+    """Undo changes under protected paths; what was restored, and the diff that is left."""
+    diff = await ws.diff()
+    report = evaluate(parse_unified_diff(diff), config)
+    if not report.protected:
+        return set(), diff
+    await ws.restore_paths(report.protected)
+    return set(report.protected), await ws.diff()
 
 
 async def _conclude(
@@ -317,8 +317,8 @@ async def _conclude(
     progress: TrackingProgress,
 ) -> WorkResult:
     rt = runtime.current()
-    restored = sorted(set(restored) | await _restore_protected(ws, config))  # tests may write too
-    diff = await ws.diff()
+    newly, diff = await _restore_protected(ws, config)  # the tests may have written there too
+    restored = sorted(set(restored) | newly)
     report = evaluate(parse_unified_diff(diff), config)
     stat = await ws.numstat()
     result = WorkResult(

@@ -45,7 +45,9 @@ def workspace(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def sandbox(workspace: Path) -> AsyncIterator[Sandbox]:
-    async with Sandbox(workspace) as box:  # bubblewrap where it works, as in production
+    # bubblewrap where it works, as in production; the sandbox empties /tmp, so show it this
+    # interpreter's environment (a checkout under /tmp keeps its .venv there)
+    async with Sandbox(workspace, readonly_paths=[Path(sys.prefix)]) as box:
         yield box
 
 

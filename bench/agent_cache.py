@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from honk_app.agent.base import AgentTask, Limits
 from honk_app.agent.loop import BuiltinBackend, anthropic_client_factory
 from honk_app.agent.prompt import IssueTask, build_system_prompt, build_task_prompt
+from honk_app.models import AgentOutcome
 from honk_app.sandbox import Sandbox
 from tests.fakes.anthropic import (
     DEFAULT_API_KEY,
@@ -149,11 +150,16 @@ async def builtin_figures(turns: int) -> Figures:
                 outcome = await session.start()
             finally:
                 await session.close()
+    return figures_from("builtin", outcome, turns)
+
+
+def figures_from(backend: str, outcome: AgentOutcome, turns: int) -> Figures:
+    """A finished scripted session's figures; a session that strayed from the script is an error."""
     if outcome.stop != "done" or outcome.turns != turns:
         raise RuntimeError(f"the scripted session did not finish as scripted: {outcome}")
     usage = outcome.usage
     return Figures(
-        backend="builtin",
+        backend=backend,
         turns=outcome.turns,
         input_tokens=usage.input_tokens,
         cache_write_tokens=usage.cache_creation_input_tokens,

@@ -21,7 +21,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.agent_cache import MODULES, Figures, make_repository, render, session_task
+from bench.agent_cache import (
+    MODULES,
+    Figures,
+    figures_from,
+    make_repository,
+    render,
+    session_task,
+)
 from honk_app.agent.claude_code import ClaudeCodeBackend, ClaudeCodeSettings
 from honk_app.agent.proxy import AnthropicProxy
 from tests.fakes.anthropic import DEFAULT_API_KEY, FakeAnthropic, Reply, Script, text, tool_use
@@ -68,17 +75,7 @@ async def claude_code_figures(turns: int) -> Figures:
                 outcome = await session.start()
             finally:
                 await session.close()
-    if outcome.stop != "done" or outcome.turns != turns:
-        raise RuntimeError(f"the scripted session did not finish as scripted: {outcome}")
-    usage = outcome.usage
-    return Figures(
-        backend="claude-code",
-        turns=outcome.turns,
-        input_tokens=usage.input_tokens,
-        cache_write_tokens=usage.cache_creation_input_tokens,
-        cache_read_tokens=usage.cache_read_input_tokens,
-        cost_usd=outcome.cost_usd,
-    )
+    return figures_from("claude-code", outcome, turns)
 
 
 def main(argv: list[str] | None = None) -> int:

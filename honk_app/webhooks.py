@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from honk_app import events
 from honk_app.models import Ignored, Trigger
+from honk_app.prefilter import looks_like_json_object, may_trigger
 from honk_app.triggers import TriggerRules, decide
 
 log = logging.getLogger("honk.webhooks")
@@ -107,6 +108,10 @@ async def _handle(ctx: WebhookContext, request: Request, delivery: str) -> Respo
         return _answer(401, "missing X-Hub-Signature-256 (sha256) signature")
     if not signature_matches(ctx.secret, body, signature):
         return _answer(401, "signature does not match")
+    if not looks_like_json_object(body):
+        return _answer(400, "body is not a JSON object")
+    if not may_trigger(event, body, ctx.rules):
+        return _answer(200, "ignored", reason=f"no trigger for Honk in this {event} delivery")
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):

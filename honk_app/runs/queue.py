@@ -12,9 +12,12 @@ recovers exactly its own pending workflows.
 from __future__ import annotations
 
 import logging
-from typing import Literal
+import sqlite3
+from typing import Any, Literal
 
+import sqlalchemy as sa
 from dbos import DBOS, DBOSConfig, SetEnqueueOptions, SetWorkflowID
+from sqlalchemy.engine import Engine
 
 from honk_app import __version__
 from honk_app.models import Trigger
@@ -38,8 +41,22 @@ def dbos_config(settings: Settings, role: Role) -> DBOSConfig:
     return config
 
 
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """WAL, and commits that do not wait for the disk: the webhook path's enqueue is a commit.
+
+    A crash of the process loses nothing; a power cut could lose the last deliveries answered
+    202, which GitHub lets a person redeliver."""
+    if isinstance(dbapi_conn, sqlite3.Connection):
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
 def init_dbos(settings: Settings, role: Role) -> None:
     """Create the DBOS instance; workflows are registered by importing honk_app.runs.workflow."""
+    if not settings.is_postgres and not sa.event.contains(Engine, "connect", _sqlite_pragmas):
+        sa.event.listen(Engine, "connect", _sqlite_pragmas)  # DBOS's engines included
     import honk_app.runs.work
     import honk_app.runs.workflow  # noqa: F401  (registers the workflows)
 

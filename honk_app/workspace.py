@@ -10,6 +10,12 @@ hooks, fsmonitor, credential helpers and prompts, and reads no system or global 
 Layout: `<data_dir>/mirrors/<owner>/<repo>.git` (bare, shared by runs and processes, guarded by
 an asyncio lock and an fcntl lock) and `<workspace_root>/<run_id>.<random>/{repo,git,scratch,lock}`
 (the lock is held while the workspace is in use, so a sweep never removes a live one).
+
+Writing a whole work tree costs seconds on a large repository, so a finished workspace is parked
+in `<workspace_root>/.pool/<owner>/<repo>/` (reset, cleaned, its git dir stripped back to what a
+fresh clone has) and the next run of that repository claims it by an atomic rename: its checkout
+then only rewrites the files that differ. A parked tree is reused only if it ends exactly at the
+new commit (status empty, ignored files included) and its config is the one Honk recorded.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import re
 import secrets
 import shutil
 import signal
+import stat
 import time
 import unicodedata
 from collections.abc import AsyncIterator, Mapping, Sequence, Set
@@ -38,12 +45,17 @@ NETWORK_TIMEOUT_S = 900.0
 LOCAL_TIMEOUT_S = 300.0
 LOCK_TIMEOUT_S = 1800.0
 BRANCH_PREFIX = "honk/"
+POOL_DIR = ".pool"  # under workspace_root; a run's directory name never starts with "."
+MAX_PARKED = 2  # per repository
+PARKED_MAX_AGE_S = 86_400.0
+_PARKED_CONFIG = "honk-config"  # beside `lock`: the git config Honk recorded, checked on reuse
 PushMode = Literal["own", "pr_head"]
 
 # every git command: no credential helper, hooks, fsmonitor, askpass, auto-gc or signing
 _SAFE_CONFIG = (
     "credential.helper=", "core.hooksPath=/dev/null", "core.fsmonitor=false", "core.askPass=",
     "gc.auto=0", "maintenance.auto=false", "commit.gpgSign=false", "advice.detachedHead=false",
+    "checkout.workers=0",  # write files in parallel, one worker per CPU
 )  # fmt: skip
 _SAFE_FLAGS = tuple(arg for setting in _SAFE_CONFIG for arg in ("-c", setting))
 _PASSED_ENV = (
@@ -385,11 +397,81 @@ class Workspace:
             config.write_bytes(self._config)
 
     async def remove(self) -> None:
-        """Delete the workspace (work tree, git dir, scratch) and release its lock."""
+        """Park the workspace for the next run of this repository if it is healthy, else delete
+        it (work tree, git dir, scratch); either way release its lock."""
+        lock_fd, self._lock_fd = self._lock_fd, None
+        parked = False
+        try:
+            if lock_fd is not None:
+                parked = await self._park()
+        except (GitError, OSError):
+            parked = False  # a workspace Honk cannot reset is deleted, never reused
+        finally:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            if not parked:
+                await asyncio.to_thread(_delete_tree, self.root)
+
+    async def _park(self) -> bool:
+        """Reset and clean the work tree, strip the git dir, and move the root into the pool
+        (the lock is still held, so no other run can claim it half-parked)."""
+        if not (_is_real_dir(self.path) and _is_real_dir(self.git_dir) and self._config):
+            return False
+        await self._restore_config()
+        await asyncio.to_thread(_open_up_tree, self.path)
+        action = "reset the workspace for reuse"
+        await self.git("reset", "--hard", "--quiet", action=action)
+        await self.git("clean", "-ffdxq", action=action)
+        _, refs = await self.git("for-each-ref", "--format=%(refname) %(symref)", action=action)
+        deletes = "".join(
+            f"delete {r}\n" for r, _, sym in map(_split, refs.splitlines()) if not sym
+        )
+        await self.git("update-ref", "--stdin", action=action, input_text=deletes)
+        owner, repo = self.full_name.lower().split("/")
+        pool = self.root.parent / POOL_DIR / owner / repo
+        return await asyncio.to_thread(_move_to_pool, self.root, pool, self._config)
+
+    async def _sync_refs(self) -> None:
+        """Point `origin/*` and the tags at the mirror's refs, as a fresh clone has them."""
+        args = ("--git-dir", str(self.mirror), "for-each-ref", "--format=%(objectname) %(refname)")
+        _, out = await run_git(*args, "refs/heads", "refs/tags", action="read the mirror's refs")
+        updates = []
+        for sha, _, ref in map(_split, out.splitlines()):
+            heads = ref.startswith("refs/heads/")
+            updates.append(f"update {'refs/remotes/origin/' + ref[11:] if heads else ref} {sha}\n")
+        text = "".join(updates)
+        await self.git("update-ref", "--stdin", action="reuse a workspace", input_text=text)
+
+    async def _check_out(self) -> None:
+        args = ("checkout", "--quiet", "--force", "--no-track", "-B", self.branch, self.base_sha)
+        await self.git(*args, action=f"check out {self.branch}")
+
+    async def _reuse(self) -> None:
+        """Bring a claimed parked workspace exactly to `base_sha`; raises if it cannot."""
+        await asyncio.to_thread(_check_parked, self.root, self.mirror)
+        await self._sync_refs()
+        await self._check_out()
+        await self.git("clean", "-ffdxq", action="reuse a workspace")
+        status_args = ("status", "--porcelain", "-z", "--ignored", "--untracked-files=all")
+        _, status = await self.git(*status_args, action="reuse a workspace")
+        _, head = await self.git(
+            "rev-parse", "HEAD", "--symbolic-full-name", "HEAD", action="reuse a workspace"
+        )
+        if status or head.split() != [self.base_sha, f"refs/heads/{self.branch}"]:
+            raise GitError("A parked workspace did not end at the commit Honk checked out.")
+        await asyncio.to_thread(_renew_dirs, self.root)
+
+    async def _finish(self) -> None:
+        await self.git("remote", "set-url", "origin", self.clone_url, action="configure the clone")
+        await asyncio.to_thread(self.scratch_dir.mkdir, exist_ok=True)
+        self._config = (self.git_dir / "config").read_bytes()
+
+    async def _discard(self) -> None:
+        """Delete a workspace that could not be set up, releasing its lock."""
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
-        await asyncio.to_thread(shutil.rmtree, self.root, True)
+        await asyncio.to_thread(_delete_tree, self.root)
 
 
 async def prepare_workspace(
@@ -404,7 +486,8 @@ async def prepare_workspace(
     branch: str,
     existing_branch: bool = False,
 ) -> Workspace:
-    """Refresh the mirror, clone from it and check out `branch`.
+    """Refresh the mirror, then reuse a parked clone of the repository or clone from the mirror,
+    and check out `branch`.
 
     `existing_branch` means `branch` is a pull request's head, which must exist on GitHub.
     Otherwise `branch` is Honk's own: continued if it exists on GitHub, else made from the head
@@ -415,33 +498,66 @@ async def prepare_workspace(
     check_branch(base_branch)
     owner, repo = full_name.lower().split("/")
     mirror = data_dir / "mirrors" / owner / f"{repo}.git"
+    pool = workspace_root / POOL_DIR / owner / repo
+    async with _mirror_lock(mirror):
+        await _refresh_mirror(mirror, clone_url, token, full_name)
+        remote_sha = await _ref_sha(mirror, branch)
+        if existing_branch and remote_sha is None:
+            raise GitError(f"The branch {branch!r} does not exist in {full_name}.")
+        start = remote_sha or await _ref_sha(mirror, base_branch)
+        if start is None:
+            raise GitError(f"The branch {base_branch!r} does not exist in {full_name}.")
+        claimed = await asyncio.to_thread(_claim_parked, pool, workspace_root, run_id)
+        fresh = None if claimed else await _clone(mirror, workspace_root, run_id)
+    mode: PushMode = "pr_head" if existing_branch else "own"
+
+    def workspace(root: Path, lock_fd: int) -> Workspace:
+        return Workspace(root, full_name, clone_url, branch, base_branch, mode, start, remote_sha,
+                         mirror, head_sha=start, _lock_fd=lock_fd)  # fmt: skip
+
+    if claimed is not None:
+        reused = await _reused(workspace(*claimed))
+        if reused is not None:
+            return reused
+    if fresh is None:
+        async with _mirror_lock(mirror):
+            fresh = await _clone(mirror, workspace_root, run_id)
+    ws = workspace(*fresh)
+    try:
+        await ws._check_out()
+        await ws._finish()
+    except BaseException:
+        await ws._discard()
+        raise
+    return ws
+
+
+async def _reused(ws: Workspace) -> Workspace | None:
+    """The claimed parked workspace at `ws.base_sha`, or None (and deleted) if it is unfit."""
+    try:
+        await ws._reuse()
+        await ws._finish()
+    except (GitError, OSError):
+        await ws._discard()
+        return None
+    except BaseException:
+        await ws._discard()
+        raise
+    return ws
+
+
+async def _clone(mirror: Path, workspace_root: Path, run_id: str) -> tuple[Path, int]:
+    """A new root holding a clone of the mirror without a checkout, and its held lock."""
     root, lock_fd = await asyncio.to_thread(_new_root, workspace_root, run_id)
     try:
-        async with _mirror_lock(mirror):
-            await _refresh_mirror(mirror, clone_url, token, full_name)
-            remote_sha = await _ref_sha(mirror, branch)
-            if existing_branch and remote_sha is None:
-                raise GitError(f"The branch {branch!r} does not exist in {full_name}.")
-            start = remote_sha or await _ref_sha(mirror, base_branch)
-            if start is None:
-                raise GitError(f"The branch {base_branch!r} does not exist in {full_name}.")
-            clone = ("clone", "--quiet", "--shared", "--no-checkout")
-            git_dir = f"--separate-git-dir={root / 'git'}"
-            await run_git(*clone, git_dir, str(mirror), str(root / "repo"), action="clone")
-        mode: PushMode = "pr_head" if existing_branch else "own"
-        ws = Workspace(root, full_name, clone_url, branch, base_branch, mode, start, remote_sha,
-                       mirror, head_sha=start, _lock_fd=lock_fd)  # fmt: skip
-        await ws.git("remote", "set-url", "origin", clone_url, action="configure the clone")
-        await ws.git(
-            "checkout", "--quiet", "--no-track", "-B", branch, start, action=f"check out {branch}"
-        )
-        (root / "scratch").mkdir()
-        ws._config = (ws.git_dir / "config").read_bytes()
-        return ws
+        clone = ("clone", "--quiet", "--shared", "--no-checkout")
+        git_dir = f"--separate-git-dir={root / 'git'}"
+        await run_git(*clone, git_dir, str(mirror), str(root / "repo"), action="clone")
     except BaseException:
         os.close(lock_fd)
-        await asyncio.to_thread(shutil.rmtree, root, True)
+        await asyncio.to_thread(_delete_tree, root)
         raise
+    return root, lock_fd
 
 
 async def _refresh_mirror(mirror: Path, url: str, token: str, full_name: str) -> None:
@@ -480,8 +596,209 @@ def _safe_id(run_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", run_id)[:100]
 
 
+# ---- the pool of parked workspaces (blocking: called through asyncio.to_thread) -----------------
+
+_GIT_DIR_KEPT = frozenset(
+    {"HEAD", "config", "description", "index", "objects", "refs", "packed-refs", "info", "hooks"}
+)
+
+
+def _split(line: str) -> tuple[str, str, str]:
+    return line.partition(" ")
+
+
+def _is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _entries(directory: Path) -> list[Path]:
+    try:
+        return [child for child in directory.iterdir() if _is_real_dir(child)]
+    except OSError:
+        return []
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return os.lstat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+def _umask() -> int:
+    """The process umask, read without setting it (os.umask would race other threads)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
+
+
+def _open_up_tree(top: Path, *, files: bool = True) -> None:
+    """Give every directory under `top` (and, with `files`, every file) the mode git creates it
+    with, so a `chmod 000` the agent left cannot stop a reset, clean or delete, and no file
+    keeps a mode the commit does not have. Symlinks are never followed; no agent process runs
+    while this does."""
+    mask = ~_umask()
+    pending = [str(top)]
+    while pending:
+        directory = pending.pop()
+        with contextlib.suppress(OSError):
+            mode = os.lstat(directory).st_mode
+            if not stat.S_ISDIR(mode):
+                continue
+            if stat.S_IMODE(mode) != 0o777 & mask:
+                os.chmod(directory, 0o777 & mask)
+            with os.scandir(directory) as children:
+                for child in children:
+                    if child.is_dir(follow_symlinks=False):
+                        pending.append(child.path)
+                    elif files and child.is_file(follow_symlinks=False):
+                        mode = child.stat(follow_symlinks=False).st_mode
+                        wanted = (0o777 if mode & stat.S_IXUSR else 0o666) & mask
+                        if stat.S_IMODE(mode) != wanted:
+                            os.chmod(child.path, wanted)
+
+
+def _delete_tree(path: Path) -> None:
+    """Delete `path`, even through directories the agent made unreadable; a symlink is unlinked,
+    never followed."""
+    if not os.path.lexists(path):
+        return
+    if not _is_real_dir(path):
+        path.unlink(missing_ok=True)
+        return
+    _open_up_tree(path, files=False)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _strip_git_dir(git_dir: Path) -> None:
+    """Back to what a fresh shared clone holds: no reflogs or objects of its own (the mirror has
+    every object a new run needs), only the stock hooks and info files."""
+    kept = {git_dir / "objects" / "info": {"alternates"}, git_dir / "info": {"exclude"}}
+    for directory in (git_dir, git_dir / "objects", *kept, git_dir / "objects" / "pack"):
+        for child in directory.iterdir() if _is_real_dir(directory) else ():
+            if directory == git_dir:
+                keep = child.name in _GIT_DIR_KEPT
+            elif directory == git_dir / "objects":
+                keep = child.name in ("info", "pack")
+            else:
+                keep = child.name in kept.get(directory, set())
+            if not keep:
+                _delete_tree(child)
+    for hook in (git_dir / "hooks").iterdir() if _is_real_dir(git_dir / "hooks") else ():
+        if not hook.name.endswith(".sample"):
+            _delete_tree(hook)
+
+
+def _move_to_pool(root: Path, pool: Path, config: bytes) -> bool:
+    """Move a reset root into the pool (its lock is held by the caller), keeping the newest
+    MAX_PARKED entries of the repository."""
+    _delete_tree(root / "scratch")
+    _delete_tree(root / "repo" / ".git")
+    _strip_git_dir(root / "git")
+    (root / _PARKED_CONFIG).write_bytes(config)
+    os.utime(root)
+    pool.mkdir(parents=True, exist_ok=True)
+    entry = pool / secrets.token_hex(8)
+    os.rename(root, entry)
+    others = sorted((e for e in _entries(pool) if e != entry), key=_mtime)
+    for old in others[: max(0, len(others) + 1 - MAX_PARKED)]:
+        _try_delete_entry(old)  # one being claimed right now leaves the pool anyway
+    _sweep_pool(pool.parent.parent)
+    return True
+
+
+def _claim_parked(pool: Path, workspace_root: Path, run_id: str) -> tuple[Path, int] | None:
+    """Take the newest parked workspace of a repository: lock it, then rename it to a root of
+    this run. Only the holder of an entry's lock moves or deletes it, so no two runs share one."""
+    for entry in sorted(_entries(pool), key=_mtime, reverse=True):
+        try:
+            lock_fd = os.open(entry / "lock", os.O_RDWR | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            root = workspace_root / f"{_safe_id(run_id)}.{secrets.token_hex(4)}"
+            os.rename(entry, root)
+        except OSError:  # taken or deleted by someone else meanwhile
+            os.close(lock_fd)
+            continue
+        return root, lock_fd
+    return None
+
+
+def _check_parked(root: Path, mirror: Path) -> None:
+    """Raise unless a claimed root is as Honk parked it: real directories, the config Honk
+    recorded, and objects borrowed from this repository's mirror."""
+    git_dir = root / "git"
+    config = git_dir / "config"
+    if not (_is_real_dir(root / "repo") and _is_real_dir(git_dir)):
+        raise GitError("A parked workspace lost its work tree or git directory.")
+    recorded = (root / _PARKED_CONFIG).read_bytes()
+    if not (stat.S_ISREG(os.lstat(config).st_mode) and recorded == config.read_bytes()):
+        raise GitError("A parked workspace's git config is not the one Honk recorded.")
+    alternates = (git_dir / "objects" / "info" / "alternates").read_text().strip()
+    if Path(alternates).resolve() != (mirror / "objects").resolve():
+        raise GitError("A parked workspace borrows objects from another mirror.")
+
+
+def _renew_dirs(root: Path) -> None:
+    """What a claimed root lacks: a `.git` file naming its git dir at the new path, an empty
+    scratch dir."""
+    dot_git = root / "repo" / ".git"
+    _delete_tree(dot_git)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    with os.fdopen(os.open(dot_git, flags, 0o666), "w") as file:
+        file.write(f"gitdir: {root / 'git'}\n")
+    _delete_tree(root / "scratch")
+    (root / _PARKED_CONFIG).unlink(missing_ok=True)
+
+
+def _try_delete_entry(entry: Path) -> bool:
+    """Delete a parked entry unless someone holds its lock (claiming or parking it)."""
+    try:
+        lock_fd = os.open(entry / "lock", os.O_RDWR | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        if not _is_real_dir(entry):
+            return False  # claimed or deleted meanwhile
+        _delete_tree(entry)  # parked entries always hold a lock file: this one is damaged
+        return True
+    except OSError:
+        return False
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _delete_tree(entry)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(lock_fd)
+
+
+def _sweep_pool(pool_root: Path) -> list[Path]:
+    """Delete parked workspaces older than PARKED_MAX_AGE_S or whose mirror is gone."""
+    removed = []
+    now = time.time()
+    for repo_dir in [repo for owner in _entries(pool_root) for repo in _entries(owner)]:
+        for entry in _entries(repo_dir):
+            alternates = entry / "git" / "objects" / "info" / "alternates"
+            try:
+                mirror_there = Path(alternates.read_text().strip()).is_dir()
+            except OSError:
+                mirror_there = False
+            stale = now - _mtime(entry) >= PARKED_MAX_AGE_S or not mirror_there
+            if stale and _try_delete_entry(entry):
+                removed.append(entry)
+    return removed
+
+
 async def sweep_stale(workspace_root: Path, keep: Set[str] = frozenset()) -> list[Path]:
-    """Remove workspaces of runs not in `keep` whose lock no process holds (call at startup)."""
+    """Remove workspaces of runs not in `keep` whose lock no process holds, and stale parked
+    ones (call at startup)."""
     return await asyncio.to_thread(_sweep, workspace_root, {_safe_id(k) for k in keep})
 
 
@@ -490,12 +807,12 @@ def _sweep(workspace_root: Path, keep: set[str]) -> list[Path]:
     if not workspace_root.is_dir():
         return removed
     for child in workspace_root.iterdir():
-        if not child.is_dir() or child.name.rsplit(".", 1)[0] in keep:
+        if child.name == POOL_DIR or not child.is_dir() or child.name.rsplit(".", 1)[0] in keep:
             continue
         lock = child / "lock"
         if not lock.exists():
             if time.time() - child.stat().st_mtime >= 60:  # else: being created right now
-                shutil.rmtree(child, ignore_errors=True)
+                _delete_tree(child)
                 removed.append(child)
             continue
         fd = os.open(lock, os.O_RDWR)
@@ -505,8 +822,8 @@ def _sweep(workspace_root: Path, keep: set[str]) -> list[Path]:
             os.close(fd)
             continue  # in use by a live process
         try:
-            shutil.rmtree(child, ignore_errors=True)
+            _delete_tree(child)
             removed.append(child)
         finally:
             os.close(fd)
-    return removed
+    return removed + _sweep_pool(workspace_root / POOL_DIR)

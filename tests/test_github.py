@@ -233,10 +233,11 @@ async def test_app_info_is_read_once(fake: FakeGitHub, app: GitHubApp) -> None:
     info = await app.app_info()
     again = await app.app_info()
     assert (info.id, info.slug, info.bot_login) == (4242, "honk-test", "honk-test[bot]")
-    # the fake has no GET /users/{login}: the bot's user id falls back to 0
-    assert info.bot_user_id == 0
+    # the bot user's id comes from GET /users/{login}, as the commit e-mail needs it
+    assert info.bot_user_id > 0
     assert again == info
     assert count(fake, "GET", "/app") == 1
+    assert count(fake, "GET", "/users/") == 1
 
 
 async def test_installation_token_is_minted_once_and_per_app(

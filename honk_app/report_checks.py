@@ -27,22 +27,24 @@ from honk_app.report import (
     TestFailure,
     ValidationView,
     changed_files_list,
+    error_fold,
+    findings_list,
+    headline,
+    next_step,
+    spend_line,
+    test_result,
+)
+from honk_app.report_text import (
     code,
     cut,
-    error_fold,
     fenced,
-    findings_list,
     folded,
-    headline,
     inline,
     link,
     login,
     money,
-    next_step,
     shorten,
-    spend_line,
     tail,
-    test_result,
 )
 from honk_app.secret_scan import redact
 

@@ -4,8 +4,9 @@ On a fresh machine nothing of the App is configured. Honk's page at `/` shows a 
 the user's own browser POSTs to GitHub with the manifest; GitHub creates the App and sends the
 browser back to `/setup/callback` with a one-hour code. Honk exchanges the code for the App's
 credentials, writes them to `.env` (mode 0600, atomically) and hands them to the server, which
-starts taking webhooks without a restart. The pure parts (manifest, pages, `.env` text) are
-separate from the three adapters: the code exchange, the file write and the Starlette routes.
+starts taking webhooks without a restart. The pure parts (manifest, pages, `.env` values) are
+separate from the adapters: the code exchange and the Starlette routes. Quoting and writing the
+`.env` file itself lives in `env_file.py`.
 """
 
 from __future__ import annotations
@@ -13,15 +14,13 @@ from __future__ import annotations
 import asyncio
 import hmac
 import html
-import io
 import ipaddress
 import json
 import logging
-import os
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,11 +28,14 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import yaml
-from dotenv.parser import parse_stream
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+# Re-exported (`x as x`): callers and tests import these from here.
+from honk_app.env_file import merge_env_text as merge_env_text
+from honk_app.env_file import quote_env_value as quote_env_value
+from honk_app.env_file import write_env as write_env
 from honk_app.secret_scan import redact
 from honk_app.settings import Settings
 
@@ -51,9 +53,6 @@ MANIFEST_KEYS = frozenset(
     }
 )  # fmt: skip
 _ORG_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
-_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_BARE_VALUE = re.compile(r"[A-Za-z0-9_./:@+,=-]*")
-_DOUBLE_QUOTE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 class SetupError(Exception):
@@ -273,7 +272,7 @@ def render_error_page(message: str) -> str:
     return _page("Honk setup did not finish", body)
 
 
-# ---- pure: .env text ------------------------------------------------------------------------
+# ---- pure: .env values ----------------------------------------------------------------------
 def env_lines_for(app: ConvertedApp) -> dict[str, str]:
     """The App's settings as .env values; the PEM becomes one line with literal `\\n` escapes."""
     one_line_pem = app.pem.strip().replace("\r\n", "\n").replace("\n", "\\n")
@@ -286,86 +285,7 @@ def env_lines_for(app: ConvertedApp) -> dict[str, str]:
     }
 
 
-def quote_env_value(value: str) -> str:
-    """A value python-dotenv, a shell and docker's --env-file all read back unchanged."""
-    if "${" in value:
-        raise ValueError("a .env value cannot contain `${`: python-dotenv would expand it.")
-    if _BARE_VALUE.fullmatch(value):
-        return value
-    if any(ord(c) < 32 and c not in "\n\r\t" for c in value):
-        raise ValueError("a .env value cannot contain control characters.")
-    if any(c in value for c in "\n\r\t"):
-        return '"' + "".join(_DOUBLE_QUOTE_ESCAPES.get(c, c) for c in value) + '"'
-    # Single quotes keep everything literal; python-dotenv only decodes \\ and \' inside them.
-    out = []
-    for i, char in enumerate(value):
-        after = value[i + 1 : i + 2]
-        if char == "'" or (char == "\\" and after in ("", "\\", "'")):
-            out.append("\\" + char)
-        else:
-            out.append(char)
-    return "'" + "".join(out) + "'"
-
-
-def merge_env_text(existing: str, values: Mapping[str, str]) -> str:
-    """Replace the bindings of `values`' keys in place, keep every other line, append the rest."""
-    for key in values:
-        if not _ENV_KEY.fullmatch(key):
-            raise ValueError(f"{key!r} is not a valid environment variable name.")
-    pending = dict(values)
-    parts: list[str] = []
-    for binding in parse_stream(io.StringIO(existing)):
-        text = binding.original.string
-        if binding.key not in values:
-            parts.append(text)
-            continue
-        body = text.lstrip()
-        lead = text[: len(text) - len(body)]
-        if binding.key not in pending:
-            parts.append(lead)  # a later duplicate would win over the new value: drop it
-            continue
-        export = "export " if re.match(r"export\s", body) else ""
-        ending = "\r\n" if text.endswith("\r\n") else "\n"
-        parts.append(f"{lead}{export}{binding.key}={quote_env_value(pending.pop(binding.key))}")
-        parts.append(ending)
-    merged = "".join(parts)
-    if pending:
-        if merged and not merged.endswith("\n"):
-            merged += "\n"
-        merged += "# GitHub App registered by Honk's setup page\n"
-        merged += "".join(f"{k}={quote_env_value(v)}\n" for k, v in pending.items())
-    return merged
-
-
-# ---- adapters: the file and the code exchange -----------------------------------------------
-def write_env(path: Path, values: dict[str, str]) -> None:
-    """Merge `values` into the .env at `path`: mode 0600 from the first byte, swapped in whole."""
-    target = path.resolve()
-    try:
-        with open(target, encoding="utf-8", newline="") as existing_file:
-            existing = existing_file.read()
-    except FileNotFoundError:
-        existing = ""
-    text = merge_env_text(existing, values)
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # a umask can only remove bits; this makes the mode exact
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
+# ---- adapter: the code exchange -------------------------------------------------------------
 async def convert_code(api_url: str, code: str, *, http: httpx.AsyncClient) -> ConvertedApp:
     """Exchange the code GitHub sent back for the App's credentials (this call needs no auth)."""
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,200}", code):

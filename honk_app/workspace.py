@@ -13,9 +13,10 @@ an asyncio lock and an fcntl lock) and `<workspace_root>/<run_id>.<random>/{repo
 
 Writing a whole work tree costs seconds on a large repository, so a finished workspace is parked
 in `<workspace_root>/.pool/<owner>/<repo>/` (reset, cleaned, its git dir stripped back to what a
-fresh clone has) and the next run of that repository claims it by an atomic rename: its checkout
-then only rewrites the files that differ. A parked tree is reused only if it ends exactly at the
-new commit (status empty, ignored files included) and its config is the one Honk recorded.
+fresh clone has; honk_app.workspace_pool keeps that pool) and the next run of that repository
+claims it by an atomic rename: its checkout then only rewrites the files that differ. A parked
+tree is reused only if it ends exactly at the new commit (status empty, ignored files included)
+and its config is the one Honk recorded.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import re
 import secrets
 import shutil
 import signal
-import stat
 import time
 import unicodedata
 from collections.abc import AsyncIterator, Mapping, Sequence, Set
@@ -40,15 +40,23 @@ from urllib.parse import urlsplit
 
 from honk_app.sandbox import kill_group, terminate_group
 from honk_app.secret_scan import redact
+from honk_app.workspace_pool import (
+    POOL_DIR,
+    claim_parked,
+    delete_tree,
+    is_real_dir,
+    move_to_pool,
+    open_up_tree,
+    parked_problem,
+    pool_path,
+    renew_dirs,
+    sweep_pool,
+)
 
 NETWORK_TIMEOUT_S = 900.0
 LOCAL_TIMEOUT_S = 300.0
 LOCK_TIMEOUT_S = 1800.0
 BRANCH_PREFIX = "honk/"
-POOL_DIR = ".pool"  # under workspace_root; a run's directory name never starts with "."
-MAX_PARKED = 2  # per repository
-PARKED_MAX_AGE_S = 86_400.0
-_PARKED_CONFIG = "honk-config"  # beside `lock`: the git config Honk recorded, checked on reuse
 PushMode = Literal["own", "pr_head"]
 
 # every git command: no credential helper, hooks, fsmonitor, askpass, auto-gc or signing
@@ -162,6 +170,10 @@ def explain(stderr: str, action: str, secrets_: Sequence[str]) -> str:
         detail = lines[-1].removeprefix("fatal: ").removeprefix("error: ") if lines else "no output"
         sentence = f"git could not {action}: {detail.rstrip('.')}."
     return redact(sentence, secrets_)
+
+
+def _split(line: str) -> tuple[str, str, str]:
+    return line.partition(" ")
 
 
 # ---- running git --------------------------------------------------------------------------------
@@ -410,15 +422,15 @@ class Workspace:
             if lock_fd is not None:
                 os.close(lock_fd)
             if not parked:
-                await asyncio.to_thread(_delete_tree, self.root)
+                await asyncio.to_thread(delete_tree, self.root)
 
     async def _park(self) -> bool:
         """Reset and clean the work tree, strip the git dir, and move the root into the pool
         (the lock is still held, so no other run can claim it half-parked)."""
-        if not (_is_real_dir(self.path) and _is_real_dir(self.git_dir) and self._config):
+        if not (is_real_dir(self.path) and is_real_dir(self.git_dir) and self._config):
             return False
         await self._restore_config()
-        await asyncio.to_thread(_open_up_tree, self.path)
+        await asyncio.to_thread(open_up_tree, self.path)
         action = "reset the workspace for reuse"
         await self.git("reset", "--hard", "--quiet", action=action)
         await self.git("clean", "-ffdxq", action=action)
@@ -427,9 +439,8 @@ class Workspace:
             f"delete {r}\n" for r, _, sym in map(_split, refs.splitlines()) if not sym
         )
         await self.git("update-ref", "--stdin", action=action, input_text=deletes)
-        owner, repo = self.full_name.lower().split("/")
-        pool = self.root.parent / POOL_DIR / owner / repo
-        return await asyncio.to_thread(_move_to_pool, self.root, pool, self._config)
+        pool = pool_path(self.root.parent, self.full_name)
+        return await asyncio.to_thread(move_to_pool, self.root, pool, self._config)
 
     async def _sync_refs(self) -> None:
         """Point `origin/*` and the tags at the mirror's refs, as a fresh clone has them."""
@@ -448,7 +459,9 @@ class Workspace:
 
     async def _reuse(self) -> None:
         """Bring a claimed parked workspace exactly to `base_sha`; raises if it cannot."""
-        await asyncio.to_thread(_check_parked, self.root, self.mirror)
+        problem = await asyncio.to_thread(parked_problem, self.root, self.mirror)
+        if problem is not None:
+            raise GitError(problem)
         await self._sync_refs()
         await self._check_out()
         await self.git("clean", "-ffdxq", action="reuse a workspace")
@@ -459,7 +472,7 @@ class Workspace:
         )
         if status or head.split() != [self.base_sha, f"refs/heads/{self.branch}"]:
             raise GitError("A parked workspace did not end at the commit Honk checked out.")
-        await asyncio.to_thread(_renew_dirs, self.root)
+        await asyncio.to_thread(renew_dirs, self.root)
 
     async def _finish(self) -> None:
         await self.git("remote", "set-url", "origin", self.clone_url, action="configure the clone")
@@ -471,7 +484,7 @@ class Workspace:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
-        await asyncio.to_thread(_delete_tree, self.root)
+        await asyncio.to_thread(delete_tree, self.root)
 
 
 async def prepare_workspace(
@@ -498,7 +511,7 @@ async def prepare_workspace(
     check_branch(base_branch)
     owner, repo = full_name.lower().split("/")
     mirror = data_dir / "mirrors" / owner / f"{repo}.git"
-    pool = workspace_root / POOL_DIR / owner / repo
+    pool = pool_path(workspace_root, full_name)
     async with _mirror_lock(mirror):
         await _refresh_mirror(mirror, clone_url, token, full_name)
         remote_sha = await _ref_sha(mirror, branch)
@@ -507,7 +520,7 @@ async def prepare_workspace(
         start = remote_sha or await _ref_sha(mirror, base_branch)
         if start is None:
             raise GitError(f"The branch {base_branch!r} does not exist in {full_name}.")
-        claimed = await asyncio.to_thread(_claim_parked, pool, workspace_root, run_id)
+        claimed = await asyncio.to_thread(claim_parked, pool, workspace_root, _safe_id(run_id))
         fresh = None if claimed else await _clone(mirror, workspace_root, run_id)
     mode: PushMode = "pr_head" if existing_branch else "own"
 
@@ -555,7 +568,7 @@ async def _clone(mirror: Path, workspace_root: Path, run_id: str) -> tuple[Path,
         await run_git(*clone, git_dir, str(mirror), str(root / "repo"), action="clone")
     except BaseException:
         os.close(lock_fd)
-        await asyncio.to_thread(_delete_tree, root)
+        await asyncio.to_thread(delete_tree, root)
         raise
     return root, lock_fd
 
@@ -596,204 +609,7 @@ def _safe_id(run_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", run_id)[:100]
 
 
-# ---- the pool of parked workspaces (blocking: called through asyncio.to_thread) -----------------
-
-_GIT_DIR_KEPT = frozenset(
-    {"HEAD", "config", "description", "index", "objects", "refs", "packed-refs", "info", "hooks"}
-)
-
-
-def _split(line: str) -> tuple[str, str, str]:
-    return line.partition(" ")
-
-
-def _is_real_dir(path: Path) -> bool:
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
-def _entries(directory: Path) -> list[Path]:
-    try:
-        return [child for child in directory.iterdir() if _is_real_dir(child)]
-    except OSError:
-        return []
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return os.lstat(path).st_mtime
-    except OSError:
-        return 0.0
-
-
-def _umask() -> int:
-    """The process umask, read without setting it (os.umask would race other threads)."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    return 0o022
-
-
-def _open_up_tree(top: Path, *, files: bool = True) -> None:
-    """Give every directory under `top` (and, with `files`, every file) the mode git creates it
-    with, so a `chmod 000` the agent left cannot stop a reset, clean or delete, and no file
-    keeps a mode the commit does not have. Symlinks are never followed; no agent process runs
-    while this does."""
-    mask = ~_umask()
-    pending = [str(top)]
-    while pending:
-        directory = pending.pop()
-        with contextlib.suppress(OSError):
-            mode = os.lstat(directory).st_mode
-            if not stat.S_ISDIR(mode):
-                continue
-            if stat.S_IMODE(mode) != 0o777 & mask:
-                os.chmod(directory, 0o777 & mask)
-            with os.scandir(directory) as children:
-                for child in children:
-                    if child.is_dir(follow_symlinks=False):
-                        pending.append(child.path)
-                    elif files and child.is_file(follow_symlinks=False):
-                        mode = child.stat(follow_symlinks=False).st_mode
-                        wanted = (0o777 if mode & stat.S_IXUSR else 0o666) & mask
-                        if stat.S_IMODE(mode) != wanted:
-                            os.chmod(child.path, wanted)
-
-
-def _delete_tree(path: Path) -> None:
-    """Delete `path`, even through directories the agent made unreadable; a symlink is unlinked,
-    never followed."""
-    if not os.path.lexists(path):
-        return
-    if not _is_real_dir(path):
-        path.unlink(missing_ok=True)
-        return
-    _open_up_tree(path, files=False)
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def _strip_git_dir(git_dir: Path) -> None:
-    """Back to what a fresh shared clone holds: no reflogs or objects of its own (the mirror has
-    every object a new run needs), only the stock hooks and info files."""
-    kept = {git_dir / "objects" / "info": {"alternates"}, git_dir / "info": {"exclude"}}
-    for directory in (git_dir, git_dir / "objects", *kept, git_dir / "objects" / "pack"):
-        for child in directory.iterdir() if _is_real_dir(directory) else ():
-            if directory == git_dir:
-                keep = child.name in _GIT_DIR_KEPT
-            elif directory == git_dir / "objects":
-                keep = child.name in ("info", "pack")
-            else:
-                keep = child.name in kept.get(directory, set())
-            if not keep:
-                _delete_tree(child)
-    for hook in (git_dir / "hooks").iterdir() if _is_real_dir(git_dir / "hooks") else ():
-        if not hook.name.endswith(".sample"):
-            _delete_tree(hook)
-
-
-def _move_to_pool(root: Path, pool: Path, config: bytes) -> bool:
-    """Move a reset root into the pool (its lock is held by the caller), keeping the newest
-    MAX_PARKED entries of the repository."""
-    _delete_tree(root / "scratch")
-    _delete_tree(root / "repo" / ".git")
-    _strip_git_dir(root / "git")
-    (root / _PARKED_CONFIG).write_bytes(config)
-    os.utime(root)
-    pool.mkdir(parents=True, exist_ok=True)
-    entry = pool / secrets.token_hex(8)
-    os.rename(root, entry)
-    others = sorted((e for e in _entries(pool) if e != entry), key=_mtime)
-    for old in others[: max(0, len(others) + 1 - MAX_PARKED)]:
-        _try_delete_entry(old)  # one being claimed right now leaves the pool anyway
-    _sweep_pool(pool.parent.parent)
-    return True
-
-
-def _claim_parked(pool: Path, workspace_root: Path, run_id: str) -> tuple[Path, int] | None:
-    """Take the newest parked workspace of a repository: lock it, then rename it to a root of
-    this run. Only the holder of an entry's lock moves or deletes it, so no two runs share one."""
-    for entry in sorted(_entries(pool), key=_mtime, reverse=True):
-        try:
-            lock_fd = os.open(entry / "lock", os.O_RDWR | os.O_NOFOLLOW)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            root = workspace_root / f"{_safe_id(run_id)}.{secrets.token_hex(4)}"
-            os.rename(entry, root)
-        except OSError:  # taken or deleted by someone else meanwhile
-            os.close(lock_fd)
-            continue
-        return root, lock_fd
-    return None
-
-
-def _check_parked(root: Path, mirror: Path) -> None:
-    """Raise unless a claimed root is as Honk parked it: real directories, the config Honk
-    recorded, and objects borrowed from this repository's mirror."""
-    git_dir = root / "git"
-    config = git_dir / "config"
-    if not (_is_real_dir(root / "repo") and _is_real_dir(git_dir)):
-        raise GitError("A parked workspace lost its work tree or git directory.")
-    recorded = (root / _PARKED_CONFIG).read_bytes()
-    if not (stat.S_ISREG(os.lstat(config).st_mode) and recorded == config.read_bytes()):
-        raise GitError("A parked workspace's git config is not the one Honk recorded.")
-    alternates = (git_dir / "objects" / "info" / "alternates").read_text().strip()
-    if Path(alternates).resolve() != (mirror / "objects").resolve():
-        raise GitError("A parked workspace borrows objects from another mirror.")
-
-
-def _renew_dirs(root: Path) -> None:
-    """What a claimed root lacks: a `.git` file naming its git dir at the new path, an empty
-    scratch dir."""
-    dot_git = root / "repo" / ".git"
-    _delete_tree(dot_git)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-    with os.fdopen(os.open(dot_git, flags, 0o666), "w") as file:
-        file.write(f"gitdir: {root / 'git'}\n")
-    _delete_tree(root / "scratch")
-    (root / _PARKED_CONFIG).unlink(missing_ok=True)
-
-
-def _try_delete_entry(entry: Path) -> bool:
-    """Delete a parked entry unless someone holds its lock (claiming or parking it)."""
-    try:
-        lock_fd = os.open(entry / "lock", os.O_RDWR | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        if not _is_real_dir(entry):
-            return False  # claimed or deleted meanwhile
-        _delete_tree(entry)  # parked entries always hold a lock file: this one is damaged
-        return True
-    except OSError:
-        return False
-    try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        _delete_tree(entry)
-        return True
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(lock_fd)
-
-
-def _sweep_pool(pool_root: Path) -> list[Path]:
-    """Delete parked workspaces older than PARKED_MAX_AGE_S or whose mirror is gone."""
-    removed = []
-    now = time.time()
-    for repo_dir in [repo for owner in _entries(pool_root) for repo in _entries(owner)]:
-        for entry in _entries(repo_dir):
-            alternates = entry / "git" / "objects" / "info" / "alternates"
-            try:
-                mirror_there = Path(alternates.read_text().strip()).is_dir()
-            except OSError:
-                mirror_there = False
-            stale = now - _mtime(entry) >= PARKED_MAX_AGE_S or not mirror_there
-            if stale and _try_delete_entry(entry):
-                removed.append(entry)
-    return removed
+# ---- startup sweep ------------------------------------------------------------------------------
 
 
 async def sweep_stale(workspace_root: Path, keep: Set[str] = frozenset()) -> list[Path]:
@@ -812,7 +628,7 @@ def _sweep(workspace_root: Path, keep: set[str]) -> list[Path]:
         lock = child / "lock"
         if not lock.exists():
             if time.time() - child.stat().st_mtime >= 60:  # else: being created right now
-                _delete_tree(child)
+                delete_tree(child)
                 removed.append(child)
             continue
         fd = os.open(lock, os.O_RDWR)
@@ -822,8 +638,8 @@ def _sweep(workspace_root: Path, keep: set[str]) -> list[Path]:
             os.close(fd)
             continue  # in use by a live process
         try:
-            _delete_tree(child)
+            delete_tree(child)
             removed.append(child)
         finally:
             os.close(fd)
-    return removed + _sweep_pool(workspace_root / POOL_DIR)
+    return removed + sweep_pool(workspace_root / POOL_DIR)

@@ -14,11 +14,7 @@ from honk_app.report import (
     RunView,
     TestFailure,
     ValidationView,
-    cut,
-    duration,
     find_run_marker,
-    inline,
-    money,
     pull_request_body,
     pull_request_title,
     run_marker,
@@ -457,34 +453,6 @@ def test_huge_test_output_keeps_the_tail_and_fits() -> None:
     )
     assert len(body) <= GITHUB_TEXT_LIMIT
     assert "line 99999" in body and "line 10\n" not in body
-
-
-# --- helpers -------------------------------------------------------------------------------------
-
-
-def test_cut_ends_with_a_note_and_fits_exactly() -> None:
-    text = "\n".join("z" * 99 for _ in range(1000))  # 99,999 characters
-    result = cut(text)
-    assert len(result) <= GITHUB_TEXT_LIMIT
-    assert result.endswith("characters over GitHub's 65,535 limit)")
-    assert cut("short") == "short"
-
-
-def test_inline_keeps_code_spans_as_written() -> None:
-    assert inline("run `a < b` then <b>") == "run `a < b` then &lt;b>"
-    assert inline("line one\nline two") == "line one line two"
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"), [(0, "0s"), (59.4, "59s"), (192, "3m 12s"), (3725, "1h 02m")]
-)
-def test_durations_read_naturally(seconds: float, text: str) -> None:
-    assert duration(seconds) == text
-
-
-@pytest.mark.parametrize(("usd", "text"), [(0, "$0.00"), (0.004, "<$0.01"), (1234.5, "$1,234.50")])
-def test_money(usd: float, text: str) -> None:
-    assert money(usd) == text
 
 
 def test_a_private_key_cut_in_half_by_the_tail_is_still_redacted() -> None:

@@ -4,9 +4,7 @@ claude_agent_sdk, talking through Honk's proxy to the scripted fake Anthropic AP
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -25,96 +23,28 @@ from honk_app.agent.claude_code import (
     ClaudeCodeBackend,
     ClaudeCodeSession,
     ClaudeCodeSettings,
-    ProcInfo,
     ResultView,
-    RunPaths,
-    alive,
     allow_rules,
-    bwrap_problem,
     classify,
-    cli_environment,
-    launch_argv,
-    launcher_script,
     open_claude_code_session,
-    parse_stat,
-    proc_table,
-    process_tree,
     readable_api_error,
     shared_proxy,
     tool_names,
 )
-from honk_app.agent.proxy import AnthropicProxy, Meter, ProxyGrant
+from honk_app.agent.claude_code_launch import (
+    ProcInfo,
+    alive,
+    bwrap_problem,
+    proc_table,
+    process_tree,
+)
+from honk_app.agent.proxy import AnthropicProxy, Meter
 from honk_app.models import AgentOutcome
 from honk_app.repo_config import RepoConfig
 from tests.fakes import anthropic as fake_api
-
-REAL_KEY = "sk-ant-api03-" + "RealKeyOfHonk" * 4
-PLANTED = {
-    "PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nMIIEplantedkey\n-----END RSA PRIVATE KEY-----",
-    "WEBHOOK_SECRET": "whsec-planted-webhook-secret-4242",
-    "ANTHROPIC_API_KEY": REAL_KEY,
-    "HONK_DATABASE_URL": "postgresql://honk:planted-db-password@db.internal/honk",
-    "GITHUB_TOKEN": "ghs_" + "PlantedInstallationToken0" * 2,
-}
-
+from tests.test_agent_claude_code_launch import PLANTED, REAL_KEY, require_bwrap
 
 # ---- pure ------------------------------------------------------------------------------------
-
-GRANT = ProxyGrant("run-1", "honk-proxy-" + "t" * 43, "http://127.0.0.1:4242", Path("/p/a.sock"))
-PATHS = RunPaths.under(Path("/tmp/honk-claude-code-x"))
-
-
-def test_the_cli_environment_is_built_from_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in PLANTED.items():
-        monkeypatch.setenv(name, value)
-    env = cli_environment(ClaudeCodeSettings(max_retries=0), GRANT, PATHS, "0.2.187")
-    rendered = repr(env)
-    assert all(value not in rendered for value in PLANTED.values())
-    assert env["ANTHROPIC_API_KEY"] == GRANT.token  # the proxy's, never the real key
-    assert env["ANTHROPIC_BASE_URL"] == GRANT.base_url
-    assert env["ANTHROPIC_UNIX_SOCKET"] == "/p/a.sock"  # the only way out of the sandbox
-    assert env["HOME"] == str(PATHS.home) and env["CLAUDE_CONFIG_DIR"] == str(PATHS.config)
-    assert env["CLAUDE_CODE_MAX_RETRIES"] == "0"
-    for switch in ("DISABLE_TELEMETRY", "DISABLE_ERROR_REPORTING", "DISABLE_AUTOUPDATER"):
-        assert env[switch] == "1"
-    assert env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "1"
-    bare = cli_environment(ClaudeCodeSettings(isolation="none"), GRANT, PATHS, "0.2.187")
-    assert "ANTHROPIC_UNIX_SOCKET" not in bare
-
-
-def test_the_sandbox_has_no_network_and_a_read_only_git_directory(tmp_path: Path) -> None:
-    workspace = Path("/work/ws")
-    (tmp_path / ".env").write_text("WEBHOOK_SECRET=x\n")
-    hidden = (str(tmp_path / ".env"), str(tmp_path))
-    argv = launch_argv(
-        ClaudeCodeSettings(isolation="bwrap", hidden_paths=hidden),
-        bwrap="/usr/bin/bwrap",
-        cli=Path("/venv/claude_agent_sdk/_bundled/claude"),
-        workspace=workspace,
-        paths=PATHS,
-        socket_path=Path("/p/a.sock"),
-    )
-    assert "--unshare-all" in argv and "--share-net" not in argv
-    assert {"--die-with-parent", "--new-session"} <= set(argv)
-    assert "--setenv" not in argv  # values stay out of command lines, which anyone can read
-    triples = [tuple(argv[i : i + 3]) for i in range(len(argv) - 2)]
-    assert ("--bind", "/work/ws", "/work/ws") in triples
-    git = ("--ro-bind-try", "/work/ws/.git", "/work/ws/.git")
-    assert triples.index(git) > triples.index(("--bind", "/work/ws", "/work/ws"))
-    assert ("--ro-bind", "/p/a.sock", "/p/a.sock") in triples
-    assert ("--ro-bind", os.devnull, str(tmp_path / ".env")) in triples  # Honk's .env, emptied
-    assert ("--tmpfs", str(tmp_path)) in itertools.pairwise(argv)  # a data dir, emptied
-    assert str(PATHS.root) not in argv  # the launcher stays out of the agent's reach
-    assert argv[-2:] == ["--", "/venv/claude_agent_sdk/_bundled/claude"]
-    web = launch_argv(
-        ClaudeCodeSettings(isolation="bwrap", allow_web=True),
-        bwrap="/usr/bin/bwrap",
-        cli=Path("/c/claude"),
-        workspace=workspace,
-        paths=PATHS,
-        socket_path=Path("/p/a.sock"),
-    )
-    assert "--share-net" in web  # WebFetch runs in the CLI itself
 
 
 def test_tools_and_permission_rules_follow_the_repository_config() -> None:
@@ -123,42 +53,6 @@ def test_tools_and_permission_rules_follow_the_repository_config() -> None:
     assert allow_rules(ClaudeCodeSettings())[-1] == "Bash"
     limited = allow_rules(ClaudeCodeSettings(allowed_commands=("npm test", "make")))
     assert limited[-2:] == ["Bash(npm test:*)", "Bash(make:*)"] and "Bash" not in limited
-
-
-@pytest.mark.parametrize("isolation", ["none", "bwrap"])
-def test_the_launcher_gives_the_cli_only_its_own_environment(
-    isolation: str, tmp_path: Path
-) -> None:
-    """The launcher run for real, as the SDK runs it, with /usr/bin/env standing in for the CLI."""
-    if isolation == "bwrap":
-        require_bwrap()
-    settings = ClaudeCodeSettings(isolation=isolation)  # type: ignore[arg-type]
-    paths = RunPaths.under(tmp_path / "run")
-    paths.home.mkdir(parents=True)
-    paths.config.mkdir()
-    sock = tmp_path / "a.sock"
-    sock.touch()
-    grant = ProxyGrant("run-1", "honk-proxy-" + "x" * 43, "http://127.0.0.1:9", sock)
-    env = cli_environment(settings, grant, paths, "0.2.187")
-    argv = launch_argv(
-        settings,
-        bwrap=shutil.which("bwrap") or "",
-        cli=Path("/usr/bin/env"),
-        workspace=tmp_path,
-        paths=paths,
-        socket_path=sock,
-    )
-    assert grant.token not in " ".join(argv)
-    paths.launcher.write_text(launcher_script(argv, list(env), paths.pid_file, sys.executable))
-    paths.launcher.chmod(0o700)
-    sdk_env = {**os.environ, **PLANTED, "CLAUDE_CODE_ENTRYPOINT": "sdk-py", **env}  # as the SDK
-    done = subprocess.run(
-        [str(paths.launcher)], env=sdk_env, capture_output=True, text=True, check=False
-    )
-    seen = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
-    assert {k: v for k, v in seen.items() if k != "PWD"} == env  # bubblewrap sets PWD
-    assert all(value not in done.stdout for value in PLANTED.values())
-    assert int(paths.pid_file.read_text()) > 0
 
 
 def test_api_errors_read_as_one_sentence() -> None:
@@ -210,27 +104,6 @@ def test_results_map_to_stop_reasons_with_a_sentence_unless_done(
     assert error is None or error.endswith(".")
 
 
-def test_proc_stat_is_parsed_even_with_spaces_and_parentheses_in_the_name() -> None:
-    fields = "S 10 20 30 0 -1 4194304 " + " ".join(["0"] * 12) + " 987654 0"
-    info = parse_stat(f"4242 (tricky) name (x)) {fields}")
-    assert info == ProcInfo(pid=4242, state="S", ppid=10, session=30, start=987654)
-    own = parse_stat(Path(f"/proc/{os.getpid()}/stat").read_text())
-    assert own.pid == os.getpid() and own.ppid == os.getppid()
-
-
-def test_a_process_tree_holds_descendants_and_session_members() -> None:
-    table = [
-        ProcInfo(1, "S", 0, 1, 0),
-        ProcInfo(100, "S", 1, 100, 5),  # the CLI, leading its session
-        ProcInfo(101, "S", 100, 100, 6),
-        ProcInfo(102, "S", 101, 102, 7),  # a grandchild in a session of its own
-        ProcInfo(103, "S", 1, 100, 8),  # reparented to init, still in the CLI's session
-        ProcInfo(200, "S", 1, 200, 9),
-    ]
-    assert {p.pid for p in process_tree(table, 100, session=True)} == {100, 101, 102, 103}
-    assert {p.pid for p in process_tree(table, 100, session=False)} == {100, 101, 102}
-
-
 # ---- the real CLI ------------------------------------------------------------------------------
 
 
@@ -241,14 +114,6 @@ def require_sdk() -> None:
         if os.environ.get("CI"):
             pytest.fail("claude_agent_sdk is not installed: CI must install honk-app[claude-code]")
         pytest.skip("claude_agent_sdk is not installed (install honk-app[claude-code])")
-
-
-def require_bwrap() -> None:
-    problem = bwrap_problem("bwrap")
-    if problem is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must be able to run bubblewrap: {problem}")
-        pytest.skip(problem)
 
 
 @pytest.fixture

@@ -1,0 +1,290 @@
+"""How Honk starts the Claude Code CLI, and how it finds and stops every process the CLI starts.
+
+- The environment: the SDK hands the CLI Honk's whole environment, so `cli_path` names a per-run
+  launcher that keeps only the variables Honk chose (`cli_environment`) and drops the rest; no
+  value ever appears on a command line.
+- Isolation `bwrap` runs the CLI, and so every command it starts, in bubblewrap (`launch_argv`):
+  no network (the CLI reaches the proxy through a bound Unix socket, `ANTHROPIC_UNIX_SOCKET`), a
+  private /proc and /tmp, the system directories read-only, and writable only the workspace (its
+  `.git` read-only: a hook planted there would run outside the sandbox) and the run's own HOME
+  and CLAUDE_CONFIG_DIR. `allow_web` shares the network, since WebFetch runs in the CLI.
+- Processes: the CLI's tree is read from /proc (its descendants and its session), remembered
+  while it runs, and killed on a time limit, `close()` or cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from honk_app.agent.proxy import ProxyGrant
+
+Isolation = Literal["auto", "bwrap", "none"]
+READ_ONLY_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+QUIET = {  # Claude Code's documented switches for everything a headless run does not need
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_BUG_COMMAND": "1",
+    "DISABLE_COST_WARNINGS": "1",
+    "DISABLE_INSTALLATION_CHECKS": "1",
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY": "1",
+    "CLAUDE_CODE_DISABLE_AUTO_MEMORY": "1",
+    "CLAUDE_CODE_DISABLE_BACKGROUND_TASKS": "1",
+    "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL": "1",
+    "CLAUDE_CODE_IDE_SKIP_AUTO_INSTALL": "1",
+    "CLAUDE_BASH_MAINTAIN_PROJECT_WORKING_DIR": "1",
+}
+
+
+@dataclass(frozen=True)
+class ClaudeCodeSettings:
+    isolation: Isolation = "auto"  # auto: bwrap where it works, else none (logged), as the sandbox
+    allow_web: bool = False  # WebFetch runs in the CLI: with it the sandbox shares the network
+    allowed_commands: tuple[str, ...] | None = None  # None: any command (inside the sandbox)
+    max_retries: int = 2  # CLAUDE_CODE_MAX_RETRIES
+    cli_path: Path | None = None  # default: the CLI bundled with claude_agent_sdk
+    bwrap_path: str = "bwrap"
+    read_only_paths: tuple[str, ...] = READ_ONLY_SYSTEM  # add toolchains outside these here
+    hidden_paths: tuple[str, ...] = ()  # emptied in the sandbox: Honk's .env, data dir, key file
+    path: str = "/usr/local/bin:/usr/bin:/bin"
+
+
+# ---- pure core -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    root: Path  # 0700, never visible inside the sandbox: the launcher lives here
+    home: Path
+    config: Path
+    launcher: Path
+    pid_file: Path
+
+    @classmethod
+    def under(cls, root: Path) -> RunPaths:
+        return cls(root, root / "home", root / "config", root / "launch", root / "cli.pid")
+
+
+def cli_environment(
+    settings: ClaudeCodeSettings, grant: ProxyGrant, paths: RunPaths, sdk_version: str
+) -> dict[str, str]:
+    """The CLI's whole environment: built from nothing, so no variable of Honk's can leak."""
+    env = {
+        "PATH": settings.path,
+        "HOME": str(paths.home),
+        "LANG": "C.UTF-8",
+        "SHELL": "/bin/bash",
+        "CLAUDE_CONFIG_DIR": str(paths.config),
+        "ANTHROPIC_BASE_URL": grant.base_url,
+        "ANTHROPIC_API_KEY": grant.token,
+        "CLAUDE_CODE_MAX_RETRIES": str(settings.max_retries),
+        "CLAUDE_CODE_ENTRYPOINT": "sdk-py",
+        "CLAUDE_AGENT_SDK_VERSION": sdk_version,
+        "CLAUDE_CODE_SDK_READS_SESSION_STATE": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        **QUIET,
+    }
+    if settings.isolation != "none":
+        env["ANTHROPIC_UNIX_SOCKET"] = str(grant.unix_socket)
+    return env
+
+
+def launch_argv(
+    settings: ClaudeCodeSettings,
+    *,
+    bwrap: str,
+    cli: Path,
+    workspace: Path,
+    paths: RunPaths,
+    socket_path: Path,
+) -> list[str]:
+    """The command that starts the CLI: inside bubblewrap, or bare. No value of the environment
+    is ever in it: command lines are visible to every local user."""
+    if settings.isolation == "none":
+        return [str(cli)]
+    argv = [bwrap, "--die-with-parent", "--new-session", "--unshare-all"]
+    if settings.allow_web:
+        argv.append("--share-net")
+    for path in settings.read_only_paths:
+        argv += ["--ro-bind-try", path, path]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # noqa: S108 - a fresh tmpfs
+    for hidden in settings.hidden_paths:
+        if Path(hidden).is_dir():
+            argv += ["--tmpfs", hidden]
+        elif Path(hidden).exists():
+            argv += ["--ro-bind", os.devnull, hidden]
+    argv += ["--ro-bind", str(cli.parent), str(cli.parent)]
+    argv += ["--ro-bind", str(socket_path), str(socket_path)]
+    for writable in (paths.home, paths.config, workspace):
+        argv += ["--bind", str(writable), str(writable)]
+    git = str(workspace / ".git")
+    argv += ["--ro-bind-try", git, git, "--chdir", str(workspace), "--", str(cli)]
+    return argv
+
+
+def launcher_script(argv: Sequence[str], keep: Sequence[str], pid_file: Path, python: str) -> str:
+    """A script for `cli_path`. The SDK starts it with Honk's whole environment plus ours (passed
+    as `options.env`); it keeps only the variables named in `keep`, records its pid, starts a
+    session of its own and becomes `argv`, so the pid it records is the root of the CLI's tree."""
+    return (
+        f"#!{python} -IS\n"
+        "import os, sys\n"
+        f"with open({str(pid_file)!r}, 'w') as f:\n"
+        "    f.write(str(os.getpid()))\n"
+        "try:\n"
+        "    os.setsid()\n"
+        "except OSError:\n"
+        "    pass\n"
+        f"env = {{k: os.environ[k] for k in {sorted(keep)!r} if k in os.environ}}\n"
+        f"os.execve({argv[0]!r}, {list(argv)!r} + sys.argv[1:], env)\n"
+    )
+
+
+@dataclass(frozen=True)
+class ProcInfo:
+    pid: int
+    state: str
+    ppid: int
+    session: int
+    start: int  # clock ticks after boot: tells a reused pid apart
+
+
+def parse_stat(text: str) -> ProcInfo:
+    """/proc/PID/stat; the command name may hold spaces and parentheses, so split after it."""
+    pid, _, rest = text.partition(" (")
+    fields = rest.rsplit(") ", 1)[1].split()
+    return ProcInfo(int(pid), fields[0], int(fields[1]), int(fields[3]), int(fields[19]))
+
+
+def process_tree(table: Sequence[ProcInfo], root: int, *, session: bool) -> list[ProcInfo]:
+    """`root`, its descendants, and (if `session`) the members of the session it leads."""
+    children: dict[int, list[ProcInfo]] = {}
+    for proc in table:
+        children.setdefault(proc.ppid, []).append(proc)
+    found = {p.pid: p for p in table if p.pid == root or (session and p.session == root)}
+    stack = list(found)
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child.pid not in found:
+                found[child.pid] = child
+                stack.append(child.pid)
+    return list(found.values())
+
+
+# ---- /proc and signals -----------------------------------------------------------------------
+
+
+def proc_table() -> list[ProcInfo]:
+    table = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                table.append(parse_stat(Path(entry.path, "stat").read_text()))
+    return table
+
+
+def alive(procs: Sequence[ProcInfo]) -> list[ProcInfo]:
+    """The processes still running (a zombie has stopped; it only waits to be reaped)."""
+    now = {p.pid: p for p in proc_table()}
+    return [
+        p for p in procs if (q := now.get(p.pid)) and q.start == p.start and q.state not in "ZX"
+    ]
+
+
+def kill_all(procs: Sequence[ProcInfo]) -> None:
+    for proc in alive(procs):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(proc.pid, signal.SIGKILL)
+
+
+async def wait_gone(procs: Sequence[ProcInfo], timeout_s: float = 5.0) -> list[ProcInfo]:
+    """Poll /proc (a process outside our children offers nothing to await) until all are gone."""
+    for _ in range(max(1, int(timeout_s / 0.05))):
+        if not alive(procs):
+            return []
+        await asyncio.sleep(0.05)
+    return alive(procs)
+
+
+def bwrap_problem(bwrap: str) -> str | None:
+    """None if bubblewrap can build the sandbox here, else one sentence saying why not."""
+    found = shutil.which(bwrap)
+    if found is None:
+        return f"Claude Code runs in bubblewrap, which is not installed here ({bwrap!r} not found)."
+    probe = [found, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"]
+    done = subprocess.run(probe, capture_output=True, text=True, timeout=30, check=False)
+    if done.returncode != 0:
+        reason = done.stderr.strip().splitlines()[-1:] or ["no reason given"]
+        return f"bubblewrap cannot build a sandbox on this host: {reason[0]}"
+    return None
+
+
+def bundled_cli(sdk: Any) -> Path | None:
+    bundled = Path(sdk.__file__).parent / "_bundled" / "claude"
+    if bundled.is_file():
+        return bundled
+    found = shutil.which("claude")
+    return Path(found) if found else None
+
+
+# ---- the run's files and processes -----------------------------------------------------------
+
+
+def write_run_files(
+    paths: RunPaths,
+    settings: ClaudeCodeSettings,
+    grant: ProxyGrant,
+    *,
+    bwrap: str,
+    cli: Path,
+    workspace: Path,
+    sdk_version: str,
+) -> dict[str, str]:
+    """Make HOME and CLAUDE_CONFIG_DIR under the run's private root and write the launcher;
+    return the CLI's environment, which the SDK must pass (the launcher keeps only it)."""
+    paths.home.mkdir()
+    paths.config.mkdir()
+    env = cli_environment(settings, grant, paths, sdk_version)
+    argv = launch_argv(
+        settings,
+        bwrap=bwrap,
+        cli=cli,
+        workspace=workspace,
+        paths=paths,
+        socket_path=grant.unix_socket,
+    )
+    script = launcher_script(argv, list(env), paths.pid_file, sys.executable)
+    paths.launcher.write_text(script)
+    paths.launcher.chmod(0o700)
+    return env
+
+
+def read_pid(pid_file: Path) -> int | None:
+    """The pid the launcher recorded, or None before it has started."""
+    with contextlib.suppress(OSError, ValueError):
+        return int(pid_file.read_text())
+    return None
+
+
+def grown_tree(tree: Sequence[ProcInfo], pid: int, *, session: bool) -> list[ProcInfo]:
+    """`tree` plus the processes now in the tree of `pid`, so they can be killed even after they
+    are reparented; `tree` unchanged if `pid` is gone or is no longer our child."""
+    table = proc_table()
+    root = next((p for p in table if p.pid == pid), None)
+    if root is None or root.ppid != os.getpid():
+        return list(tree)  # gone, or the pid now belongs to someone else
+    known = {p.pid: p for p in tree}
+    for proc in process_tree(table, pid, session=session):
+        known[proc.pid] = proc
+    return list(known.values())

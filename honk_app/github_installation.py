@@ -54,17 +54,11 @@ class InstallationClient(IssueCalls):
         self, full_name: str, number: int, op: str
     ) -> list[PullRequestReviewComment]:
         owner, repo = split_full_name(full_name)
-        found: list[PullRequestReviewComment] = []
-        comment: PullRequestReviewComment
-        with self._errors(op, f"GET /repos/{full_name}/pulls/{number}/comments"):
-            async for comment in self._gh.rest.paginate(
-                self._gh.rest.pulls.async_list_review_comments,
-                owner=owner,
-                repo=repo,
-                pull_number=number,
-                per_page=PER_PAGE,
-            ):
-                found.append(comment)
+        endpoint = f"GET /repos/{full_name}/pulls/{number}/comments"
+        list_comments = self._gh.rest.pulls.async_list_review_comments
+        found: list[PullRequestReviewComment] = await self._all(
+            op, endpoint, list_comments, owner=owner, repo=repo, pull_number=number
+        )
         return found
 
     async def pull_review_comments(self, full_name: str, number: int) -> list[ReviewCommentInfo]:
@@ -99,18 +93,12 @@ class InstallationClient(IssueCalls):
 
     async def pull_files(self, full_name: str, number: int) -> list[str]:
         owner, repo = split_full_name(full_name)
-        names: list[str] = []
-        entry: DiffEntry
-        with self._errors("pull_files", f"GET /repos/{full_name}/pulls/{number}/files"):
-            async for entry in self._gh.rest.paginate(
-                self._gh.rest.pulls.async_list_files,
-                owner=owner,
-                repo=repo,
-                pull_number=number,
-                per_page=PER_PAGE,
-            ):
-                names.append(entry.filename)
-        return names
+        endpoint = f"GET /repos/{full_name}/pulls/{number}/files"
+        entries: list[DiffEntry] = await self._all(
+            "pull_files", endpoint, self._gh.rest.pulls.async_list_files,
+            owner=owner, repo=repo, pull_number=number,
+        )  # fmt: skip
+        return [entry.filename for entry in entries]
 
     async def find_pull_by_head(self, full_name: str, owner: str, branch: str) -> PullInfo | None:
         """The open pull request whose head is `owner:branch`, if any."""

@@ -55,6 +55,14 @@ class IssueCalls:
     def _errors(self, op: str, endpoint: str) -> AbstractContextManager[None]:
         return translated(op, endpoint, self._secrets())
 
+    async def _all(self, op: str, endpoint: str, method: Any, **params: Any) -> list[Any]:
+        """Every item of a paginated list call, with GitHub's errors translated."""
+        found: list[Any] = []
+        with self._errors(op, endpoint):
+            async for item in self._gh.rest.paginate(method, per_page=PER_PAGE, **params):
+                found.append(item)
+        return found
+
     # -- people and reactions ------------------------------------------------------------------
 
     async def permission(self, full_name: str, login: str) -> str:
@@ -110,17 +118,11 @@ class IssueCalls:
 
     async def _issue_comments(self, full_name: str, number: int, op: str) -> list[IssueComment]:
         owner, repo = split_full_name(full_name)
-        found: list[IssueComment] = []
-        comment: IssueComment
-        with self._errors(op, f"GET /repos/{full_name}/issues/{number}/comments"):
-            async for comment in self._gh.rest.paginate(
-                self._gh.rest.issues.async_list_comments,
-                owner=owner,
-                repo=repo,
-                issue_number=number,
-                per_page=PER_PAGE,
-            ):
-                found.append(comment)
+        endpoint = f"GET /repos/{full_name}/issues/{number}/comments"
+        list_comments = self._gh.rest.issues.async_list_comments
+        found: list[IssueComment] = await self._all(
+            op, endpoint, list_comments, owner=owner, repo=repo, issue_number=number
+        )
         return found
 
     async def find_comment_with_marker(

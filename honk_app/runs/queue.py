@@ -60,23 +60,15 @@ def init_dbos(settings: Settings, role: Role) -> None:
     import honk_app.runs.work
     import honk_app.runs.workflow  # noqa: F401  (registers the workflows)
 
-    global _start_intake_here
     DBOS(config=dbos_config(settings, role))
     if role == "web":
         DBOS.listen_queues([])  # accept and enqueue only; workers dequeue
-    _start_intake_here = role == "serve"
-
-
-# In the one-process mode the intake starts at once in this process (durably recorded first), so
-# nothing polls for it; with separate web and worker processes it goes through the queue.
-_start_intake_here = False
 
 
 async def register_queues(settings: Settings) -> None:
     interval = settings.HONK_POLL_INTERVAL_S
-    intake_poll = 1.0 if _start_intake_here else min(interval, 0.25)
     await DBOS.register_queue_async(
-        INTAKE_QUEUE, worker_concurrency=16, polling_interval_sec=intake_poll
+        INTAKE_QUEUE, worker_concurrency=16, polling_interval_sec=min(interval, 0.25)
     )
     await DBOS.register_queue_async(
         RUNS_QUEUE,
@@ -91,10 +83,7 @@ async def enqueue_intake(trigger: Trigger) -> str:
     from honk_app.runs.workflow import intake_workflow
 
     with SetWorkflowID(trigger.run_id):
-        if _start_intake_here:
-            await DBOS.start_workflow_async(intake_workflow, trigger.to_json())
-        else:
-            await DBOS.enqueue_workflow_async(INTAKE_QUEUE, intake_workflow, trigger.to_json())
+        await DBOS.enqueue_workflow_async(INTAKE_QUEUE, intake_workflow, trigger.to_json())
     return trigger.run_id
 
 

@@ -7,6 +7,7 @@ times with backoff; the work step (runs/work.py) is not, because it is long and 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from typing import Any
@@ -17,7 +18,7 @@ from honk_app import replies
 from honk_app.github import GitHubError, InstallationClient
 from honk_app.models import Command, Trigger
 from honk_app.repo_config import ConfigError, parse_config
-from honk_app.report import Outcome, Phase, PhaseState, RunView, tracking_comment
+from honk_app.report import Outcome, Phase, PhaseState, RunView, run_marker, tracking_comment
 from honk_app.runs import checks, runtime
 from honk_app.runs.outcome import WorkResult
 from honk_app.runs.store import RunRow
@@ -140,7 +141,7 @@ async def reply_help(trigger_json: dict[str, Any]) -> None:
 async def reply_status(trigger_json: dict[str, Any]) -> None:
     trigger = _t(trigger_json)
     store = runtime.current().store
-    rows = [r for r in store.for_target(trigger.target.key, limit=20) if r.command == "run"]
+    rows = [r for r in await store.afor_target(trigger.target.key, limit=20) if r.command == "run"]
     summaries = [
         replies.RunSummary(
             run_id=r.run_id,
@@ -169,7 +170,7 @@ async def stop_target(trigger_json: dict[str, Any]) -> int:
     rt = runtime.current()
     active = [
         r
-        for r in rt.store.active_for_target(trigger.target.key)
+        for r in await rt.store.aactive_for_target(trigger.target.key)
         if r.run_id != trigger.run_id and r.command == "run"
     ]
     gh = await _client(trigger)
@@ -211,10 +212,11 @@ async def resolve_retry(trigger_json: dict[str, Any]) -> dict[str, Any] | None:
         """Only a request that passed `authorize` may be repeated, never a refused one."""
         return row is not None and row.command == "run" and row.status not in ("refused",)
 
-    earlier = store.get(trigger.retry_of) if trigger.retry_of else None
+    earlier = await store.aget(trigger.retry_of) if trigger.retry_of else None
     if not replayable(earlier):
         earlier = next(
-            (r for r in store.for_target(trigger.target.key, limit=20) if replayable(r)), None
+            (r for r in await store.afor_target(trigger.target.key, limit=20) if replayable(r)),
+            None,
         )
     if earlier is None:
         await store.aupdate(trigger.run_id, status="succeeded", outcome="nothing to retry")
@@ -236,14 +238,8 @@ async def resolve_retry(trigger_json: dict[str, Any]) -> dict[str, Any] | None:
         retry_of=earlier.run_id,
     )
     data = retried.to_json()
-    await store.aupdate(trigger.run_id, command="run", trigger_json=_json(data))
+    await store.aupdate(trigger.run_id, command="run", trigger_json=json.dumps(data))
     return data
-
-
-def _json(data: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(data)
 
 
 @DBOS.step(name="honk.announce", **GITHUB_STEP)
@@ -252,7 +248,9 @@ async def announce(trigger_json: dict[str, Any]) -> int:
     trigger = _t(trigger_json)
     rt = runtime.current()
     ahead = [
-        r for r in rt.store.active_for_target(trigger.target.key) if r.run_id != trigger.run_id
+        r
+        for r in await rt.store.aactive_for_target(trigger.target.key)
+        if r.run_id != trigger.run_id
     ]
     waiting_for = ahead[-1].run_id if ahead else None
     view = dataclasses.replace(start_view(trigger), waiting_for=waiting_for)
@@ -263,8 +261,7 @@ async def announce(trigger_json: dict[str, Any]) -> int:
         view_marker(view),
         tracking_comment(view, known_secrets=rt.known_secrets),
     )
-    row = rt.store.get(trigger.run_id)
-    if row is not None and row.status == "cancelled":
+    if await rt.store.ais_cancelled(trigger.run_id):
         return comment.id  # stopped while acknowledging; is_stopped() keeps it from working
     await rt.store.aupdate(
         trigger.run_id, status="waiting" if waiting_for else "queued", comment_id=comment.id
@@ -275,13 +272,10 @@ async def announce(trigger_json: dict[str, Any]) -> int:
 @DBOS.step(name="honk.is_stopped")
 async def is_stopped(trigger_json: dict[str, Any]) -> bool:
     """`/honk stop` may land before this run's work was queued: then it must not start."""
-    row = runtime.current().store.get(_t(trigger_json).run_id)
-    return row is not None and row.status == "cancelled"
+    return await runtime.current().store.ais_cancelled(_t(trigger_json).run_id)
 
 
 def view_marker(view: RunView) -> str:
-    from honk_app.report import run_marker
-
     return run_marker(view.run_id)
 
 
@@ -293,8 +287,7 @@ async def configure(trigger_json: dict[str, Any], comment_id: int | None) -> dic
     """`.github/honk.yml` from the default branch, else the owner's `.github`, else defaults."""
     trigger = _t(trigger_json)
     rt = runtime.current()
-    row = rt.store.get(trigger.run_id)
-    if row is not None and row.status == "cancelled":
+    if await rt.store.ais_cancelled(trigger.run_id):
         return {"error": "stopped before it started"}
     await rt.store.aupdate(trigger.run_id, status="running")
     gh = await _client(trigger)
@@ -360,7 +353,7 @@ async def report(
     view = final_view(trigger, work, pull)
     if work.head_sha:
         await checks.upsert_final(gh, trigger, work.head_sha, view)
-    row = rt.store.get(trigger.run_id)
+    row = await rt.store.aget(trigger.run_id)
     if row is not None and row.head_sha and row.head_sha != work.head_sha:
         await checks.upsert_final(gh, trigger, row.head_sha, view)  # the in-progress one
     await _finish_comment(gh, trigger, comment_id, view)
@@ -399,7 +392,7 @@ async def fail(trigger_json: dict[str, Any], comment_id: int | None, sentence: s
     )
     gh = await _client(trigger)
     await _finish_comment(gh, trigger, comment_id, view)
-    row = rt.store.get(trigger.run_id)
+    row = await rt.store.aget(trigger.run_id)
     if row is not None and row.head_sha:
         await checks.upsert_final(gh, trigger, row.head_sha, view)
     await rt.store.aupdate(trigger.run_id, status="failed", outcome="failed", summary=sentence)

@@ -199,7 +199,24 @@ class RunStore:
             ).all()
         return [(r.kind, json.loads(r.record_json)) for r in rows]
 
-    # ---- async wrappers -----------------------------------------------------------------
+    def is_cancelled(self, run_id: str) -> bool:
+        """`/honk stop` marked this run; a step that has not begun its work must not begin it."""
+        row = self.get(run_id)
+        return row is not None and row.status == "cancelled"
+
+    # ---- async wrappers: the work goes to a thread, off the event loop ----------------------
+    async def aget(self, run_id: str) -> RunRow | None:
+        return await asyncio.to_thread(self.get, run_id)
+
+    async def afor_target(self, target_key: str, limit: int = 10) -> list[RunRow]:
+        return await asyncio.to_thread(self.for_target, target_key, limit)
+
+    async def aactive_for_target(self, target_key: str) -> list[RunRow]:
+        return await asyncio.to_thread(self.active_for_target, target_key)
+
+    async def ais_cancelled(self, run_id: str) -> bool:
+        return await asyncio.to_thread(self.is_cancelled, run_id)
+
     async def arecord(self, *args: Any) -> None:
         await asyncio.to_thread(self.record, *args)
 

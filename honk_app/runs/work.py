@@ -108,7 +108,7 @@ async def do_work(
 async def _close_cancelled(gh: InstallationClient, trigger: Trigger) -> None:
     """Complete a check run this run opened, even if `/honk stop` came before it was recorded."""
     try:
-        row = await asyncio.to_thread(runtime.current().store.get, trigger.run_id)
+        row = await runtime.current().store.aget(trigger.run_id)
         if row is not None and row.head_sha:
             await checks.complete_cancelled(gh, trigger, row.head_sha, start_view(trigger))
     except Exception as exc:

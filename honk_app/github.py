@@ -8,8 +8,6 @@ asks `installation_token`), refreshed five minutes before it expires and never l
 from __future__ import annotations
 
 import asyncio
-import functools
-import ssl
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -35,6 +33,8 @@ from honk_app.github_models import (
     bot_login,
     present,
 )
+from honk_app.http_pool import SharedTransport, tls_context
+from honk_app.priority import yield_to_deliveries
 
 if TYPE_CHECKING:
     from githubkit import GitHubCore
@@ -65,6 +65,7 @@ class _InstallationTokenAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        await yield_to_deliveries()  # every call a run makes: webhooks are answered first
         request.headers["Authorization"] = f"token {await self._token()}"
         yield request
 
@@ -82,12 +83,6 @@ class _InstallationTokenStrategy(BaseAuthStrategy):
 
     def get_auth_flow(self, github: GitHubCore[Any]) -> httpx.Auth:
         return _InstallationTokenAuth(self.token)
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One verified TLS context for all clients: httpx would load the CA bundle per request."""
-    return ssl.create_default_context()
 
 
 def _expiry(stamp: str) -> datetime:
@@ -112,11 +107,13 @@ class GitHubApp:
         self._private_key = private_key_pem
         # githubkit's default cache is one per process; a fresh one keeps Apps (and tests) apart
         self._cache = cache_strategy if cache_strategy is not None else MemCacheStrategy()
+        self._transport = SharedTransport()  # keep-alive across githubkit's per-call clients
         self._config = get_config(
             base_url=api_url,
             user_agent=user_agent,
             timeout=timeout_s,
-            ssl_verify=_tls_context(),
+            ssl_verify=tls_context(),
+            async_transport=self._transport,
             cache_strategy=self._cache,
             http_cache=False,  # every read must see GitHub's current state (find before create)
             auto_retry=retry if retry is not None else RetryPolicy(),
@@ -126,6 +123,10 @@ class GitHubApp:
         self._bot_id_settled = False
         self._tokens: dict[int, str] = {}  # the latest token per installation, for redaction
         self._locks: dict[tuple[int, int], asyncio.Lock] = {}
+
+    async def aclose(self) -> None:
+        """Close the keep-alive connections this event loop holds."""
+        await self._transport.close_current_loop()
 
     def known_secrets(self) -> list[str]:
         """Values to redact from anything Honk shows: the key and every token it holds."""

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from honk_app import events
 from honk_app.runs import queue, runtime
+from honk_app.runs.inbox import Inbox
 from honk_app.settings import Settings, load_settings
 from honk_app.setup_flow import SetupFlow
 from honk_app.triggers import TriggerRules
@@ -25,6 +26,7 @@ from honk_app.webhooks import WebhookContext, make_endpoint
 log = logging.getLogger("honk.server")
 
 APP_YML = Path(__file__).resolve().parent.parent / "app.yml"
+INBOX_FILE = "inbox.sqlite"
 
 
 class Honk:
@@ -35,10 +37,16 @@ class Honk:
         self.role = role
         self.env_path = env_path
         self.ctx = WebhookContext(secret=None, rules=TriggerRules(), enqueue=queue.enqueue_intake)
+        self.inbox: Inbox | None = None
         self.started = False
 
     async def start(self) -> None:
         rt = await runtime.start(self.settings, self.role, self.env_path)
+        if not self.settings.is_postgres:
+            # One SQLite file has one writer at a time: triggers get a file of their own.
+            self.inbox = Inbox(self.settings.data_dir / INBOX_FILE, queue.hand_off_intake)
+            await self.inbox.start()
+            self.ctx.enqueue = self.inbox.put
         assert self.settings.WEBHOOK_SECRET is not None
         self.ctx.rules = rt.rules
         self.ctx.secret = self.settings.WEBHOOK_SECRET.get_secret_value().encode()
@@ -64,6 +72,9 @@ class Honk:
         log.info("GitHub App %s registered; serving webhooks", values.get("APP_ID", "?"))
 
     async def stop(self) -> None:
+        if self.inbox is not None:
+            await self.inbox.stop()
+            self.inbox = None
         if self.started:
             await runtime.stop()
             self.started = False
@@ -87,10 +98,12 @@ def create_app(
             return JSONResponse({"status": "setup", "database": "not started"}, status_code=503)
         try:
             await asyncio.to_thread(runtime.current().store.ping)
+            backlog = await honk.inbox.backlog() if honk.inbox is not None else 0
         except Exception as exc:
             log.warning("health check: database does not answer: %s", type(exc).__name__)
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok", "role": role})
+        # `inbox`: triggers answered 202 and not yet handed to the run queue.
+        return JSONResponse({"status": "ok", "database": "ok", "role": role, "inbox": backlog})
 
     routes: list[BaseRoute] = [
         Route("/ping", ping, methods=["GET"]),

@@ -14,12 +14,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from honk_app import events
 from honk_app.models import Ignored, Trigger
 from honk_app.prefilter import looks_like_json_object, may_trigger
+from honk_app.priority import GAUGE
 from honk_app.triggers import TriggerRules, decide
 
 log = logging.getLogger("honk.webhooks")
@@ -78,11 +80,14 @@ def _answer(status: int, message: str, **extra: Any) -> JSONResponse:
 def make_endpoint(ctx: WebhookContext) -> Callable[[Request], Awaitable[Response]]:
     async def webhook(request: Request) -> Response:
         delivery = request.headers.get("x-github-delivery", "")
+        GAUGE.started()  # background work steps aside until this is answered
         try:
             return await _handle(ctx, request, delivery)
         except Exception:
             log.exception("webhook handler failed for delivery %s", delivery or "(none)")
             return _answer(500, "internal error; GitHub may redeliver")
+        finally:
+            GAUGE.finished()
 
     return webhook
 
@@ -121,7 +126,6 @@ async def _handle(ctx: WebhookContext, request: Request, delivery: str) -> Respo
     decision = decide(event, delivery, payload, ctx.rules)
     if isinstance(decision, Ignored):
         return _answer(200, "ignored", reason=decision.reason)
-    events.validate(event, delivery, payload)  # logs a stricter model's rejection; never drops
     run_id = await ctx.enqueue(decision)
     log.info(
         "delivery %s: %s %s on %s by %s -> %s",
@@ -132,4 +136,12 @@ async def _handle(ctx: WebhookContext, request: Request, delivery: str) -> Respo
         decision.sender_login,
         run_id,
     )
-    return _answer(202, "accepted", run_id=run_id, command=decision.command.value)
+    response = _answer(202, "accepted", run_id=run_id, command=decision.command.value)
+    # githubkit's model only logs what it rejects (never drops): check after the answer is sent.
+    response.background = BackgroundTask(_validate_model, event, delivery, payload)
+    return response
+
+
+async def _validate_model(event: str, delivery: str, payload: dict[str, Any]) -> None:
+    """On the event loop, not a thread: a pool of threads would only fight over the GIL."""
+    events.validate(event, delivery, payload)

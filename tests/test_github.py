@@ -240,6 +240,17 @@ async def test_app_info_is_read_once(fake: FakeGitHub, app: GitHubApp) -> None:
     assert count(fake, "GET", "/users/") == 1
 
 
+async def test_calls_share_keep_alive_connections(
+    fake: FakeGitHub, client: InstallationClient
+) -> None:
+    """githubkit makes a client per call; the connection (a TLS handshake on GitHub) is reused."""
+    for _ in range(5):
+        await client.permission(REPO, "octocat")
+    api_calls = [r for r in fake.request_log if not r.path.startswith("/app")]
+    assert len(api_calls) >= 5
+    assert len({r.peer for r in fake.request_log}) == 1
+
+
 async def test_installation_token_is_minted_once_and_per_app(
     fake: FakeGitHub, app: GitHubApp
 ) -> None:

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from dbos import DBOS
 from starlette.testclient import TestClient
 
+from honk_app.priority import GAUGE
 from honk_app.runs.queue import INTAKE_QUEUE
-from honk_app.server import create_app
+from honk_app.server import INBOX_FILE, create_app
 from honk_app.webhooks import MAX_BODY_BYTES, sign, signature_matches
 from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.fixtures import payloads
 
 PATH = "/api/github/webhooks"
+T = TypeVar("T")
 
 
 def test_github_documented_signature_vector() -> None:
@@ -140,10 +144,27 @@ def test_trigger_is_durably_enqueued_before_202(client: TestClient) -> None:
     assert response.status_code == 202, response.text
     run_id = response.json()["run_id"]
     assert delivery in run_id
-    status = DBOS.get_workflow_status(run_id)
-    assert status is not None
+    # On disk when the 202 left: in the inbox file, or already handed to the run queue (the
+    # inbox deletes a row only after the hand-off, so reading it first cannot miss the run).
+    inbox_file = client.app.state.honk.settings.data_dir / INBOX_FILE  # type: ignore[attr-defined]
+    with sqlite3.connect(inbox_file) as conn:
+        waiting = [r[0] for r in conn.execute("SELECT run_id FROM honk_inbox")]
+    assert run_id in waiting or DBOS.get_workflow_status(run_id) is not None
+    status = wait_for(lambda: DBOS.get_workflow_status(run_id), "the run to reach the queue")
     assert status.status == "ENQUEUED"
     assert status.queue_name == INTAKE_QUEUE
+    assert wait_for(lambda: client.get("/healthz").json()["inbox"] == 0, "an empty inbox")
+
+
+def wait_for(probe: Callable[[], T | None], what: str) -> T:
+    """Poll for something the server does in the background (no timing is asserted)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_redelivery_maps_to_the_same_run(client: TestClient) -> None:
@@ -153,7 +174,9 @@ def test_redelivery_maps_to_the_same_run(client: TestClient) -> None:
     second = post(client, payload, delivery=delivery)
     assert first.status_code == second.status_code == 202
     assert first.json()["run_id"] == second.json()["run_id"]
-    found = DBOS.list_workflows(workflow_ids=[first.json()["run_id"]])
+    found = wait_for(
+        lambda: DBOS.list_workflows(workflow_ids=[first.json()["run_id"]]), "the queued run"
+    )
     assert len(found) == 1
 
 
@@ -181,3 +204,20 @@ def test_payload_a_model_rejects_is_still_accepted(client: TestClient) -> None:
     }  # too thin for the model
     response = post(client, payload)
     assert response.status_code == 202, response.text
+
+
+def test_background_work_sees_a_delivery_while_it_is_answered(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    honk = client.app.state.honk  # type: ignore[attr-defined]
+    seen: list[int] = []
+    real_enqueue = honk.ctx.enqueue
+
+    async def enqueue(trigger: Any) -> str:
+        seen.append(GAUGE.in_flight)
+        return str(await real_enqueue(trigger))
+
+    monkeypatch.setattr(honk.ctx, "enqueue", enqueue)
+    assert post(client, payloads.issue_comment("/honk go")).status_code == 202
+    assert seen == [1]
+    assert GAUGE.in_flight == 0

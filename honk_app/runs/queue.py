@@ -80,11 +80,16 @@ async def register_queues(settings: Settings) -> None:
 
 async def enqueue_intake(trigger: Trigger) -> str:
     """Durably enqueue a trigger before the 202 goes back; a redelivery maps to the same id."""
+    await hand_off_intake(trigger.run_id, trigger.to_json())
+    return trigger.run_id
+
+
+async def hand_off_intake(run_id: str, trigger_json: dict[str, Any]) -> None:
+    """Enqueue the intake workflow under its deterministic id: doing it twice is one run."""
     from honk_app.runs.workflow import intake_workflow
 
-    with SetWorkflowID(trigger.run_id):
-        await DBOS.enqueue_workflow_async(INTAKE_QUEUE, intake_workflow, trigger.to_json())
-    return trigger.run_id
+    with SetWorkflowID(run_id):
+        await DBOS.enqueue_workflow_async(INTAKE_QUEUE, intake_workflow, trigger_json)
 
 
 async def enqueue_run(trigger: Trigger, comment_id: int | None) -> str:

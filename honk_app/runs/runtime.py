@@ -126,5 +126,6 @@ async def stop() -> None:
     global _current
     await asyncio.to_thread(DBOS.destroy, workflow_completion_timeout_sec=0)
     if _current is not None:
+        await _current.github.aclose()
         _current.store.engine.dispose()
     _current = None

@@ -284,7 +284,9 @@ class FrontMiddleware:
         fake = self.fake
         method, path = scope["method"], scope["path"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        record = RecordedRequest(method, path, scope.get("query_string", b"").decode(), headers)
+        query = scope.get("query_string", b"").decode()
+        client = scope.get("client") or ("", 0)
+        record = RecordedRequest(method, path, query, headers, peer=f"{client[0]}:{client[1]}")
         scope.setdefault("state", {})[RECORD_KEY] = record
         with fake.lock:
             fake.requests.append((method, path))

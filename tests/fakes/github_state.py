@@ -283,6 +283,7 @@ class RecordedRequest:
     headers: dict[str, str] = field(default_factory=dict)
     json: Any = None
     status: int | None = None
+    peer: str = ""  # the client's "host:port": one per TCP connection
 
 
 @dataclass

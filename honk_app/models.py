@@ -7,7 +7,7 @@ outputs are stored), and free of I/O.
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 
@@ -96,7 +96,15 @@ class Trigger:
         return f"honk-{self.delivery_id}{suffix}"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON types. By hand: `dataclasses.asdict` deep-copies and was a tenth of the
+        webhook path's CPU for a trigger."""
+        data = dict(self.__dict__)
+        data["command"] = self.command.value
+        data["target"] = dict(self.target.__dict__)
+        data["repository"] = dict(self.repository.__dict__)
+        if self.location is not None:
+            data["location"] = dict(self.location.__dict__)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Trigger:

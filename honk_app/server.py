@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -38,6 +39,7 @@ class Honk:
         self.env_path = env_path
         self.ctx = WebhookContext(secret=None, rules=TriggerRules(), enqueue=queue.enqueue_intake)
         self.inbox: Inbox | None = None
+        self._model_check: asyncio.Task[None] | None = None
         self.started = False
 
     async def start(self) -> None:
@@ -53,6 +55,10 @@ class Honk:
         # Build githubkit's model adapters before serving: done later in a thread, it would hold
         # the GIL for seconds while webhooks wait.
         await asyncio.to_thread(events.warm_up)
+        self._model_check = asyncio.create_task(self.ctx.model_check.run_forever())
+        # What startup built (models, adapters, the SDKs) lives as long as the process: out of
+        # the collector's way, so collections under load do not walk it again and again.
+        gc.freeze()
         self.started = True
         asyncio.create_task(self._learn_app_slug(rt))  # noqa: RUF006 - best effort
 
@@ -72,6 +78,9 @@ class Honk:
         log.info("GitHub App %s registered; serving webhooks", values.get("APP_ID", "?"))
 
     async def stop(self) -> None:
+        if self._model_check is not None:
+            self._model_check.cancel()
+            self._model_check = None
         if self.inbox is not None:
             await self.inbox.stop()
             self.inbox = None

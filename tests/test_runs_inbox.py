@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from honk_app.models import Trigger
+from honk_app.runs import inbox as inbox_module
 from honk_app.runs.inbox import Inbox
 from honk_app.triggers import TriggerRules, decide
 from tests.fixtures import payloads
@@ -137,3 +138,24 @@ async def test_stop_keeps_what_was_not_handed_over(tmp_path: Path) -> None:
     await inbox.put(t)
     await inbox.stop()
     assert rows_on_disk(tmp_path / "inbox.sqlite") == [t.run_id]
+
+
+async def test_the_wal_is_checkpointed_outside_the_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inbox_module, "CHECKPOINT_INTERVAL_S", 0.01)
+    recorder = Recorder()
+    inbox = Inbox(tmp_path / "inbox.sqlite", recorder)
+    await inbox.start()
+    await asyncio.gather(*(inbox.put(trigger(f"/honk {i}")) for i in range(20)))
+
+    async def checkpointed() -> bool:
+        return inbox.checkpoints > 0
+
+    await until(checkpointed, "a checkpoint")
+    await until(lambda: _zero(inbox), "the inbox to drain")
+    await inbox.stop()
+    with sqlite3.connect(tmp_path / "inbox.sqlite") as conn:
+        # the writer never checkpoints inside a commit: SQLite's automatic one is off
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert recorder.handed

@@ -90,6 +90,16 @@ async def hand_off_intake(run_id: str, trigger_json: dict[str, Any]) -> None:
 
     with SetWorkflowID(run_id):
         await DBOS.enqueue_workflow_async(INTAKE_QUEUE, intake_workflow, trigger_json)
+    trigger = Trigger.from_json(trigger_json)
+    log.info(
+        "queued %s: %s %s on %s by %s (delivery %s)",
+        run_id,
+        trigger.source,
+        trigger.command.value,
+        trigger.target.key,
+        trigger.sender_login,
+        trigger.delivery_id,
+    )
 
 
 async def enqueue_run(trigger: Trigger, comment_id: int | None) -> str:

@@ -34,7 +34,6 @@ from honk_app.github_models import (
     present,
 )
 from honk_app.http_pool import SharedTransport, tls_context
-from honk_app.priority import yield_to_deliveries
 
 if TYPE_CHECKING:
     from githubkit import GitHubCore
@@ -65,7 +64,6 @@ class _InstallationTokenAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        await yield_to_deliveries()  # every call a run makes: webhooks are answered first
         request.headers["Authorization"] = f"token {await self._token()}"
         yield request
 

@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 
 from honk_app import events
+from honk_app.priority import GAUGE
 from honk_app.runs import queue, runtime
 from honk_app.runs.inbox import Inbox
 from honk_app.settings import Settings, load_settings
@@ -56,6 +57,7 @@ class Honk:
         # the GIL for seconds while webhooks wait.
         await asyncio.to_thread(events.warm_up)
         self._model_check = asyncio.create_task(self.ctx.model_check.run_forever())
+        GAUGE.serve_on_this_loop()  # workflows' loops are held while deliveries are answered
         # What startup built (models, adapters, the SDKs) lives as long as the process: out of
         # the collector's way, so collections under load do not walk it again and again.
         gc.freeze()

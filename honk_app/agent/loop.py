@@ -31,7 +31,6 @@ from honk_app.agent.pricing import cost_usd
 from honk_app.agent.tools import DEFAULT_RESULT_CAP, WorkspaceTools, cut_middle
 from honk_app.http_pool import tls_context
 from honk_app.models import AgentOutcome, AgentStop, Usage
-from honk_app.priority import yield_to_deliveries
 from honk_app.secret_scan import redact
 
 AUDIT_CAP = 4_000
@@ -329,7 +328,6 @@ class BuiltinSession:
             self.messages.append({"role": "user", "content": await self._run_tools(calls, message)})
 
     async def _call_model(self) -> Any:
-        await yield_to_deliveries()
         if self._client is None:
             self._client = self.backend.client_factory()
         tools: list[dict[str, Any]] = [dict(t) for t in WorkspaceTools.definitions()]

@@ -153,12 +153,14 @@ class Inbox:
         """Hand every row over, oldest first; True if some must be tried again later."""
         failed: set[int] = set()
         while True:
-            await yield_to_deliveries()  # the runs these start can wait; acknowledgements not
             rows = self._oldest(failed, HAND_OFF_BATCH)
             if not rows:
                 return bool(failed)
             handed = []
             for seq, run_id, body in rows:
+                # Each run this starts costs far more than an acknowledgement: while deliveries
+                # are arriving, hand over one per pause of the webhook path, not a batch.
+                await yield_to_deliveries()
                 try:
                     await self._hand_off(run_id, json.loads(body))
                 except Exception:

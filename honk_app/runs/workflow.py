@@ -15,6 +15,7 @@ from typing import Any
 from dbos import DBOS
 
 from honk_app.models import Command, Trigger
+from honk_app.priority import GAUGE
 from honk_app.runs import queue, runtime, steps
 from honk_app.runs.outcome import WorkResult
 
@@ -23,6 +24,7 @@ log = logging.getLogger("honk.workflow")
 
 @DBOS.workflow(name="honk.intake")
 async def intake_workflow(trigger_json: dict[str, Any]) -> str:
+    GAUGE.govern_this_loop()  # acknowledgements of new deliveries go first
     try:
         return await _intake(trigger_json)
     except Exception as exc:
@@ -66,6 +68,7 @@ async def _intake(trigger_json: dict[str, Any]) -> str:
 
 @DBOS.workflow(name="honk.run")
 async def run_workflow(trigger_json: dict[str, Any], comment_id: int | None) -> dict[str, Any]:
+    GAUGE.govern_this_loop()
     trigger = Trigger.from_json(trigger_json)
     try:
         config = await steps.configure(trigger_json, comment_id)

@@ -101,11 +101,16 @@ async def test_concurrent_triggers_share_commits(tmp_path: Path) -> None:
     await inbox.stop()
 
 
-async def test_a_redelivery_waiting_in_the_inbox_is_one_row(tmp_path: Path) -> None:
+async def opened(tmp_path: Path, *, hang: bool = False) -> tuple[Inbox, Recorder]:
     recorder = Recorder()
-    recorder.hang = True
+    recorder.hang = hang
     inbox = Inbox(tmp_path / "inbox.sqlite", recorder)
     await inbox.start()
+    return inbox, recorder
+
+
+async def test_a_redelivery_waiting_in_the_inbox_is_one_row(tmp_path: Path) -> None:
+    inbox, _ = await opened(tmp_path, hang=True)
     delivery = str(uuid.uuid4())
     first, again = trigger(delivery=delivery), trigger(delivery=delivery)
     assert await inbox.put(first) == await inbox.put(again)
@@ -121,8 +126,7 @@ async def test_a_failed_hand_off_is_retried_without_holding_up_the_others(
     await inbox.start()
     stuck, after = trigger("/honk first"), trigger("/honk second")
     recorder.fail_once.add(stuck.run_id)
-    await inbox.put(stuck)
-    await inbox.put(after)
+    await asyncio.gather(inbox.put(stuck), inbox.put(after))  # one commit, stuck first
     await until(lambda: _zero(inbox), "the inbox to drain")
     assert recorder.handed == [after.run_id, stuck.run_id]
     assert "could not hand" in caplog.text and stuck.run_id in caplog.text
@@ -130,10 +134,7 @@ async def test_a_failed_hand_off_is_retried_without_holding_up_the_others(
 
 
 async def test_stop_keeps_what_was_not_handed_over(tmp_path: Path) -> None:
-    recorder = Recorder()
-    recorder.hang = True
-    inbox = Inbox(tmp_path / "inbox.sqlite", recorder)
-    await inbox.start()
+    inbox, _ = await opened(tmp_path, hang=True)
     t = trigger()
     await inbox.put(t)
     await inbox.stop()

@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -17,16 +16,7 @@ from honk_app.webhooks import sign
 from tests.fakes.github import FakeGitHub
 from tests.fakes.loopback import free_port
 from tests.test_setup_flow import manifest_form
-
-
-def wait_for(predicate, what: str, timeout: float = 60):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.waiting import wait_for
 
 
 def test_fresh_install_registers_the_app_and_then_serves_webhooks(tmp_path: Path) -> None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from dbos import DBOS
@@ -20,9 +19,9 @@ from honk_app.server import INBOX_FILE, create_app
 from honk_app.webhooks import MAX_BODY_BYTES, sign, signature_matches
 from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.fixtures import payloads
+from tests.waiting import wait_for
 
 PATH = "/api/github/webhooks"
-T = TypeVar("T")
 
 
 def test_github_documented_signature_vector() -> None:
@@ -154,17 +153,6 @@ def test_trigger_is_durably_enqueued_before_202(client: TestClient) -> None:
     assert status.status == "ENQUEUED"
     assert status.queue_name == INTAKE_QUEUE
     assert wait_for(lambda: client.get("/healthz").json()["inbox"] == 0, "an empty inbox")
-
-
-def wait_for(probe: Callable[[], T | None], what: str) -> T:
-    """Poll for something the server does in the background (no timing is asserted)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_redelivery_maps_to_the_same_run(client: TestClient) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import weakref
 from dataclasses import dataclass, field
 
 QUIET_S = 0.005  # a delivery this recent counts as in progress (keep-alive gaps are shorter)
@@ -47,18 +46,19 @@ class DeliveryGauge:
     in_flight: int = 0
     last_done: float = float("-inf")
     front_loop: asyncio.AbstractEventLoop | None = None
-    _held: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, bool] = field(
-        default_factory=weakref.WeakKeyDictionary
-    )
+    # The workflows' loops (one per process in practice) and whether each is being held.
+    _held: dict[asyncio.AbstractEventLoop, bool] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _quiet: threading.Event = field(default_factory=threading.Event)
 
     def started(self) -> None:
         self.in_flight += 1
-        if self.in_flight == 1:
+        if self.in_flight == 1 and self._held:  # per delivery: keep the common case cheap
             self._quiet.clear()
             for loop, holding in list(self._held.items()):
-                if not holding and not loop.is_closed():
+                if loop.is_closed():
+                    self._held.pop(loop, None)
+                elif not holding:
                     self._held[loop] = True
                     loop.call_soon_threadsafe(self._hold, loop)
 
@@ -87,6 +87,8 @@ class DeliveryGauge:
             # Sleep until the webhook path goes idle (or the hold's time is up): no wake-ups,
             # so this thread does not ask for the interpreter while deliveries are answered.
             if self.in_flight > 0:
+                if self._quiet.is_set():  # set before this loop was registered: stale
+                    self._quiet.clear()
                 self._quiet.wait(MAX_HOLD_S - (now - start))
             else:
                 time.sleep(max(0.0, QUIET_S - (now - self.last_done)))

@@ -1,15 +1,11 @@
-"""Git for one run: a mirror cache per repository, a cheap clone per run, commit and push.
+"""Git for one run: a cheap clone per run of the repository's mirror, commit and push.
 
-The installation token only ever lives in Honk's memory: each git command that talks to GitHub gets
-it as an HTTP header through its own environment (GIT_CONFIG_COUNT), never in a URL, .git/config or
-a file. Each run's git directory sits beside its work tree, not inside it: the sandbox can read it
-(so the agent may run `git diff`) but not write it, so hooks or config the agent plants are never
-run by Honk's own git, which is the one that holds the token. Every git command also disables
-hooks, fsmonitor, credential helpers and prompts, and reads no system or global config.
-
-Layout: `<data_dir>/mirrors/<owner>/<repo>.git` (bare, shared by runs and processes, guarded by
-an asyncio lock and an fcntl lock) and `<workspace_root>/<run_id>.<random>/{repo,git,scratch,lock}`
-(the lock is held while the workspace is in use, so a sweep never removes a live one).
+Git runs through honk_app.git_cmd, which keeps the installation token out of every file and keeps
+the shared mirrors. Each run's git directory sits beside its work tree, not inside it: the sandbox
+can read it (so the agent may run `git diff`) but not write it, so hooks or config the agent plants
+are never run by Honk's own git, which is the one that holds the token. Layout:
+`<workspace_root>/<run_id>.<random>/{repo,git,scratch,lock}` (the lock is held while the workspace
+is in use, so a sweep never removes a live one).
 
 Writing a whole work tree costs seconds on a large repository, so a finished workspace is parked
 in `<workspace_root>/.pool/<owner>/<repo>/` (reset, cleaned, its git dir stripped back to what a
@@ -22,26 +18,30 @@ and its config is the one Honk recorded.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import fcntl
 import os
-import re
 import secrets
 import shutil
-import signal
-import time
-import unicodedata
-from collections.abc import AsyncIterator, Mapping, Sequence, Set
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
-from honk_app.sandbox import kill_group, terminate_group
-from honk_app.secret_scan import redact
+from honk_app.git_cmd import (
+    LOCAL_TIMEOUT_S,
+    NETWORK_TIMEOUT_S,
+    DiffStat,
+    GitError,
+    check_branch,
+    mirror_lock,
+    mirror_path,
+    parse_numstat,
+    ref_sha,
+    refresh_mirror,
+    run_git,
+)
 from honk_app.workspace_pool import (
-    POOL_DIR,
     claim_parked,
     delete_tree,
     is_real_dir,
@@ -50,207 +50,14 @@ from honk_app.workspace_pool import (
     parked_problem,
     pool_path,
     renew_dirs,
-    sweep_pool,
+    safe_id,
 )
 
-NETWORK_TIMEOUT_S = 900.0
-LOCAL_TIMEOUT_S = 300.0
-LOCK_TIMEOUT_S = 1800.0
-BRANCH_PREFIX = "honk/"
 PushMode = Literal["own", "pr_head"]
-
-# every git command: no credential helper, hooks, fsmonitor, askpass, auto-gc or signing
-_SAFE_CONFIG = (
-    "credential.helper=", "core.hooksPath=/dev/null", "core.fsmonitor=false", "core.askPass=",
-    "gc.auto=0", "maintenance.auto=false", "commit.gpgSign=false", "advice.detachedHead=false",
-    "checkout.workers=0",  # write files in parallel, one worker per CPU
-)  # fmt: skip
-_SAFE_FLAGS = tuple(arg for setting in _SAFE_CONFIG for arg in ("-c", setting))
-_PASSED_ENV = (
-    "PATH", "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO", "HTTPS_PROXY", "https_proxy",
-    "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
-)  # fmt: skip
-_FIXED_ENV = {
-    "LC_ALL": "C", "LANG": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull, "GCM_INTERACTIVE": "never",
-}  # fmt: skip
-_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-_BAD_REF = re.compile(r"[\x00-\x20~^:?*\[\\\x7f]|\.\.|@\{|//|^[-/.]|[/.]$|\.lock$|/\.")
-
-
-class GitError(Exception):
-    """A git operation failed; the message is one readable sentence with secrets redacted."""
-
-
-# ---- pure helpers -------------------------------------------------------------------------------
-
-
-def branch_name(number: int, title: str) -> str:
-    """`honk/<number>-<slug>`: the slug is the title in lowercase ASCII and dashes, ≤ 40 chars."""
-    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:40].rstrip("-")
-    return f"{BRANCH_PREFIX}{number}-{slug}" if slug else f"{BRANCH_PREFIX}{number}"
-
-
-def check_branch(name: str) -> str:
-    """`name` if git would accept it as a branch name (and it cannot pass for an option)."""
-    if not name or _BAD_REF.search(name):
-        raise GitError(f"{name!r} is not a valid branch name.")
-    return name
-
-
-def auth_env(token: str, url: str) -> dict[str, str]:
-    """The environment that gives one git command the token, scoped to the URL's host."""
-    parts = urlsplit(url)
-    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-    return {
-        "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": f"http.{parts.scheme}://{parts.netloc}/.extraHeader",
-        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
-    }
-
-
-def token_forms(token: str) -> list[str]:
-    """Every form in which the token could appear in git's output (for redaction)."""
-    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-    return [token, basic] if token else []
-
-
-@dataclass(frozen=True)
-class FileStat:
-    path: str
-    added: int | None  # None for binary files
-    removed: int | None
-
-
-@dataclass(frozen=True)
-class DiffStat:
-    files: tuple[FileStat, ...] = ()
-
-    @property
-    def files_changed(self) -> int:
-        return len(self.files)
-
-    @property
-    def added(self) -> int:
-        return sum(f.added or 0 for f in self.files)
-
-    @property
-    def removed(self) -> int:
-        return sum(f.removed or 0 for f in self.files)
-
-
-def parse_numstat(output: str) -> DiffStat:
-    """Parse `git diff --numstat -z --no-renames`."""
-    files = []
-    for record in output.split("\0"):
-        added, _, rest = record.partition("\t")
-        removed, _, path = rest.partition("\t")
-        if path:
-            added_n = int(added) if added.isdigit() else None
-            files.append(FileStat(path, added_n, int(removed) if removed.isdigit() else None))
-    return DiffStat(tuple(files))
-
-
-def explain(stderr: str, action: str, secrets_: Sequence[str]) -> str:
-    """One readable sentence for a failed git command, secrets redacted."""
-    text = stderr.lower()
-    if "could not read username" in text or "authentication failed" in text or " 401" in text:
-        sentence = f"GitHub refused the installation token while trying to {action}."
-    elif " 403" in text or "permission to" in text:
-        sentence = f"GitHub denied permission to {action} (HTTP 403)."
-    elif "repository not found" in text or " 404" in text:
-        sentence = f"GitHub could not find the repository while trying to {action}."
-    elif "stale info" in text or "fetch first" in text or "non-fast-forward" in text:
-        sentence = f"The branch changed on GitHub since Honk fetched it, so Honk did not {action}."
-    elif "could not resolve host" in text or "failed to connect" in text:
-        sentence = f"Honk could not reach GitHub to {action}."
-    else:
-        lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-        detail = lines[-1].removeprefix("fatal: ").removeprefix("error: ") if lines else "no output"
-        sentence = f"git could not {action}: {detail.rstrip('.')}."
-    return redact(sentence, secrets_)
 
 
 def _split(line: str) -> tuple[str, str, str]:
     return line.partition(" ")
-
-
-# ---- running git --------------------------------------------------------------------------------
-
-
-def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {name: os.environ[name] for name in _PASSED_ENV if name in os.environ}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env.update(_FIXED_ENV)
-    env.update(extra or {})
-    return env
-
-
-async def run_git(
-    *args: str,
-    action: str,
-    cwd: Path | None = None,
-    env: Mapping[str, str] | None = None,
-    token: str | None = None,
-    url: str | None = None,
-    input_text: str | None = None,
-    timeout_s: float = LOCAL_TIMEOUT_S,
-    check: bool = True,
-) -> tuple[int, str]:
-    """Run git with the safe flags; returns (exit code, stdout). Raises GitError if `check`."""
-    extra = dict(env or {})
-    if token is not None and url is not None:
-        extra.update(auth_env(token, url))
-    pipe = asyncio.subprocess.PIPE
-    stdin = pipe if input_text is not None else asyncio.subprocess.DEVNULL
-    proc = await asyncio.create_subprocess_exec(
-        "git", *_SAFE_FLAGS, *args, cwd=cwd, env=_env(extra), start_new_session=True,
-        stdin=stdin, stdout=pipe, stderr=pipe,
-    )  # fmt: skip
-    data = input_text.encode() if input_text is not None else None
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(data), timeout=timeout_s)
-    except TimeoutError:
-        await terminate_group(proc)
-        raise GitError(f"git did not {action} within {timeout_s:.0f} seconds.") from None
-    except asyncio.CancelledError:
-        kill_group(proc.pid, signal.SIGKILL)
-        raise
-    if check and proc.returncode != 0:
-        raise GitError(explain(err.decode("utf-8", "replace"), action, token_forms(token or "")))
-    return proc.returncode or 0, out.decode("utf-8", "replace")
-
-
-@contextlib.asynccontextmanager
-async def _file_lock(path: Path, timeout_s: float = LOCK_TIMEOUT_S) -> AsyncIterator[None]:
-    """An exclusive fcntl lock on `path`, polled so the event loop never blocks."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise GitError(f"Another process kept {path.name} locked.") from None
-                await asyncio.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-_mirror_locks: dict[tuple[int, str], asyncio.Lock] = {}
-
-
-@contextlib.asynccontextmanager
-async def _mirror_lock(mirror: Path) -> AsyncIterator[None]:
-    """One refresh of a mirror at a time: in this process (asyncio) and across processes (fcntl)."""
-    lock = _mirror_locks.setdefault((id(asyncio.get_running_loop()), str(mirror)), asyncio.Lock())
-    async with lock, _file_lock(mirror.with_name(mirror.name + ".lock")):
-        yield
 
 
 # ---- the workspace ------------------------------------------------------------------------------
@@ -505,22 +312,19 @@ async def prepare_workspace(
     `existing_branch` means `branch` is a pull request's head, which must exist on GitHub.
     Otherwise `branch` is Honk's own: continued if it exists on GitHub, else made from the head
     of `base_branch`."""
-    if not _NAME.match(full_name) or ".." in full_name:
-        raise GitError(f"{full_name!r} is not a repository name of the form owner/repo.")
+    mirror = mirror_path(data_dir, full_name)
     check_branch(branch)
     check_branch(base_branch)
-    owner, repo = full_name.lower().split("/")
-    mirror = data_dir / "mirrors" / owner / f"{repo}.git"
     pool = pool_path(workspace_root, full_name)
-    async with _mirror_lock(mirror):
-        await _refresh_mirror(mirror, clone_url, token, full_name)
-        remote_sha = await _ref_sha(mirror, branch)
+    async with mirror_lock(mirror):
+        await refresh_mirror(mirror, clone_url, token, full_name)
+        remote_sha = await ref_sha(mirror, branch)
         if existing_branch and remote_sha is None:
             raise GitError(f"The branch {branch!r} does not exist in {full_name}.")
-        start = remote_sha or await _ref_sha(mirror, base_branch)
+        start = remote_sha or await ref_sha(mirror, base_branch)
         if start is None:
             raise GitError(f"The branch {base_branch!r} does not exist in {full_name}.")
-        claimed = await asyncio.to_thread(claim_parked, pool, workspace_root, _safe_id(run_id))
+        claimed = await asyncio.to_thread(claim_parked, pool, workspace_root, safe_id(run_id))
         fresh = None if claimed else await _clone(mirror, workspace_root, run_id)
     mode: PushMode = "pr_head" if existing_branch else "own"
 
@@ -533,7 +337,7 @@ async def prepare_workspace(
         if reused is not None:
             return reused
     if fresh is None:
-        async with _mirror_lock(mirror):
+        async with mirror_lock(mirror):
             fresh = await _clone(mirror, workspace_root, run_id)
     ws = workspace(*fresh)
     try:
@@ -573,73 +377,11 @@ async def _clone(mirror: Path, workspace_root: Path, run_id: str) -> tuple[Path,
     return root, lock_fd
 
 
-async def _refresh_mirror(mirror: Path, url: str, token: str, full_name: str) -> None:
-    """Create the mirror on first use, then fetch branches and tags (pruning deleted ones)."""
-    if not (mirror / "HEAD").is_file():
-        mirror.parent.mkdir(parents=True, exist_ok=True)
-        await run_git("init", "--quiet", "--bare", str(mirror), action="create the mirror")
-        # runs' clones borrow the mirror's objects: never prune them from under a live run
-        await run_git(
-            "--git-dir", str(mirror), "config", "gc.auto", "0", action="create the mirror"
-        )
-    fetch = ("fetch", "--quiet", "--prune", "--no-tags", url)
-    refspecs = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
-    await run_git("--git-dir", str(mirror), *fetch, *refspecs, action=f"fetch {full_name}",
-                  token=token, url=url, timeout_s=NETWORK_TIMEOUT_S)  # fmt: skip
-
-
-async def _ref_sha(mirror: Path, branch: str) -> str | None:
-    args = ("--git-dir", str(mirror), "rev-parse", "--verify", "--quiet")
-    ref = f"refs/heads/{branch}^{{commit}}"
-    code, out = await run_git(*args, ref, action="read a branch", check=False)
-    return out.strip() if code == 0 and out.strip() else None
-
-
 def _new_root(workspace_root: Path, run_id: str) -> tuple[Path, int]:
     """A fresh directory named after the run, and the held lock that marks it in use."""
     workspace_root.mkdir(parents=True, exist_ok=True)
-    root = workspace_root / f"{_safe_id(run_id)}.{secrets.token_hex(4)}"
+    root = workspace_root / f"{safe_id(run_id)}.{secrets.token_hex(4)}"
     root.mkdir()
     lock_fd = os.open(root / "lock", os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     return root, lock_fd
-
-
-def _safe_id(run_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", run_id)[:100]
-
-
-# ---- startup sweep ------------------------------------------------------------------------------
-
-
-async def sweep_stale(workspace_root: Path, keep: Set[str] = frozenset()) -> list[Path]:
-    """Remove workspaces of runs not in `keep` whose lock no process holds, and stale parked
-    ones (call at startup)."""
-    return await asyncio.to_thread(_sweep, workspace_root, {_safe_id(k) for k in keep})
-
-
-def _sweep(workspace_root: Path, keep: set[str]) -> list[Path]:
-    removed: list[Path] = []
-    if not workspace_root.is_dir():
-        return removed
-    for child in workspace_root.iterdir():
-        if child.name == POOL_DIR or not child.is_dir() or child.name.rsplit(".", 1)[0] in keep:
-            continue
-        lock = child / "lock"
-        if not lock.exists():
-            if time.time() - child.stat().st_mtime >= 60:  # else: being created right now
-                delete_tree(child)
-                removed.append(child)
-            continue
-        fd = os.open(lock, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue  # in use by a live process
-        try:
-            delete_tree(child)
-            removed.append(child)
-        finally:
-            os.close(fd)
-    return removed + sweep_pool(workspace_root / POOL_DIR)

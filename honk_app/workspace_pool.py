@@ -10,13 +10,16 @@ module, which drives it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import os
+import re
 import secrets
 import shutil
 import stat
 import time
+from collections.abc import Set
 from pathlib import Path
 
 POOL_DIR = ".pool"  # under workspace_root; a run's directory name never starts with "."
@@ -226,3 +229,44 @@ def sweep_pool(pool_root: Path) -> list[Path]:
             if stale and _try_delete_entry(entry):
                 removed.append(entry)
     return removed
+
+
+def safe_id(run_id: str) -> str:
+    """A run id as a directory name."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", run_id)[:100]
+
+
+# ---- startup sweep ---------------------------------------------------------------------------
+
+
+async def sweep_stale(workspace_root: Path, keep: Set[str] = frozenset()) -> list[Path]:
+    """Remove workspaces of runs not in `keep` whose lock no process holds, and stale parked
+    ones (call at startup)."""
+    return await asyncio.to_thread(_sweep, workspace_root, {safe_id(k) for k in keep})
+
+
+def _sweep(workspace_root: Path, keep: set[str]) -> list[Path]:
+    removed: list[Path] = []
+    if not workspace_root.is_dir():
+        return removed
+    for child in workspace_root.iterdir():
+        if child.name == POOL_DIR or not child.is_dir() or child.name.rsplit(".", 1)[0] in keep:
+            continue
+        lock = child / "lock"
+        if not lock.exists():
+            if time.time() - child.stat().st_mtime >= 60:  # else: being created right now
+                delete_tree(child)
+                removed.append(child)
+            continue
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue  # in use by a live process
+        try:
+            delete_tree(child)
+            removed.append(child)
+        finally:
+            os.close(fd)
+    return removed + sweep_pool(workspace_root / POOL_DIR)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from honk_app.workspace import Workspace, sweep_stale
-from honk_app.workspace_pool import MAX_PARKED, POOL_DIR
+from honk_app.workspace import Workspace
+from honk_app.workspace_pool import MAX_PARKED, POOL_DIR, sweep_stale
 from tests.fakes.git_http import add_commit, log
 from tests.test_workspace import BOT, REPO, TOKEN, GitHubGit, files_containing, github_over_http
 

@@ -20,7 +20,7 @@ from honk_app.runs.store import RunStore, make_engine
 from honk_app.sandbox import bwrap_usable
 from honk_app.settings import Settings
 from honk_app.triggers import TriggerRules
-from honk_app.workspace import sweep_stale
+from honk_app.workspace_pool import sweep_stale
 
 log = logging.getLogger("honk.runtime")
 

@@ -26,6 +26,7 @@ from honk_app.agent.prompt import (
     build_task_prompt,
     feedback_prompt,
 )
+from honk_app.git_cmd import branch_name
 from honk_app.github import InstallationClient
 from honk_app.models import AgentOutcome, CommandResult, Trigger
 from honk_app.policy import PolicyReport, evaluate, parse_unified_diff
@@ -40,7 +41,7 @@ from honk_app.runs.views import start_view
 from honk_app.sandbox import Sandbox
 from honk_app.secret_scan import redact
 from honk_app.validate import ValidationResult, validate
-from honk_app.workspace import Workspace, branch_name, prepare_workspace
+from honk_app.workspace import Workspace, prepare_workspace
 
 log = logging.getLogger("honk.work")
 

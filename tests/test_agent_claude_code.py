@@ -1,5 +1,6 @@
-"""The Claude Code backend: its pure parts directly, then the real CLI bundled with
-claude_agent_sdk, talking through Honk's proxy to the scripted fake Anthropic API on loopback."""
+"""The Claude Code backend: the real CLI bundled with claude_agent_sdk, talking through Honk's
+proxy to the scripted fake Anthropic API on loopback (its pure parts are tested in
+test_agent_claude_code_messages.py)."""
 
 from __future__ import annotations
 
@@ -18,91 +19,26 @@ import pytest
 
 from honk_app.agent.base import AgentTask, AgentUnavailable, Limits, Progress
 from honk_app.agent.claude_code import (
-    AUDIT_CAP,
-    NOT_INSTALLED,
     ClaudeCodeBackend,
     ClaudeCodeSession,
     ClaudeCodeSettings,
-    ResultView,
-    allow_rules,
-    classify,
     open_claude_code_session,
-    readable_api_error,
     shared_proxy,
-    tool_names,
 )
 from honk_app.agent.claude_code_launch import (
+    NOT_INSTALLED,
     ProcInfo,
     alive,
     bwrap_problem,
     proc_table,
     process_tree,
 )
-from honk_app.agent.proxy import AnthropicProxy, Meter
+from honk_app.agent.claude_code_messages import AUDIT_CAP
+from honk_app.agent.proxy import AnthropicProxy
 from honk_app.models import AgentOutcome
 from honk_app.repo_config import RepoConfig
 from tests.fakes import anthropic as fake_api
 from tests.test_agent_claude_code_launch import PLANTED, REAL_KEY, require_bwrap
-
-# ---- pure ------------------------------------------------------------------------------------
-
-
-def test_tools_and_permission_rules_follow_the_repository_config() -> None:
-    assert tool_names(ClaudeCodeSettings()) == ["Read", "Write", "Edit", "Glob", "Grep", "Bash"]
-    assert "WebFetch" in tool_names(ClaudeCodeSettings(allow_web=True))
-    assert allow_rules(ClaudeCodeSettings())[-1] == "Bash"
-    limited = allow_rules(ClaudeCodeSettings(allowed_commands=("npm test", "make")))
-    assert limited[-2:] == ["Bash(npm test:*)", "Bash(make:*)"] and "Bash" not in limited
-
-
-def test_api_errors_read_as_one_sentence() -> None:
-    text = readable_api_error("API Error: 400 max_tokens: 9999999 > 64000, the maximum.", 400)
-    assert text == (
-        "Claude Code stopped on an Anthropic API error (HTTP 400): "
-        "max_tokens: 9999999 > 64000, the maximum."
-    )
-    rejected = readable_api_error("API Error: Request rejected (429) · Slow down.", 429)
-    assert rejected.endswith("(HTTP 429): Slow down.")
-    overloaded = readable_api_error(
-        "API Error: 529 Overloaded This is a server-side issue, usually temporary — try again "
-        "in a moment. If it persists, check your inference gateway (127.0.0.1:4242).",
-        529,
-    )
-    assert overloaded.endswith("(HTTP 529): Overloaded.")  # no advice meant for a terminal
-
-
-@pytest.mark.parametrize(
-    ("result", "forced", "meter", "expected"),
-    [
-        (ResultView("success", False, "ok"), None, None, "done"),
-        (ResultView("error_max_turns", True), None, None, "max_turns"),
-        (ResultView("error_max_budget_usd", True), None, None, "max_cost"),
-        (
-            ResultView("success", True, "API Error: 529 x", api_error_status=529),
-            None,
-            None,
-            "error",
-        ),
-        (ResultView("error_during_execution", True, errors=("boom",)), None, None, "error"),
-        (
-            ResultView("success", True, "API Error: 402 b"),
-            None,
-            Meter(1, 1.2, refused=1),
-            "max_cost",
-        ),
-        (None, None, None, "error"),
-        (None, "timeout", None, "timeout"),
-        (ResultView("success", False, "ok"), "cancelled", None, "cancelled"),
-    ],
-)
-def test_results_map_to_stop_reasons_with_a_sentence_unless_done(
-    result: ResultView | None, forced: Any, meter: Meter | None, expected: str
-) -> None:
-    stop, error = classify(result, forced=forced, meter=meter, limits_timeout_s=60, failure=None)
-    assert stop == expected
-    assert (error is None) == (expected == "done")
-    assert error is None or error.endswith(".")
-
 
 # ---- the real CLI ------------------------------------------------------------------------------
 

@@ -12,12 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from honk_app.agent.base import AgentUnavailable
 from honk_app.agent.claude_code_launch import (
+    NO_CLI,
     ClaudeCodeSettings,
     ProcInfo,
     RunPaths,
     bwrap_problem,
     cli_environment,
+    find_cli,
     grown_tree,
     launch_argv,
     launcher_script,
@@ -172,3 +175,12 @@ def test_the_tree_of_a_child_is_remembered_and_a_stranger_is_ignored(tmp_path: P
     assert read_pid(tmp_path / "cli.pid") is None
     (tmp_path / "cli.pid").write_text("4242")
     assert read_pid(tmp_path / "cli.pid") == 4242
+
+
+def test_the_cli_is_the_configured_one_or_unavailable(tmp_path: Path) -> None:
+    cli = tmp_path / "claude"
+    cli.write_text("#!/bin/sh\n")
+    assert find_cli(ClaudeCodeSettings(cli_path=cli), sdk=None) == cli
+    with pytest.raises(AgentUnavailable) as caught:
+        find_cli(ClaudeCodeSettings(cli_path=tmp_path / "missing"), sdk=None)
+    assert str(caught.value) == NO_CLI

@@ -1,7 +1,8 @@
 """The `claude-code` agent backend: Claude Code (through claude_agent_sdk) in the run's workspace.
 
 Claude Code runs with the guarantees of the built-in loop (how the CLI is started, sandboxed and
-stopped lives in `claude_code_launch.py`):
+stopped lives in `claude_code_launch.py`; what it is told and what Honk reads back, in
+`claude_code_messages.py`):
 
 - It never sees a secret of Honk's: a per-run launcher gives the CLI only the environment Honk
   built. The API key is a per-run token for Honk's proxy (`proxy.py`), which holds the real key,
@@ -20,15 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import re
 import secrets
 import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,15 +44,26 @@ from honk_app.agent.claude_code_launch import (
     ClaudeCodeSettings,
     ProcInfo,
     RunPaths,
-    bundled_cli,
     bwrap_problem,
+    find_cli,
     grown_tree,
     kill_all,
+    load_sdk,
     read_pid,
     wait_gone,
     write_run_files,
 )
-from honk_app.agent.proxy import DEFAULT_UPSTREAM, AnthropicProxy, Meter, ProxyGrant, usage_from
+from honk_app.agent.claude_code_messages import (
+    ResultView,
+    classify,
+    early_stop,
+    failure_text,
+    option_values,
+    result_view,
+    tool_result_record,
+    turn_records,
+)
+from honk_app.agent.proxy import DEFAULT_UPSTREAM, AnthropicProxy, Meter, ProxyGrant
 from honk_app.models import AgentOutcome, AgentStop, Usage
 from honk_app.secret_scan import redact
 
@@ -72,106 +82,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-NOT_INSTALLED = (
-    "This repository asks for the Claude Code agent, but this Honk server was installed without "
-    "it: install `honk-app[claude-code]`."
-)
-AUDIT_CAP = 4000
-BASE_TOOLS = ("Read", "Write", "Edit", "Glob", "Grep", "Bash")
-WEB_TOOLS = ("WebFetch", "WebSearch")
-
-
-# ---- pure core -------------------------------------------------------------------------------
-
-
-def tool_names(settings: ClaudeCodeSettings) -> list[str]:
-    return [*BASE_TOOLS, *(WEB_TOOLS if settings.allow_web else ())]
-
-
-def allow_rules(settings: ClaudeCodeSettings) -> list[str]:
-    """Permission rules for `dontAsk` mode: anything not listed is denied, never asked."""
-    rules = [t for t in tool_names(settings) if t != "Bash"]
-    if settings.allowed_commands is None:
-        return [*rules, "Bash"]
-    return [*rules, *(f"Bash({command}:*)" for command in settings.allowed_commands)]
-
-
-@dataclass(frozen=True)
-class ResultView:
-    """What Honk reads from the CLI's ResultMessage."""
-
-    subtype: str
-    is_error: bool
-    text: str = ""
-    num_turns: int = 0
-    api_error_status: int | None = None
-    errors: tuple[str, ...] = ()
-    total_cost_usd: float = 0.0
-    usage: Usage = field(default_factory=Usage)
-    session_id: str | None = None
-
-
-_API_ERROR = re.compile(r"^API Error:\s*(?:Request rejected\s*)?(?:\(?\d{3}\)?)?\s*[·:-]?\s*")
-_TERMINAL_ADVICE = re.compile(r"\s*This is a server-side issue.*$", re.DOTALL)
-
-
-def readable_api_error(text: str, status: int | None) -> str:
-    detail = _TERMINAL_ADVICE.sub("", _API_ERROR.sub("", text.strip()))
-    detail = detail.split("\n")[0].strip() or "no details"
-    detail = detail[:300].rstrip(".")
-    code = f" (HTTP {status})" if status else ""
-    return f"Claude Code stopped on an Anthropic API error{code}: {detail}."
-
-
-def budget_spent(meter: Meter | None) -> str:
-    amount = f" of ${meter.budget_usd:.2f}" if meter is not None else ""
-    return f"Claude Code spent the run's budget{amount}."
-
-
-def classify(
-    result: ResultView | None,
-    *,
-    forced: AgentStop | None,
-    meter: Meter | None,
-    limits_timeout_s: float,
-    failure: str | None,
-) -> tuple[AgentStop, str | None]:
-    """The stop reason and, unless the agent finished, one readable sentence."""
-    if forced == "timeout":
-        return "timeout", f"Claude Code ran past the time limit of {limits_timeout_s:g} s."
-    if forced is not None:
-        return forced, "The run was stopped before Claude Code finished."
-    spent = budget_spent(meter)
-    if meter is not None and meter.refused and (result is None or result.is_error):
-        return "max_cost", spent
-    if result is None:
-        return "error", failure or "Claude Code stopped without reporting a result."
-    if result.subtype == "error_max_turns":
-        return "max_turns", "Claude Code reached the run's limit of turns."
-    if result.subtype == "error_max_budget_usd":
-        return "max_cost", spent
-    if result.subtype == "success" and not result.is_error:
-        return "done", None
-    if result.api_error_status is not None or result.text.startswith("API Error"):
-        return "error", readable_api_error(result.text, result.api_error_status)
-    detail = "; ".join(result.errors) or result.text or result.subtype
-    return "error", f"Claude Code stopped with an error: {detail[:300]}."
-
-
-def capped(text: str, secrets_: Sequence[str] = ()) -> str:
-    clean = redact(text, secrets_)
-    return clean if len(clean) <= AUDIT_CAP else clean[: AUDIT_CAP - 1] + "…"
-
 
 # ---- the backend -----------------------------------------------------------------------------
-
-
-def _load_sdk() -> Any:
-    try:
-        import claude_agent_sdk
-    except ImportError as exc:
-        raise AgentUnavailable(NOT_INSTALLED) from exc
-    return claude_agent_sdk
 
 
 class ClaudeCodeBackend:
@@ -192,13 +104,8 @@ class ClaudeCodeBackend:
         audit: AuditCallback = ignore_audit,
     ) -> ClaudeCodeSession:
         """Check that Claude Code can run here (raises AgentUnavailable), then make a session."""
-        sdk = _load_sdk()
-        cli = self.settings.cli_path or bundled_cli(sdk)
-        if cli is None or not cli.is_file():
-            raise AgentUnavailable(
-                "This repository asks for the Claude Code agent, but the Claude Code CLI was not "
-                "found on this Honk server."
-            )
+        sdk = load_sdk()
+        cli = find_cli(self.settings, sdk)
         if self.settings.isolation != "none" and self.bwrap is None:
             problem = bwrap_problem(self.settings.bwrap_path)
             if problem is None:
@@ -290,14 +197,8 @@ class ClaudeCodeSession:
         if self._closed:
             raise RuntimeError("This Claude Code session is closed.")
         self._prepare()
-        limits, meter = self._task.limits, self._meter()
-        early: tuple[AgentStop, str] | None = None
-        if self._turns >= limits.max_turns:
-            early = ("max_turns", "Claude Code reached the run's limit of turns.")
-        elif meter is not None and meter.exhausted:
-            early = ("max_cost", budget_spent(meter))
-        elif self._active_s >= limits.timeout_s:
-            early = ("timeout", f"Claude Code ran past the time limit of {limits.timeout_s:g} s.")
+        limits = self._task.limits
+        early = early_stop(limits, turns=self._turns, meter=self._meter(), active_s=self._active_s)
         if early is not None:
             return self._outcome(early[0], "", early[1])
         self._forced, self._failure, self._live_turns = None, None, set()
@@ -355,30 +256,19 @@ class ClaudeCodeSession:
 
     def _options(self) -> ClaudeAgentOptions:
         assert self._grant is not None and self._paths is not None
-        limits, meter = self._task.limits, self._meter()
-        spent = meter.spent_usd if meter is not None else 0.0
-        tools = tool_names(self.settings)
+        meter = self._meter()
+        values = option_values(
+            self.settings,
+            self._task,
+            workspace=self._workspace,
+            launcher=self._paths.launcher,
+            turns=self._turns,
+            spent_usd=meter.spent_usd if meter is not None else 0.0,
+            session_id=self._session_id,
+        )
+        # the launcher keeps `env` and drops everything else
         options: ClaudeAgentOptions = self._sdk.ClaudeAgentOptions(
-            cwd=str(self._workspace),
-            cli_path=str(self._paths.launcher),
-            model=self._task.model,
-            system_prompt={
-                "type": "preset",
-                "preset": "claude_code",
-                "append": self._task.system_prompt,
-            },
-            tools=tools,
-            allowed_tools=allow_rules(self.settings),
-            disallowed_tools=[] if self.settings.allow_web else list(WEB_TOOLS),
-            permission_mode="dontAsk",
-            max_turns=max(1, limits.max_turns - self._turns),
-            max_budget_usd=max(0.0, limits.max_cost_usd - spent),
-            setting_sources=[],
-            strict_mcp_config=True,
-            settings=json.dumps({"disableAllHooks": True}),
-            resume=self._session_id,
-            env=self._env,  # the launcher keeps these and drops everything else
-            stderr=self._on_stderr,
+            **values, env=self._env, stderr=self._on_stderr
         )
         return options
 
@@ -392,14 +282,12 @@ class ClaudeCodeSession:
                 if self._forced is not None:
                     break
                 if isinstance(message, self._sdk.ResultMessage):
-                    result = self._result_view(message)
+                    result = result_view(message, self._secrets())
                 else:
                     await self._observe(message)
         except Exception as exc:  # the SDK's errors, and anything a dying CLI leaves behind
             if result is None and self._forced is None:
-                tail = " ".join(self._stderr[-3:])
-                failed = f"Claude Code failed: {type(exc).__name__}: {exc} {tail}".strip()
-                self._failure = capped(failed, self._secrets())
+                self._failure = failure_text(exc, self._stderr, self._secrets())
         finally:
             self._note_process()
             self._kill()
@@ -415,44 +303,15 @@ class ClaudeCodeSession:
             uses = [b for b in message.content if isinstance(b, sdk.ToolUseBlock)]
             self._live_turns.add(message.message_id or str(len(self._live_turns)))
             turn = self._turns + len(self._live_turns)
-            if texts:
-                record = {"turn": turn, "text": capped("\n".join(texts), self._secrets())}
-                await self._audit("model_turn", record)
-            for use in uses:
-                arguments = capped(json.dumps(use.input, ensure_ascii=False), self._secrets())
-                await self._audit(
-                    "tool_call", {"turn": turn, "id": use.id, "tool": use.name, "input": arguments}
-                )
+            for kind, record in turn_records(turn, texts, uses, self._secrets()):
+                await self._audit(kind, record)
             meter = self._meter() or Meter(budget_usd=0)
             tool = uses[-1].name if uses else None
             await self._progress(Progress(turn, meter.spent_usd, meter.usage, tool))
         elif isinstance(message, sdk.UserMessage) and isinstance(message.content, list):
             for block in message.content:
                 if isinstance(block, sdk.ToolResultBlock):
-                    output = block.content if isinstance(block.content, str) else ""
-                    if isinstance(block.content, list):
-                        output = "\n".join(str(part.get("text", "")) for part in block.content)
-                    await self._audit(
-                        "tool_result",
-                        {
-                            "id": block.tool_use_id,
-                            "is_error": bool(block.is_error),
-                            "output": capped(output, self._secrets()),
-                        },
-                    )
-
-    def _result_view(self, message: Any) -> ResultView:
-        return ResultView(
-            subtype=str(message.subtype),
-            is_error=bool(message.is_error),
-            text=redact(str(message.result or ""), self._secrets()),
-            num_turns=int(message.num_turns or 0),
-            api_error_status=message.api_error_status,
-            errors=tuple(redact(str(e), self._secrets()) for e in message.errors or ()),
-            total_cost_usd=float(message.total_cost_usd or 0.0),
-            usage=usage_from(message.usage),
-            session_id=message.session_id,
-        )
+                    await self._audit("tool_result", tool_result_record(block, self._secrets()))
 
     def _on_stderr(self, line: str) -> None:
         self._stderr = [*self._stderr[-19:], redact(line, self._secrets())]

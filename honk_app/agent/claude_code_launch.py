@@ -1,5 +1,7 @@
 """How Honk starts the Claude Code CLI, and how it finds and stops every process the CLI starts.
 
+- The CLI: the one `cli_path` names, else the one bundled with claude_agent_sdk, an optional extra
+  (`load_sdk`, `find_cli` say what is missing).
 - The environment: the SDK hands the CLI Honk's whole environment, so `cli_path` names a per-run
   launcher that keeps only the variables Honk chose (`cli_environment`) and drops the rest; no
   value ever appears on a command line.
@@ -26,9 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from honk_app.agent.base import AgentUnavailable
 from honk_app.agent.proxy import ProxyGrant
 
 Isolation = Literal["auto", "bwrap", "none"]
+NOT_INSTALLED = (
+    "This repository asks for the Claude Code agent, but this Honk server was installed without "
+    "it: install `honk-app[claude-code]`."
+)
+NO_CLI = (
+    "This repository asks for the Claude Code agent, but the Claude Code CLI was not found on "
+    "this Honk server."
+)
 READ_ONLY_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 QUIET = {  # Claude Code's documented switches for everything a headless run does not need
     "DISABLE_TELEMETRY": "1",
@@ -230,12 +241,29 @@ def bwrap_problem(bwrap: str) -> str | None:
     return None
 
 
+def load_sdk() -> Any:
+    """claude_agent_sdk, an optional extra: AgentUnavailable says what to install if it is not."""
+    try:
+        import claude_agent_sdk
+    except ImportError as exc:
+        raise AgentUnavailable(NOT_INSTALLED) from exc
+    return claude_agent_sdk
+
+
 def bundled_cli(sdk: Any) -> Path | None:
     bundled = Path(sdk.__file__).parent / "_bundled" / "claude"
     if bundled.is_file():
         return bundled
     found = shutil.which("claude")
     return Path(found) if found else None
+
+
+def find_cli(settings: ClaudeCodeSettings, sdk: Any) -> Path:
+    """The CLI to launch: `settings.cli_path`, else the SDK's own (raises AgentUnavailable)."""
+    cli = settings.cli_path or bundled_cli(sdk)
+    if cli is None or not cli.is_file():
+        raise AgentUnavailable(NO_CLI)
+    return cli
 
 
 # ---- the run's files and processes -----------------------------------------------------------

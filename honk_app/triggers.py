@@ -1,4 +1,4 @@
-"""Pure: which webhook deliveries ask Honk for something, and the `/honk` command grammar.
+"""Pure: which webhook deliveries ask Honk for something (the `/honk` grammar: command_grammar).
 
 `decide` reads the raw JSON mapping rather than githubkit's models, so that a schema stricter than
 what GitHub really sends can never drop a delivery. Every missing or mistyped field becomes an
@@ -8,12 +8,12 @@ what GitHub really sends can never drop a delivery. Every missing or mistyped fi
 from __future__ import annotations
 
 import fnmatch
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from honk_app.command_grammar import parse_command
 from honk_app.models import (
     CodeLocation,
     Command,
@@ -27,16 +27,6 @@ from honk_app.models import (
 HONK_MARKER_PREFIX = "<!-- honk:"  # hidden marker Honk puts in its own comments
 CHECK_RUN_NAME = "Honk"  # Honk's check runs are named "Honk" or "Honk <something>"
 RETRY_ACTION = "retry"  # identifier of the "Retry" button Honk offers on its check runs
-
-SUBCOMMANDS: Mapping[str, Command] = {
-    "help": Command.HELP,
-    "stop": Command.STOP,
-    "cancel": Command.STOP,
-    "retry": Command.RETRY,
-    "status": Command.STATUS,
-}
-
-_FENCE_OPEN = re.compile(r"^\s*(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 
 
 @dataclass(frozen=True)
@@ -60,76 +50,6 @@ class TriggerRules:
             return True
         name = full_name.lower()
         return any(fnmatch.fnmatchcase(name, glob.lower()) for glob in self.repo_allowlist)
-
-
-@dataclass(frozen=True)
-class ParsedCommand:
-    """A `/honk` line found in a comment."""
-
-    command: Command
-    instruction: str  # for RUN: the rest of the line and every line after it, stripped
-    line: str  # the triggering line, verbatim
-
-
-# ---------------------------------------------------------------------------------------------
-# The /honk grammar
-
-
-def _closes_fence(line: str, fence: str) -> bool:
-    """A closing fence uses the opening character, at least as many times, and nothing else."""
-    stripped = line.strip()
-    return len(stripped) >= len(fence) and stripped == fence[0] * len(stripped)
-
-
-def _visible_lines(lines: list[str]) -> Iterator[int]:
-    """Indexes of lines that can carry a command: outside fenced code, quotes and HTML comments.
-
-    An unclosed fence or HTML comment hides everything after it, as GitHub renders it.
-    """
-    fence: str | None = None
-    in_comment = False
-    for index, line in enumerate(lines):
-        if fence is not None:
-            if _closes_fence(line, fence):
-                fence = None
-            continue
-        if in_comment:
-            in_comment = "-->" not in line
-            continue
-        opening = _FENCE_OPEN.match(line)
-        if opening and not (opening["fence"][0] == "`" and "`" in opening["info"]):
-            fence = opening["fence"]
-            continue
-        last_open = line.rfind("<!--")
-        if last_open != -1 and "-->" not in line[last_open + 4 :]:
-            in_comment = True
-        if line.lstrip().startswith(">"):
-            continue
-        yield index
-
-
-def parse_command(body: str, word: str) -> ParsedCommand | None:
-    """The first `/word` command in a comment body, or None.
-
-    A command is a line starting with `/word` (any case, leading whitespace allowed) followed by
-    whitespace or the end of the line. A reserved subcommand (help, stop/cancel, retry, status)
-    counts only as the first word on the command line itself, so that an instruction written on
-    the following lines ("/honk" then "stop the crash on empty input") stays an instruction.
-    """
-    pattern = re.compile(rf"^\s*/{re.escape(word)}(?=\s|$)(?P<rest>.*)$", re.IGNORECASE)
-    lines = body.splitlines()
-    for index in _visible_lines(lines):
-        match = pattern.match(lines[index])
-        if match is None:
-            continue
-        rest = match["rest"]
-        first_word = rest.split(maxsplit=1)[0] if rest.strip() else ""
-        subcommand = SUBCOMMANDS.get(first_word.lower().rstrip(".!?,:;"))
-        if subcommand is not None:
-            return ParsedCommand(subcommand, "", lines[index])
-        instruction = "\n".join([rest, *lines[index + 1 :]]).strip()
-        return ParsedCommand(Command.RUN, instruction, lines[index])
-    return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from honk_app.command_grammar import parse_command
 from honk_app.models import Ignored
 from honk_app.replies import (
     REPLY_MARKER,
@@ -19,7 +20,7 @@ from honk_app.replies import (
     unknown_command_reply,
 )
 from honk_app.secret_scan import REDACTED
-from honk_app.triggers import HONK_MARKER_PREFIX, TriggerRules, decide, parse_command
+from honk_app.triggers import HONK_MARKER_PREFIX, TriggerRules, decide
 from tests.fixtures import payloads
 
 LINE = "/honk status"

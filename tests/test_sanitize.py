@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from honk_app.command_grammar import parse_command
 from honk_app.sanitize import clean_untrusted, inline_code, quote_for_reply
 from honk_app.secret_scan import REDACTED
-from honk_app.triggers import parse_command
 
 GITHUB_TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
 ANTHROPIC_KEY = "sk-ant-api03-" + "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Jh1Gf0"

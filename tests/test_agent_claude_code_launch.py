@@ -28,7 +28,7 @@ from honk_app.agent.claude_code_launch import (
     process_tree,
     read_pid,
 )
-from honk_app.agent.proxy import ProxyGrant
+from honk_app.agent.proxy_rules import ProxyGrant
 
 REAL_KEY = "sk-ant-api03-" + "RealKeyOfHonk" * 4
 PLANTED = {

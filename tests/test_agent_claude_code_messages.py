@@ -27,7 +27,7 @@ from honk_app.agent.claude_code_messages import (
     tool_result_record,
     turn_records,
 )
-from honk_app.agent.proxy import Meter
+from honk_app.agent.proxy_rules import Meter
 from honk_app.models import Usage
 
 TOKEN = "honk-proxy-" + "t" * 43

@@ -63,7 +63,8 @@ from honk_app.agent.claude_code_messages import (
     tool_result_record,
     turn_records,
 )
-from honk_app.agent.proxy import DEFAULT_UPSTREAM, AnthropicProxy, Meter, ProxyGrant
+from honk_app.agent.proxy import DEFAULT_UPSTREAM, AnthropicProxy
+from honk_app.agent.proxy_rules import Meter, ProxyGrant
 from honk_app.models import AgentOutcome, AgentStop, Usage
 from honk_app.secret_scan import redact
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from honk_app.agent.base import AgentUnavailable
-from honk_app.agent.proxy import ProxyGrant
+from honk_app.agent.proxy_rules import ProxyGrant
 
 Isolation = Literal["auto", "bwrap", "none"]
 NOT_INSTALLED = (

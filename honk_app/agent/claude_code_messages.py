@@ -19,7 +19,7 @@ from typing import Any
 
 from honk_app.agent.base import AgentTask, Limits
 from honk_app.agent.claude_code_launch import ClaudeCodeSettings
-from honk_app.agent.proxy import Meter, usage_from
+from honk_app.agent.proxy_rules import Meter, usage_from
 from honk_app.models import AgentStop, Usage
 from honk_app.secret_scan import redact
 

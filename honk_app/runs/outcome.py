@@ -1,11 +1,16 @@
-"""What the work step hands to publish and report: plain, JSON-able, stored by DBOS."""
+"""Pure: what the work step concluded, and what it hands to publish and report (plain JSON,
+stored by DBOS)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from honk_app.models import AgentOutcome, Usage
+from honk_app.models import AgentOutcome, CommandResult, Trigger, Usage
+from honk_app.policy import PolicyReport
+from honk_app.report import Outcome, inline
+from honk_app.secret_scan import redact
+from honk_app.validate import ValidationResult
 
 
 @dataclass
@@ -41,3 +46,72 @@ class WorkResult:
         data["agent"] = AgentOutcome(**agent)
         data["changed_files"] = [tuple(f) for f in data.get("changed_files", [])]
         return cls(**data)
+
+
+# ---- the work step's decisions, pure --------------------------------------------------------
+
+LIMIT_STOPS = frozenset({"max_turns", "max_cost", "timeout"})
+
+
+def located(trigger: Trigger) -> str:
+    """A review comment's instruction is about a place in the diff: say where."""
+    where = trigger.location
+    if where is None:
+        return trigger.instruction
+    line = f" line {where.line}" if where.line else ""
+    return f"(review comment on `{where.path}`{line}) {trigger.instruction}".strip()
+
+
+def as_command_result(validation: ValidationResult) -> CommandResult:
+    test = validation.test
+    assert test is not None
+    return CommandResult(
+        test.command, test.exit_code, test.output_tail, test.duration_s, test.timed_out
+    )
+
+
+def co_author(trigger: Trigger) -> str:
+    login = trigger.sender_login
+    return f"{login} <{trigger.sender_id}+{login}@users.noreply.github.com>"
+
+
+def findings(report: PolicyReport, restored: list[str]) -> list[str]:
+    found = [f"Restored protected path `{p}`: Honk may not change it." for p in restored]
+    return found + report.findings(include_protected=False)
+
+
+def no_change(agent: AgentOutcome) -> tuple[str, str]:
+    if agent.stop == "error":
+        return Outcome.FAILED.value, agent.error or "The agent stopped with an error."
+    if agent.stop in LIMIT_STOPS:
+        return Outcome.LIMIT.value, agent.error or f"The agent reached a limit ({agent.stop})."
+    summary = " ".join(agent.summary.split())[:500]
+    return Outcome.NO_CHANGE.value, summary or "The agent made no change."
+
+
+def pushed_outcome(
+    agent: AgentOutcome, validation: ValidationResult | None, passed: bool
+) -> tuple[str, str]:
+    if agent.stop in LIMIT_STOPS:
+        return Outcome.LIMIT.value, agent.error or f"The agent reached a limit ({agent.stop})."
+    if agent.stop == "error":
+        return (
+            Outcome.UNVALIDATED.value,
+            f"{agent.error or 'The agent failed'} This is the work so far.",
+        )
+    if passed:
+        return Outcome.VALIDATED.value, ""
+    if validation is None or not validation.ran:
+        return (
+            Outcome.UNVALIDATED.value,
+            "No test command is configured, so nothing verified the change.",
+        )
+    return Outcome.UNVALIDATED.value, "The tests still fail after the agent's fix attempts."
+
+
+def commit_message(trigger: Trigger, agent: AgentOutcome) -> str:
+    title = " ".join((trigger.title or f"#{trigger.target.number}").split())[:60]
+    lines = redact(agent.summary.strip())[:2000].splitlines()
+    summary = "\n".join(inline(line, 200) if line.strip() else "" for line in lines)
+    ref = f"Refs #{trigger.target.number}"
+    return f"Honk: {title}\n\n{summary}\n\n{ref}\nHonk-Run: {trigger.run_id}"

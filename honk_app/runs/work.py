@@ -28,24 +28,31 @@ from honk_app.agent.prompt import (
 )
 from honk_app.git_cmd import branch_name
 from honk_app.github import InstallationClient
-from honk_app.models import AgentOutcome, CommandResult, Trigger
-from honk_app.policy import PolicyReport, evaluate, parse_unified_diff
+from honk_app.models import AgentOutcome, Trigger
+from honk_app.policy import evaluate, parse_unified_diff
 from honk_app.repo_config import RepoConfig
-from honk_app.report import Outcome, inline
+from honk_app.report import Outcome
 from honk_app.runs import checks, runtime
 from honk_app.runs.backends import open_session
-from honk_app.runs.outcome import WorkResult
+from honk_app.runs.outcome import (
+    WorkResult,
+    as_command_result,
+    co_author,
+    commit_message,
+    findings,
+    located,
+    no_change,
+    pushed_outcome,
+)
 from honk_app.runs.progress import TrackingProgress
 from honk_app.runs.steps import WRITE_PERMISSIONS
 from honk_app.runs.views import start_view
 from honk_app.sandbox import Sandbox
-from honk_app.secret_scan import redact
 from honk_app.validate import ValidationResult, validate
 from honk_app.workspace import Workspace, prepare_workspace
 
 log = logging.getLogger("honk.work")
 
-LIMIT_STOPS = frozenset({"max_turns", "max_cost", "timeout"})
 CANCEL_POLL_S = 1.0
 MIN_VALIDATION_S = 120.0
 
@@ -167,7 +174,7 @@ async def _gather_task(
                 for r in reviews
                 if r.author in writers
             ],
-            instruction=_located(trigger),
+            instruction=located(trigger),
             requested_by=trigger.sender_login,
         )
         return pr_task, pull.head_ref, pull.base_ref, True
@@ -187,15 +194,6 @@ async def _gather_task(
     )
     branch = branch_name(number, issue.title or trigger.title)
     return issue_task, branch, trigger.repository.default_branch, False
-
-
-def _located(trigger: Trigger) -> str:
-    """A review comment's instruction is about a place in the diff: say where."""
-    where = trigger.location
-    if where is None:
-        return trigger.instruction
-    line = f" line {where.line}" if where.line else ""
-    return f"(review comment on `{where.path}`{line}) {trigger.instruction}".strip()
 
 
 async def _writers(gh: InstallationClient, full_name: str, logins: set[str]) -> set[str]:
@@ -269,20 +267,12 @@ async def _work_in(
             rounds += 1
             await progress.phase_agent()
             outcome = await session.follow_up(
-                feedback_prompt(config.test or "", _as_command_result(validation))
+                feedback_prompt(config.test or "", as_command_result(validation))
             )
     finally:
         await session.close()
     return await _conclude(
         ws, trigger, config, outcome, validation, sorted(restored), rounds, agent_name, progress
-    )
-
-
-def _as_command_result(validation: ValidationResult) -> CommandResult:
-    test = validation.test
-    assert test is not None
-    return CommandResult(
-        test.command, test.exit_code, test.output_tail, test.duration_s, test.timed_out
     )
 
 
@@ -330,7 +320,7 @@ async def _conclude(
         agent_name=agent_name,
         model=config.model,
         validation=validation.to_json() if validation is not None else None,
-        policy_findings=_findings(report, restored),
+        policy_findings=findings(report, restored),
         annotations=[vars(a) for a in report.annotations()],
         protected_restored=restored,
         changed_files=[(f.path, f.added or 0, f.removed or 0) for f in stat.files],
@@ -346,7 +336,7 @@ async def _conclude(
         result.head_sha = ws.head_sha  # the check run goes on the head, changed or not
     passed = validation is not None and validation.ran and validation.passed
     if not diff.strip():
-        result.outcome, result.outcome_detail = _no_change(agent)
+        result.outcome, result.outcome_detail = no_change(agent)
         return result
     if report.blocks_push:
         result.outcome = Outcome.BLOCKED.value
@@ -361,62 +351,15 @@ async def _conclude(
     await progress.phase_pull_request()
     bot = await rt.github.app_info()
     sha = await ws.commit(
-        _commit_message(trigger, agent),
+        commit_message(trigger, agent),
         author_name=bot.bot_login,
         author_email=f"{bot.bot_user_id}+{bot.bot_login}@users.noreply.github.com",
-        co_author=_co_author(trigger),
+        co_author=co_author(trigger),
     )
     if sha is not None:
         token = await rt.github.installation_token(trigger.installation_id)
         result.head_sha = await ws.push(token)
         result.pushed = True
     result.validated = passed and agent.stop == "done"
-    result.outcome, result.outcome_detail = _pushed_outcome(agent, validation, passed)
+    result.outcome, result.outcome_detail = pushed_outcome(agent, validation, passed)
     return result
-
-
-def _co_author(trigger: Trigger) -> str:
-    login = trigger.sender_login
-    return f"{login} <{trigger.sender_id}+{login}@users.noreply.github.com>"
-
-
-def _findings(report: PolicyReport, restored: list[str]) -> list[str]:
-    found = [f"Restored protected path `{p}`: Honk may not change it." for p in restored]
-    return found + report.findings(include_protected=False)
-
-
-def _no_change(agent: AgentOutcome) -> tuple[str, str]:
-    if agent.stop == "error":
-        return Outcome.FAILED.value, agent.error or "The agent stopped with an error."
-    if agent.stop in LIMIT_STOPS:
-        return Outcome.LIMIT.value, agent.error or f"The agent reached a limit ({agent.stop})."
-    summary = " ".join(agent.summary.split())[:500]
-    return Outcome.NO_CHANGE.value, summary or "The agent made no change."
-
-
-def _pushed_outcome(
-    agent: AgentOutcome, validation: ValidationResult | None, passed: bool
-) -> tuple[str, str]:
-    if agent.stop in LIMIT_STOPS:
-        return Outcome.LIMIT.value, agent.error or f"The agent reached a limit ({agent.stop})."
-    if agent.stop == "error":
-        return (
-            Outcome.UNVALIDATED.value,
-            f"{agent.error or 'The agent failed'} This is the work so far.",
-        )
-    if passed:
-        return Outcome.VALIDATED.value, ""
-    if validation is None or not validation.ran:
-        return (
-            Outcome.UNVALIDATED.value,
-            "No test command is configured, so nothing verified the change.",
-        )
-    return Outcome.UNVALIDATED.value, "The tests still fail after the agent's fix attempts."
-
-
-def _commit_message(trigger: Trigger, agent: AgentOutcome) -> str:
-    title = " ".join((trigger.title or f"#{trigger.target.number}").split())[:60]
-    lines = redact(agent.summary.strip())[:2000].splitlines()
-    summary = "\n".join(inline(line, 200) if line.strip() else "" for line in lines)
-    ref = f"Refs #{trigger.target.number}"
-    return f"Honk: {title}\n\n{summary}\n\n{ref}\nHonk-Run: {trigger.run_id}"

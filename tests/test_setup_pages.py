@@ -10,8 +10,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from honk_app.env_file import write_env
 from honk_app.secret_scan import find_secrets
@@ -24,6 +22,7 @@ from honk_app.setup_pages import (
     render_done_page,
     render_setup_page,
 )
+from tests.fakes.github_auth import generate_private_key_pem
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_YML = (ROOT / "app.yml").read_text(encoding="utf-8")
@@ -33,12 +32,7 @@ APP_KEYS = ("APP_ID", "PRIVATE_KEY", "WEBHOOK_SECRET", "GITHUB_CLIENT_ID", "GITH
 
 @pytest.fixture(scope="module")
 def pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
+    return generate_private_key_pem()
 
 
 @pytest.fixture

@@ -75,8 +75,8 @@ class DeliveryGauge:
     def govern_this_loop(self) -> None:
         """Called where workflows run: hold this loop while deliveries are being answered."""
         loop = asyncio.get_running_loop()
-        if self.front_loop is None or loop is self.front_loop:
-            return  # no webhook server in this process, or its own loop
+        if self.front_loop is None or loop is self.front_loop or loop in self._held:
+            return  # no webhook server in this process, its own loop, or known already
         with self._lock:
             self._held.setdefault(loop, False)
 

@@ -112,7 +112,7 @@ def create_app(
             return JSONResponse({"status": "setup", "database": "not started"}, status_code=503)
         try:
             await asyncio.to_thread(runtime.current().store.ping)
-            backlog = await honk.inbox.backlog() if honk.inbox is not None else 0
+            backlog = honk.inbox.backlog() if honk.inbox is not None else 0
         except Exception as exc:
             log.warning("health check: database does not answer: %s", type(exc).__name__)
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
@@ -122,11 +122,7 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/ping", ping, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
-        Route(
-            settings.WEBHOOK_PATH,
-            webhook,
-            methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
-        ),
+        Route(settings.WEBHOOK_PATH, webhook, methods=ANY_METHOD),
     ]
     setup: SetupFlow | None = None
     if settings.needs_setup:

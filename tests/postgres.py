@@ -13,16 +13,17 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-import pytest
+
+from tests.needs import missing
 
 
 def server_url() -> str:
     url = os.environ.get("HONK_TEST_POSTGRES_URL")
     if not url:
-        message = "HONK_TEST_POSTGRES_URL is not set: the PostgreSQL mode needs a real server"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI must start one: see .ci/run)")
-        pytest.skip(message)
+        missing(
+            "HONK_TEST_POSTGRES_URL is not set: the PostgreSQL mode needs a real server",
+            "start one and set it",
+        )
     return url
 
 

@@ -38,18 +38,10 @@ from honk_app.agent.proxy import AnthropicProxy
 from honk_app.models import AgentOutcome
 from honk_app.repo_config import RepoConfig
 from tests.fakes import anthropic as fake_api
+from tests.needs import require_claude_code_sdk as require_sdk
 from tests.test_agent_claude_code_launch import PLANTED, REAL_KEY, require_bwrap
 
 # ---- the real CLI ------------------------------------------------------------------------------
-
-
-def require_sdk() -> None:
-    try:
-        import claude_agent_sdk  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("claude_agent_sdk is not installed: CI must install honk-app[claude-code]")
-        pytest.skip("claude_agent_sdk is not installed (install honk-app[claude-code])")
 
 
 @pytest.fixture

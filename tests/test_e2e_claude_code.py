@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,24 +11,14 @@ from tests.e2e_repo import CALC, TEST
 from tests.fakes import anthropic as fa
 from tests.fixtures import payloads
 from tests.harness import ANTHROPIC_KEY, REPO, SENDER, WEBHOOK_SECRET, World, world
+from tests.needs import require_claude_code_sdk
 
 HONK_YML = "agent: claude-code\ntest: python3 -m unittest -q\n"
 
 
-def claude_code_installed() -> bool:
-    try:
-        import claude_agent_sdk  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("claude-agent-sdk is not installed: CI must install honk-app[claude-code]")
-        return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def w(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    if not claude_code_installed():
-        pytest.skip("claude-agent-sdk is not installed (pip install 'honk-app[claude-code]')")
+    require_claude_code_sdk()
     with world(tmp_path_factory.mktemp("claude-code")) as running:
         running.extra_env["CLAUDE_CODE_MAX_RETRIES"] = "0"
         running.add_repo({"calc.py": CALC, "test_calc.py": TEST}, honk_yml=HONK_YML)

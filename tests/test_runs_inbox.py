@@ -86,7 +86,7 @@ async def test_put_returns_once_on_disk_and_the_runs_are_handed_over_in_order(
 
 
 async def _zero(inbox: Inbox) -> bool:
-    return await inbox.backlog() == 0
+    return inbox.backlog() == 0
 
 
 async def test_concurrent_triggers_share_commits(tmp_path: Path) -> None:

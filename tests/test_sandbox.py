@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,7 +14,8 @@ import pytest
 
 import honk_app.sandbox as sandbox_module
 from honk_app.agent.base import CommandRunner
-from honk_app.sandbox import CappedOutput, Sandbox, bwrap_usable
+from honk_app.sandbox import CappedOutput, Sandbox
+from tests import needs
 
 PLANTED = {
     "GITHUB_TOKEN": "ghs_" + "PlantedTok" * 4,
@@ -40,12 +40,7 @@ def workspace(tmp_path: Path) -> Path:
 @pytest.fixture
 def require_bwrap() -> None:
     """Isolation tests fail in CI when bubblewrap cannot run, and skip (saying why) elsewhere."""
-    if bwrap_usable():
-        return
-    reason = "bubblewrap (bwrap) is missing or cannot create namespaces here"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI must be able to run the sandbox isolation tests.")
-    pytest.skip(f"{reason}; install bubblewrap to run the isolation tests.")
+    needs.require_bwrap()
 
 
 Mode = Literal["none", "bwrap"]

@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 
 from honk_app.git_cmd import FileStat, GitError
-from honk_app.sandbox import Sandbox, bwrap_usable
+from honk_app.sandbox import Sandbox
 from honk_app.workspace import Workspace, prepare_workspace
 from honk_app.workspace_pool import sweep_stale
 from tests.fakes.git_http import add_commit, branch_sha, create_bare_repo, log, make_git_app
 from tests.fakes.loopback import serve
+from tests.needs import require_bwrap
 
 TOKEN = "ghs_" + "T0kenValue" * 4  # looks like a real installation token (40 chars)
 REPO = "acme/widgets"
@@ -378,11 +379,7 @@ async def test_remove_and_sweep_leave_live_and_kept_workspaces_alone(github: Git
 async def test_inside_the_sandbox_git_can_read_the_workspace_but_not_change_its_git_dir(
     github: GitHubGit,
 ) -> None:
-    if not bwrap_usable():
-        reason = "bubblewrap (bwrap) is missing or cannot create namespaces here"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI must run the sandbox isolation tests.")
-        pytest.skip(f"{reason}; install bubblewrap to run this test.")
+    require_bwrap()
     ws = await github.prepare()
     (ws.path / "README.md").write_text("changed\n")
     config = (ws.git_dir / "config").read_text()

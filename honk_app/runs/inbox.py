@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS honk_inbox (
 
 
 class Inbox:
-    """Accepted triggers: committed in batches by one thread, then handed to DBOS in order."""
+    """Accepted triggers: committed in batches on the event loop, then handed to DBOS in order."""
 
     def __init__(self, path: Path, hand_off: HandOff, *, retry_delay_s: float = 1.0) -> None:
         self.path = path
@@ -86,7 +86,7 @@ class Inbox:
         self._wake_forwarder.set()
 
     async def stop(self) -> None:
-        """Stop both tasks; rows not yet handed to DBOS stay in the file for the next start."""
+        """Stop the tasks; rows not yet handed to DBOS stay in the file for the next start."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -110,7 +110,7 @@ class Inbox:
         await future
         return trigger.run_id
 
-    async def backlog(self) -> int:
+    def backlog(self) -> int:
         """Rows accepted and not yet handed to DBOS (for health reports and tests)."""
         return self._count()
 

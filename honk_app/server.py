@@ -8,14 +8,13 @@ import dataclasses
 import gc
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
 
 from honk_app import events
 from honk_app.priority import GAUGE
@@ -103,9 +102,8 @@ def create_app(
     role: queue.Role = "serve",
     env_path: Path = Path(".env"),
     listen_url: str | None = None,
-) -> HonkApp:
+) -> Starlette:
     honk = Honk(settings, role=role, env_path=env_path)
-    webhook = make_endpoint(honk.ctx)
 
     async def healthz(_: Request) -> Response:
         if not honk.started:
@@ -122,7 +120,7 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/ping", ping, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
-        Route(settings.WEBHOOK_PATH, webhook, methods=ANY_METHOD),
+        Route(settings.WEBHOOK_PATH, make_endpoint(honk.ctx), methods=ANY_METHOD),
     ]
     setup: SetupFlow | None = None
     if settings.needs_setup:
@@ -160,29 +158,6 @@ def create_app(
         finally:
             await honk.stop()
 
-    site = Starlette(routes=routes, lifespan=lifespan)
-    site.state.honk = honk
-    return HonkApp(site, settings.WEBHOOK_PATH, webhook)
-
-
-class HonkApp:
-    """The ASGI app: deliveries go straight to the webhook endpoint, the rest through Starlette.
-
-    Starlette's router and middleware layers cost about a tenth of the answer to a delivery Honk
-    ignores, most of what it answers; the endpoint catches its own errors (a 500), so it needs
-    neither. Other paths, lifespan included, are Starlette's."""
-
-    def __init__(
-        self, site: Starlette, webhook_path: str, webhook: Callable[[Request], Awaitable[Response]]
-    ) -> None:
-        self.site = site
-        self.state = site.state
-        self._path = webhook_path
-        self._webhook = webhook
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == self._path:
-            response = await self._webhook(Request(scope, receive))
-            await response(scope, receive, send)
-        else:
-            await self.site(scope, receive, send)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.honk = honk
+    return app

@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 
 from honk_app import events
-from honk_app.priority import GAUGE
+from honk_app.priority import ANSWERING, GAUGE, meter_database_work
 from honk_app.runs import queue, runtime
 from honk_app.runs.inbox import Inbox
 from honk_app.settings import Settings, load_settings
@@ -58,7 +58,9 @@ class Honk:
         # the GIL for seconds while webhooks wait.
         await asyncio.to_thread(events.warm_up)
         self._model_check = asyncio.create_task(self.ctx.model_check.run_forever())
-        GAUGE.serve_on_this_loop()  # workflows' loops are held while deliveries are answered
+        # During bursts of deliveries, everything else in the process gets a small CPU budget.
+        GAUGE.serve_on_this_loop()
+        meter_database_work()
         # What startup built (models, adapters, the SDKs) lives as long as the process: out of
         # the collector's way, so collections under load do not walk it again and again.
         gc.freeze()
@@ -108,6 +110,7 @@ def create_app(
     async def healthz(_: Request) -> Response:
         if not honk.started:
             return JSONResponse({"status": "setup", "database": "not started"}, status_code=503)
+        ANSWERING.set(True)  # its ping is not background work
         try:
             await asyncio.to_thread(runtime.current().store.ping)
             backlog = honk.inbox.backlog() if honk.inbox is not None else 0

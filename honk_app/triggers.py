@@ -11,7 +11,7 @@ import fnmatch
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeGuard
 
 from honk_app.command_grammar import parse_command
 from honk_app.models import (
@@ -64,8 +64,13 @@ class _Missing(Exception):
         self.field = field
 
 
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """`isinstance(value, Mapping)`, with parsed JSON's dicts first (the ABC check is slow)."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _mapping(value: Any, field: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
+    if not _is_mapping(value):
         raise _Missing(field)
     return value
 
@@ -120,9 +125,7 @@ def _common(payload: Mapping[str, Any], rules: TriggerRules) -> dict[str, Any] |
     if not rules.allows_repository(full_name):
         return Ignored(f"repository {full_name} is not in HONK_REPO_ALLOWLIST")
     installation = payload.get("installation")
-    installation_id = (
-        _optional_int(installation.get("id")) if isinstance(installation, Mapping) else None
-    )
+    installation_id = _optional_int(installation.get("id")) if _is_mapping(installation) else None
     if installation_id is None:
         return Ignored("delivery has no installation")
     private = repo.get("private")
@@ -144,9 +147,9 @@ def _common(payload: Mapping[str, Any], rules: TriggerRules) -> dict[str, Any] |
 def _written_by_honk(item: Mapping[str, Any], body: str, rules: TriggerRules) -> bool:
     """Honk's own comments never trigger it: by its marker, its app, or its bot account."""
     via_app = item.get("performed_via_github_app")
-    via_app_id = _optional_int(via_app.get("id")) if isinstance(via_app, Mapping) else None
+    via_app_id = _optional_int(via_app.get("id")) if _is_mapping(via_app) else None
     author = item.get("user")
-    author_login = author.get("login") if isinstance(author, Mapping) else None
+    author_login = author.get("login") if _is_mapping(author) else None
     return (
         HONK_MARKER_PREFIX in body
         or (rules.app_id is not None and via_app_id == rules.app_id)
@@ -161,10 +164,10 @@ def _written_by_honk(item: Mapping[str, Any], body: str, rules: TriggerRules) ->
 def _head(pull_request: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
     """(ref, sha, repository full name) of a pull request's head, when the payload says."""
     head = pull_request.get("head")
-    if not isinstance(head, Mapping):
+    if not _is_mapping(head):
         return None, None, None
     repo = head.get("repo")
-    full_name = _optional_text(repo.get("full_name")) if isinstance(repo, Mapping) else None
+    full_name = _optional_text(repo.get("full_name")) if _is_mapping(repo) else None
     return _optional_text(head.get("ref")), _optional_text(head.get("sha")), full_name
 
 
@@ -187,7 +190,7 @@ def _on_issues(
     if isinstance(common, Ignored):
         return common
     issue = _mapping(payload.get("issue"), "issue")
-    is_pr = isinstance(issue.get("pull_request"), Mapping)
+    is_pr = _is_mapping(issue.get("pull_request"))
     return Trigger(
         command=Command.RUN,
         source="label",
@@ -245,7 +248,7 @@ def _on_comment(
             "(quoted lines and code blocks do not count)"
         )
     parent = _mapping(payload.get(spec.parent), spec.parent)
-    is_pr = spec.parent == "pull_request" or isinstance(parent.get("pull_request"), Mapping)
+    is_pr = spec.parent == "pull_request" or _is_mapping(parent.get("pull_request"))
     head_ref, head_sha, head_repo = _head(parent)
     location = None
     if spec.source == "review_comment":
@@ -291,7 +294,7 @@ def _on_check_run(
     action = _action(payload)
     if action == "requested_action":
         requested = payload.get("requested_action")
-        identifier = requested.get("identifier") if isinstance(requested, Mapping) else None
+        identifier = requested.get("identifier") if _is_mapping(requested) else None
         if identifier != RETRY_ACTION:
             return Ignored(f"check run button {identifier!r} is not Honk's {RETRY_ACTION!r} button")
     elif action != "rerequested":
@@ -320,8 +323,8 @@ def _on_check_run(
     pull_request = _mapping(pull_requests[0], "check_run.pull_requests[0]")
     head_ref, head_sha, _ = _head(pull_request)
     head = pull_request.get("head")
-    head_repo = head.get("repo") if isinstance(head, Mapping) else None
-    head_repo_url = head_repo.get("url") if isinstance(head_repo, Mapping) else None
+    head_repo = head.get("repo") if _is_mapping(head) else None
+    head_repo_url = head_repo.get("url") if _is_mapping(head_repo) else None
     return Trigger(
         command=Command.RETRY,
         source="check_run",
@@ -352,7 +355,7 @@ def decide(
     event: str, delivery_id: str, payload: Mapping[str, Any], rules: TriggerRules
 ) -> Trigger | Ignored:
     """Whether a delivery asks Honk for something; never raises on a JSON object."""
-    if not isinstance(payload, Mapping):
+    if not _is_mapping(payload):
         return Ignored("delivery body is not a JSON object")
     handler = _HANDLERS.get(event)
     if handler is None:

@@ -7,7 +7,6 @@ handler never calls GitHub: it decides and enqueues, and the durable run does th
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,10 +15,10 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from honk_app import events
+from honk_app import events, json_codec
 from honk_app.models import Ignored, Trigger
 from honk_app.prefilter import looks_like_json_object, may_trigger
-from honk_app.priority import GAUGE
+from honk_app.priority import ANSWERING, GAUGE
 from honk_app.triggers import TriggerRules, decide
 
 log = logging.getLogger("honk.webhooks")
@@ -72,14 +71,20 @@ class WebhookContext:
     model_check: events.ModelCheck = field(default_factory=events.ModelCheck)
 
 
+class _JSONAnswer(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return json_codec.dumps(content)
+
+
 def _answer(status: int, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"message": message, **extra}, status_code=status)
+    return _JSONAnswer({"message": message, **extra}, status_code=status)
 
 
 def make_endpoint(ctx: WebhookContext) -> Callable[[Request], Awaitable[Response]]:
     async def webhook(request: Request) -> Response:
         delivery = request.headers.get("x-github-delivery", "")
-        GAUGE.started()  # background work steps aside until this is answered
+        GAUGE.started()  # background work gets a small share until this is answered
+        ANSWERING.set(True)  # this request's own work in threads is not background work
         try:
             return await _handle(ctx, request, delivery)
         except Exception:
@@ -117,7 +122,7 @@ async def _handle(ctx: WebhookContext, request: Request, delivery: str) -> Respo
     if not may_trigger(event, body, ctx.rules):
         return _answer(200, "ignored", reason=f"no trigger for Honk in this {event} delivery")
     try:
-        payload = json.loads(body)
+        payload = json_codec.loads(body)
     except (ValueError, UnicodeDecodeError):
         return _answer(400, "body is not JSON")
     if not isinstance(payload, dict):

@@ -1,34 +1,96 @@
-"""Background work steps aside for the webhook path, and never for longer than its cap."""
+"""During a burst of deliveries, background work gets a small CPU budget, and never stops."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
 
-from honk_app import priority
-from honk_app.priority import MAX_WAIT_S, QUIET_S, DeliveryGauge, must_wait, yield_to_deliveries
+from honk_app.priority import (
+    ANSWERING,
+    CREDIT_S,
+    MAX_WAIT_S,
+    QUIET_S,
+    SHARE,
+    CpuBudget,
+    DeliveryGauge,
+    in_burst,
+    meter_database_work,
+    must_wait,
+    pause_for,
+    yield_to_deliveries,
+)
 
 T = TypeVar("T")
+
+
+# ---- pure ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("in_flight", "since_last_s", "expected"),
+    [
+        (0, 10.0, False),  # nothing going on
+        (1, 10.0, True),  # a delivery is being answered
+        (0, QUIET_S / 2, True),  # one just finished: the next is likely on its way
+        (0, QUIET_S * 2, False),
+    ],
+)
+def test_in_burst(in_flight: int, since_last_s: float, expected: bool) -> None:
+    assert in_burst(in_flight, since_last_s) is expected
 
 
 @pytest.mark.parametrize(
     ("in_flight", "since_last_s", "waited_s", "expected"),
     [
-        (0, 10.0, 0.0, False),  # nothing going on: go ahead
-        (1, 10.0, 0.0, True),  # a delivery is being answered
+        (0, 10.0, 0.0, False),
         (3, 0.0, 0.1, True),
-        (0, QUIET_S / 2, 0.0, True),  # one just finished: the next is likely on its way
-        (0, QUIET_S * 2, 0.0, False),
-        (5, 0.0, MAX_WAIT_S, False),  # waited long enough: a flood must not stop runs
+        (5, 0.0, MAX_WAIT_S, False),  # waited long enough: a flood must not stop it
     ],
 )
 def test_must_wait(in_flight: int, since_last_s: float, waited_s: float, expected: bool) -> None:
     assert must_wait(in_flight, since_last_s, waited_s) is expected
+
+
+def test_a_new_burst_starts_with_a_full_budget() -> None:
+    budget = CpuBudget(share=0.1, cap_s=0.002)
+    assert budget.charge(burst=1, now=100.0, background_cpu=50.0) == 0.002
+
+
+def test_background_cpu_is_charged_and_the_wall_clock_refills_at_the_share() -> None:
+    budget = CpuBudget(share=0.1, cap_s=0.002)
+    budget.charge(burst=1, now=0.0, background_cpu=0.0)
+    # 10 ms of wall clock earn 1 ms; 5 ms of background CPU were used.
+    assert budget.charge(burst=1, now=0.010, background_cpu=0.005) == pytest.approx(-0.002)
+    # Nothing used for 30 ms: 3 ms earned.
+    assert budget.charge(burst=1, now=0.040, background_cpu=0.005) == pytest.approx(0.001)
+    # Nothing used for a second: refilled, but never past the cap.
+    assert budget.charge(burst=1, now=1.040, background_cpu=0.005) == pytest.approx(0.002)
+
+
+def test_the_next_burst_forgives_an_overdraft() -> None:
+    budget = CpuBudget(share=0.1, cap_s=0.002)
+    budget.charge(burst=1, now=0.0, background_cpu=0.0)
+    assert budget.charge(burst=1, now=0.001, background_cpu=0.1) < 0
+    assert budget.charge(burst=2, now=0.002, background_cpu=0.1) == 0.002
+
+
+@pytest.mark.parametrize(
+    ("credit_s", "expected_s"), [(0.001, 0.0), (0.0, 0.0), (-0.001, 0.01), (-0.05, 0.5)]
+)
+def test_pause_for_repays_an_overdraft_at_the_share(credit_s: float, expected_s: float) -> None:
+    assert pause_for(credit_s, share=0.1) == pytest.approx(expected_s)
+
+
+# ---- the server's own loop: cooperative pauses --------------------------------------------
 
 
 async def test_an_idle_webhook_path_costs_background_work_nothing() -> None:
@@ -53,6 +115,139 @@ async def test_a_flood_of_deliveries_delays_background_work_by_the_cap_only() ->
     assert await yield_to_deliveries(gauge, max_wait_s=0.02) >= 0.02
 
 
+# ---- background threads: the CPU budget ----------------------------------------------------
+
+OVERDRAW_CPU_S = 0.1  # overdraws the budget unless burning it took over a second of wall clock
+
+
+def _burn(cpu_s: float) -> None:
+    start = time.thread_time()
+    while time.thread_time() - start < cpu_s:
+        pass
+
+
+def _in_thread(fn: Callable[[], T]) -> asyncio.Future[T]:
+    """Run `fn` in a fresh thread (not the test loop's, which plays the webhook server's)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def run() -> None:
+        try:
+            result = context.run(fn)
+        except BaseException as exc:
+            loop.call_soon_threadsafe(future.set_exception, exc)
+        else:
+            loop.call_soon_threadsafe(future.set_result, result)
+
+    threading.Thread(target=run, daemon=True).start()
+    return future
+
+
+def _overdraw_then(gauge: DeliveryGauge, then: Callable[[], None]) -> Callable[[], float]:
+    """Background work that uses more CPU than its budget, then asks to go on; when it went on."""
+
+    def work() -> float:
+        gauge.admit()  # the burst's first reading
+        _burn(OVERDRAW_CPU_S)
+        then()
+        return time.monotonic()
+
+    return work
+
+
+async def test_an_overdrawn_thread_waits_until_the_burst_ends() -> None:
+    gauge = DeliveryGauge()
+    gauge.serve_on_this_loop()
+    gauge.started()
+    went_on = _in_thread(_overdraw_then(gauge, gauge.admit))
+    for _ in range(20):  # the thread burns its CPU, then waits for its budget
+        await asyncio.sleep(QUIET_S)
+    answered_at = time.monotonic()
+    gauge.finished()
+    assert await went_on >= answered_at
+    assert gauge.pauses > 0
+
+
+async def test_a_burst_that_never_ends_slows_background_work_but_does_not_stop_it() -> None:
+    gauge = DeliveryGauge()
+    gauge.serve_on_this_loop()
+    gauge.started()  # never finished
+    try:
+        start = time.monotonic()
+        went_on = await _in_thread(_overdraw_then(gauge, gauge.admit))
+        # It went on once its overdraft was repaid at SHARE of the wall clock.
+        assert went_on - start >= (OVERDRAW_CPU_S - CREDIT_S) / SHARE * 0.9
+    finally:
+        gauge.finished()
+
+
+async def test_outside_a_burst_nothing_is_metered() -> None:
+    gauge = DeliveryGauge()
+    gauge.serve_on_this_loop()
+    gauge.started()
+    gauge.finished()
+    gauge.last_done = float("-inf")  # long ago
+    await _in_thread(_overdraw_then(gauge, gauge.admit))
+    assert gauge.pauses == 0
+
+
+async def test_the_webhook_paths_own_work_in_threads_is_never_metered() -> None:
+    gauge = DeliveryGauge()
+    gauge.serve_on_this_loop()
+    gauge.started()  # never finished
+    try:
+        token = ANSWERING.set(True)  # as the webhook handler does; to_thread copies it
+        try:
+            went_on = _in_thread(_overdraw_then(gauge, gauge.admit))
+        finally:
+            ANSWERING.reset(token)
+        await went_on
+        assert gauge.pauses == 0
+    finally:
+        gauge.finished()
+
+
+async def test_without_a_webhook_server_in_the_process_nothing_is_metered() -> None:
+    gauge = DeliveryGauge()  # a `honk worker`: serve_on_this_loop never called
+    gauge.started()
+    try:
+        await _in_thread(_overdraw_then(gauge, gauge.admit))
+        assert gauge.pauses == 0
+    finally:
+        gauge.finished()
+
+
+async def test_database_transactions_of_background_threads_wait_for_their_budget(
+    tmp_path: Path,
+) -> None:
+    gauge = DeliveryGauge()
+    gauge.serve_on_this_loop()
+    meter_database_work(gauge)
+    meter_database_work(gauge)  # installed once however often it is called
+    engine = create_engine(f"sqlite:///{tmp_path / 'runs.sqlite'}")
+    try:
+        assert event.contains(Engine, "begin", gauge.transaction_hook)
+
+        def transaction() -> None:
+            with engine.begin() as connection:
+                connection.execute(text("SELECT 1"))
+
+        gauge.started()
+        went_on = _in_thread(_overdraw_then(gauge, transaction))
+        for _ in range(20):
+            await asyncio.sleep(QUIET_S)
+        answered_at = time.monotonic()
+        gauge.finished()
+        assert await went_on >= answered_at
+    finally:
+        event.remove(Engine, "begin", gauge.transaction_hook)
+        engine.dispose()
+
+
+# ---- the workflows' loop -------------------------------------------------------------------
+
+
 class _BackgroundLoop:
     """An event loop in its own thread, standing in for the one DBOS runs workflows on."""
 
@@ -62,7 +257,7 @@ class _BackgroundLoop:
         self.thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -70,57 +265,47 @@ class _BackgroundLoop:
         self.loop.close()
 
 
-async def _ticks(count: int) -> list[float]:
-    """A stand-in workflow: records when each of its steps ran."""
-    seen = []
-    for _ in range(count):
-        seen.append(time.monotonic())
-        await asyncio.sleep(0)
-    return seen
-
-
 async def _register(gauge: DeliveryGauge) -> None:
     gauge.govern_this_loop()
 
 
-async def test_workflows_loop_is_held_while_a_delivery_is_answered(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(priority, "MAX_HOLD_S", 60.0)  # only the delivery's end releases it
-    gauge = DeliveryGauge()
-    gauge.serve_on_this_loop()
-    background = _BackgroundLoop()
-    try:
-        background.run(_register(gauge))
-        gauge.started()  # a delivery arrives: the background loop is held from its next step
-        ran = asyncio.get_running_loop().run_in_executor(None, background.run, _ticks(3))
-        await asyncio.sleep(0.02)
-        answered_at = time.monotonic()
-        gauge.finished()
-        steps = await ran
-        assert min(steps) >= answered_at  # nothing of the workflow ran while it was held
-    finally:
-        background.close()
+async def _busy_workflow(steps: int, step_cpu_s: float) -> tuple[float, float]:
+    """A stand-in workflow of CPU-bound steps: (its CPU, the wall clock it took)."""
+    cpu, wall = time.thread_time(), time.monotonic()
+    for _ in range(steps):
+        _burn(step_cpu_s)
+        await asyncio.sleep(0)
+    return time.thread_time() - cpu, time.monotonic() - wall
 
 
-async def test_a_flood_gives_the_workflows_loop_slices() -> None:
+async def test_in_a_burst_the_workflows_loop_gets_its_share_and_finishes() -> None:
     gauge = DeliveryGauge()
     gauge.serve_on_this_loop()
     background = _BackgroundLoop()
     try:
         background.run(_register(gauge))
         gauge.started()  # never finished: a flood of deliveries
-        steps = await asyncio.get_running_loop().run_in_executor(None, background.run, _ticks(3))
-        assert len(steps) == 3  # held at most MAX_HOLD_S at a time, then it ran
+        ran = asyncio.get_running_loop().run_in_executor(
+            None, background.run, _busy_workflow(20, 0.005)
+        )
+        cpu_s, wall_s = await ran  # it finished: a flood slows runs down, never stops them
+        # It used no more than its share of the wall clock, plus the burst's first credit and
+        # the step that overdrew it.
+        # the steps run between two of its readings (at most two).
+        assert cpu_s <= SHARE * wall_s + CREDIT_S + 3 * 0.005
+        assert gauge.pauses > 0
     finally:
         gauge.finished()
         background.close()
 
 
-async def test_the_webhook_servers_own_loop_is_never_held() -> None:
+async def test_the_webhook_servers_own_loop_is_never_metered() -> None:
     gauge = DeliveryGauge()
     gauge.serve_on_this_loop()
     gauge.govern_this_loop()  # ignored: this is the server's loop
     gauge.started()
-    assert len(await _ticks(3)) == 3
-    gauge.finished()
+    try:
+        await _busy_workflow(20, 0.005)
+        assert gauge.pauses == 0
+    finally:
+        gauge.finished()

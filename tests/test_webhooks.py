@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import uuid
@@ -13,7 +14,7 @@ import pytest
 from dbos import DBOS
 from starlette.testclient import TestClient
 
-from honk_app.priority import GAUGE
+from honk_app.priority import ANSWERING, GAUGE
 from honk_app.runs.queue import INTAKE_QUEUE
 from honk_app.server import INBOX_FILE, create_app
 from honk_app.webhooks import MAX_BODY_BYTES, sign, signature_matches
@@ -201,11 +202,26 @@ def test_background_work_sees_a_delivery_while_it_is_answered(
     seen: list[int] = []
     real_enqueue = honk.ctx.enqueue
 
+    answering_in_threads: list[bool] = []
+
     async def enqueue(trigger: Any) -> str:
         seen.append(GAUGE.in_flight)
+        # Its own work in threads (a Postgres enqueue) is not metered as background work.
+        answering_in_threads.append(await asyncio.to_thread(ANSWERING.get))
         return str(await real_enqueue(trigger))
 
     monkeypatch.setattr(honk.ctx, "enqueue", enqueue)
     assert post(client, payloads.issue_comment("/honk go")).status_code == 202
     assert seen == [1]
+    assert answering_in_threads == [True]
     assert GAUGE.in_flight == 0
+
+
+def test_a_comment_with_a_lone_surrogate_escape_is_still_a_trigger(client: TestClient) -> None:
+    """orjson refuses `\\ud800`; the standard library reads it, so the delivery is not lost."""
+    payload = payloads.issue_comment("/honk fix the parser \ud800 please")
+    body = json.dumps(payload).encode()
+    assert b"\\ud800" in body
+    response = client.post(PATH, content=body, headers=headers(body))
+    assert response.status_code == 202, response.text
+    assert response.json()["message"] == "accepted"

@@ -24,7 +24,6 @@ scale-out mode handlers enqueue into DBOS directly and there is no inbox.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sqlite3
 import time
@@ -33,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from honk_app import json_codec
 from honk_app.models import Trigger
 from honk_app.priority import yield_to_deliveries
 
@@ -105,7 +105,7 @@ class Inbox:
     async def put(self, trigger: Trigger) -> str:
         """Return once the trigger is committed to disk (joining the next batch commit)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((trigger.run_id, json.dumps(trigger.to_json()), future))
+        self._pending.append((trigger.run_id, json_codec.dumps(trigger.to_json()).decode(), future))
         self._wake_writer.set()
         await future
         return trigger.run_id
@@ -162,7 +162,7 @@ class Inbox:
                 # are arriving, hand over one per pause of the webhook path, not a batch.
                 await yield_to_deliveries()
                 try:
-                    await self._hand_off(run_id, json.loads(body))
+                    await self._hand_off(run_id, json_codec.loads(body))
                 except Exception:
                     log.exception("could not hand %s to the run queue; will retry", run_id)
                     failed.add(seq)

@@ -6,6 +6,7 @@ those, so nothing there may ask Honk for anything).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -65,6 +66,12 @@ def _visible_lines(lines: list[str]) -> Iterator[int]:
         yield index
 
 
+@functools.lru_cache(maxsize=8)
+def _command_line(word: str) -> re.Pattern[str]:
+    """The pattern of a command line, built once per command word (it is on the webhook path)."""
+    return re.compile(rf"^\s*/{re.escape(word)}(?=\s|$)(?P<rest>.*)$", re.IGNORECASE)
+
+
 def parse_command(body: str, word: str) -> ParsedCommand | None:
     """The first `/word` command in a comment body, or None.
 
@@ -73,7 +80,7 @@ def parse_command(body: str, word: str) -> ParsedCommand | None:
     counts only as the first word on the command line itself, so that an instruction written on
     the following lines ("/honk" then "stop the crash on empty input") stays an instruction.
     """
-    pattern = re.compile(rf"^\s*/{re.escape(word)}(?=\s|$)(?P<rest>.*)$", re.IGNORECASE)
+    pattern = _command_line(word)
     lines = body.splitlines()
     for index in _visible_lines(lines):
         match = pattern.match(lines[index])

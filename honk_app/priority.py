@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-SHARE = 0.1  # background work's share of the wall clock during a burst of deliveries
+SHARE = 0.05  # background work's share of the wall clock during a burst of deliveries
 CREDIT_S = 0.002  # CPU seconds background work may use at the start of a burst, unmetered
 QUIET_S = 0.005  # a delivery this recent counts as in progress (keep-alive gaps are shorter)
 MAX_SLEEP_S = 0.02  # a metered thread looks again this often (a burst may end meanwhile)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sqlite3
 import uuid
@@ -16,7 +17,7 @@ from starlette.testclient import TestClient
 
 from honk_app.priority import ANSWERING, GAUGE
 from honk_app.runs.queue import INTAKE_QUEUE
-from honk_app.server import INBOX_FILE, create_app
+from honk_app.server import INBOX_FILE, YOUNG_GC_THRESHOLD, create_app
 from honk_app.webhooks import MAX_BODY_BYTES, sign, signature_matches
 from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.fixtures import payloads
@@ -225,3 +226,11 @@ def test_a_comment_with_a_lone_surrogate_escape_is_still_a_trigger(client: TestC
     response = client.post(PATH, content=body, headers=headers(body))
     assert response.status_code == 202, response.text
     assert response.json()["message"] == "accepted"
+
+
+def test_startup_tunes_the_collector_for_the_webhook_path(client: TestClient) -> None:
+    """Startup's objects are frozen out of collections, and the young generation is collected
+    every YOUNG_GC_THRESHOLD allocations, not on nearly every delivery."""
+    assert client.get("/ping").status_code == 200  # started
+    assert gc.get_freeze_count() > 0
+    assert gc.get_threshold()[0] == YOUNG_GC_THRESHOLD

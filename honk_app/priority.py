@@ -97,7 +97,8 @@ class DeliveryGauge:
     front_loop: asyncio.AbstractEventLoop | None = None
     _front_thread: int | None = None
     _front_clock: int | None = None  # the CPU clock of the webhook server's thread
-    _held: dict[asyncio.AbstractEventLoop, bool] = field(default_factory=dict)
+    # The workflows' loops (one per process in practice) and whether each is being metered.
+    _loops: dict[asyncio.AbstractEventLoop, bool] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     budget: CpuBudget = field(default_factory=CpuBudget)
     transaction_hook: Callable[[Any], None] = field(init=False, repr=False)
@@ -112,12 +113,12 @@ class DeliveryGauge:
         if self.in_flight == 0 and time.monotonic() - self.last_done >= QUIET_S:
             self.bursts += 1
         self.in_flight += 1
-        if self.in_flight == 1 and self._held:  # per delivery: keep the common case cheap
-            for loop, holding in list(self._held.items()):
+        if self.in_flight == 1 and self._loops:  # per delivery: keep the common case cheap
+            for loop, metering in list(self._loops.items()):
                 if loop.is_closed():
-                    self._held.pop(loop, None)
-                elif not holding:
-                    self._held[loop] = True
+                    self._loops.pop(loop, None)
+                elif not metering:
+                    self._loops[loop] = True
                     loop.call_soon_threadsafe(self._meter_loop, loop)
 
     def finished(self) -> None:
@@ -139,10 +140,10 @@ class DeliveryGauge:
     def govern_this_loop(self) -> None:
         """Called where workflows run: meter this loop during bursts of deliveries."""
         loop = asyncio.get_running_loop()
-        if self._front_clock is None or loop is self.front_loop or loop in self._held:
+        if self._front_clock is None or loop is self.front_loop or loop in self._loops:
             return  # no webhook server in this process, its own loop, or known already
         with self._lock:
-            self._held.setdefault(loop, False)
+            self._loops.setdefault(loop, False)
 
     def admit(self) -> None:
         """Block a background thread while it is over budget in a burst (a no-op outside one)."""
@@ -154,10 +155,10 @@ class DeliveryGauge:
                 # Background CPU: all of the process's but the webhook server thread's.
                 background_cpu = time.process_time() - time.clock_gettime(clock)
                 credit_s = self.budget.charge(self.bursts, time.monotonic(), background_cpu)
-            wait_s = pause_for(credit_s, self.budget.share)
-            if wait_s <= 0:
-                return
-            self.pauses += 1
+                wait_s = pause_for(credit_s, self.budget.share)
+                if wait_s <= 0:
+                    return
+                self.pauses += 1
             time.sleep(min(wait_s, MAX_SLEEP_S))
 
     def _meter_loop(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -166,7 +167,7 @@ class DeliveryGauge:
         if self.busy():
             loop.call_later(RECHECK_S, self._meter_loop, loop)
         else:
-            self._held[loop] = False
+            self._loops[loop] = False
 
 
 GAUGE = DeliveryGauge()

@@ -313,4 +313,3 @@ async def test_the_webhook_servers_own_loop_is_never_metered() -> None:
         assert gauge.pauses == 0
     finally:
         gauge.finished()
-

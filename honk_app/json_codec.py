@@ -26,7 +26,8 @@ def loads(data: bytes | str) -> Any:
 
 def dumps(value: Any) -> bytes:
     """Compact JSON; what orjson cannot encode (big integers, lone surrogates) goes to `json`,
-    escaped to ASCII so that it encodes whatever the text holds."""
+    escaped to ASCII so that it encodes whatever the text holds. NaN and infinities are written
+    as `null` (orjson's choice; nothing Honk writes holds them)."""
     try:
         return orjson.dumps(value)
     except TypeError:

@@ -6,12 +6,16 @@ seconds; a run that starts a few milliseconds later is not noticed. So while del
 being answered (a burst), everything else in the process (DBOS's workflow loop, its executor
 threads that checkpoint steps, its queue pollers) shares a CPU budget of `SHARE` of the wall
 clock, metered as the process's CPU time minus the webhook server thread's. Outside bursts it
-costs nothing and limits nothing. A burst that never ends slows runs down but cannot stop them.
+costs nothing and limits nothing. A burst that never ends slows runs down but cannot stop them:
+the debt is bounded, so one wait for the budget lasts at most `MAX_PAUSE_S`.
 
 Background threads are metered where they can stop safely: the workflows' loop between two of
 its iterations, and every database transaction before it begins (so no lock is held while
-waiting). Background work on the webhook server's own loop (handing triggers to the run queue,
-model checks) awaits `yield_to_deliveries()` at its natural pauses instead.
+waiting; it may hold a pooled connection, which is why a wait is bounded). Work the webhook path
+does in threads itself (a Postgres enqueue, the health check's ping) is never made to wait, but
+its CPU counts as background: an error that only ever slows runs, never deliveries. Background
+work on the webhook server's own loop (the inbox's forwarder, model checks) awaits
+`yield_to_deliveries()` at its natural pauses instead.
 
 Measured in bench/webhook_ingest.py: an earlier design held only the workflows' loop, with a
 100 ms hold and a 5 ms slice; DBOS's executor threads still took 28% of the CPU and the loop
@@ -35,6 +39,7 @@ SHARE = 0.05  # background work's share of the wall clock during a burst of deli
 CREDIT_S = 0.002  # CPU seconds background work may use at the start of a burst, unmetered
 QUIET_S = 0.005  # a delivery this recent counts as in progress (keep-alive gaps are shorter)
 MAX_SLEEP_S = 0.02  # a metered thread looks again this often (a burst may end meanwhile)
+MAX_PAUSE_S = 0.25  # the longest one wait for the budget lasts; the debt is bounded to match
 RECHECK_S = 0.002  # while a burst lasts, the workflows' loop is metered this often
 MAX_WAIT_S = 0.25  # the longest one cooperative pause on the server's loop waits
 
@@ -64,10 +69,12 @@ def pause_for(credit_s: float, share: float = SHARE) -> float:
 class CpuBudget:
     """Pure: a token bucket of CPU seconds that refills at `share` of the wall clock.
 
-    Fed readings of (burst number, wall clock, background CPU); a new burst starts full."""
+    Fed readings of (burst number, wall clock, background CPU); a new burst starts full, and
+    the debt is bounded (one unit of work that ran long must not stall runs for seconds)."""
 
     share: float = SHARE
     cap_s: float = CREDIT_S
+    max_pause_s: float = MAX_PAUSE_S  # the debt never exceeds what this much waiting repays
     credit_s: float = CREDIT_S
     _last: tuple[int, float, float] = (-1, 0.0, 0.0)  # burst, wall clock, background CPU
 
@@ -78,7 +85,8 @@ class CpuBudget:
             self.credit_s = self.cap_s
         else:
             earned = self.share * (now - then)
-            self.credit_s = min(self.cap_s, self.credit_s + earned - (background_cpu - cpu_then))
+            credit_s = self.credit_s + earned - (background_cpu - cpu_then)
+            self.credit_s = max(-self.share * self.max_pause_s, min(self.cap_s, credit_s))
         self._last = (burst, now, background_cpu)
         return self.credit_s
 
@@ -99,7 +107,8 @@ class DeliveryGauge:
     _front_clock: int | None = None  # the CPU clock of the webhook server's thread
     # The workflows' loops (one per process in practice) and whether each is being metered.
     _loops: dict[asyncio.AbstractEventLoop, bool] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _loops_lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # the budget's
     budget: CpuBudget = field(default_factory=CpuBudget)
     transaction_hook: Callable[[Any], None] = field(init=False, repr=False)
 
@@ -112,14 +121,18 @@ class DeliveryGauge:
     def started(self) -> None:
         if self.in_flight == 0 and time.monotonic() - self.last_done >= QUIET_S:
             self.bursts += 1
-        self.in_flight += 1
+        self.in_flight += 1  # before the lock: a loop's meter that stops after this sees it
         if self.in_flight == 1 and self._loops:  # per delivery: keep the common case cheap
-            for loop, metering in list(self._loops.items()):
-                if loop.is_closed():
-                    self._loops.pop(loop, None)
-                elif not metering:
-                    self._loops[loop] = True
-                    loop.call_soon_threadsafe(self._meter_loop, loop)
+            with self._loops_lock:
+                for loop, metering in list(self._loops.items()):
+                    if metering:
+                        continue
+                    try:
+                        loop.call_soon_threadsafe(self._meter_loop, loop)
+                    except RuntimeError:  # that loop has been closed (a shutdown)
+                        self._loops.pop(loop, None)
+                    else:
+                        self._loops[loop] = True
 
     def finished(self) -> None:
         self.in_flight -= 1
@@ -142,32 +155,41 @@ class DeliveryGauge:
         loop = asyncio.get_running_loop()
         if self._front_clock is None or loop is self.front_loop or loop in self._loops:
             return  # no webhook server in this process, its own loop, or known already
-        with self._lock:
+        with self._loops_lock:
             self._loops.setdefault(loop, False)
+
+    def governs(self, loop: asyncio.AbstractEventLoop) -> bool:
+        return loop in self._loops
 
     def admit(self) -> None:
         """Block a background thread while it is over budget in a burst (a no-op outside one)."""
         clock = self._front_clock
         if clock is None or threading.get_ident() == self._front_thread or ANSWERING.get():
             return
-        while self.busy():
+        waited_s = 0.0
+        while self.busy() and waited_s < self.budget.max_pause_s:
             with self._lock:
-                # Background CPU: all of the process's but the webhook server thread's.
-                background_cpu = time.process_time() - time.clock_gettime(clock)
+                try:  # background CPU: all of the process's but the webhook server thread's
+                    background_cpu = time.process_time() - time.clock_gettime(clock)
+                except OSError:  # that thread has ended: no webhook server to give way to
+                    return
                 credit_s = self.budget.charge(self.bursts, time.monotonic(), background_cpu)
                 wait_s = pause_for(credit_s, self.budget.share)
                 if wait_s <= 0:
                     return
                 self.pauses += 1
-            time.sleep(min(wait_s, MAX_SLEEP_S))
+            pause_s = min(wait_s, MAX_SLEEP_S, self.budget.max_pause_s - waited_s)
+            time.sleep(pause_s)
+            waited_s += pause_s
 
     def _meter_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """A callback on a workflows' loop: meter it between iterations while a burst lasts."""
         self.admit()
-        if self.busy():
-            loop.call_later(RECHECK_S, self._meter_loop, loop)
-        else:
-            self._loops[loop] = False
+        with self._loops_lock:  # with `started`: a burst that begins now is not missed
+            if not self.busy():
+                self._loops[loop] = False
+                return
+        loop.call_later(RECHECK_S, self._meter_loop, loop)
 
 
 GAUGE = DeliveryGauge()

@@ -29,6 +29,19 @@ log = logging.getLogger("honk.server")
 
 YOUNG_GC_THRESHOLD = 20_000  # allocations between collections of the young generation
 
+
+def tune_collector() -> None:
+    """Called once startup has built what lives as long as the process (models, adapters, SDKs).
+
+    That is frozen out of the collector's way, so collections under load do not walk it again
+    and again. And a delivery's parsed payload is hundreds of containers, so the default young
+    generation (700) was collected on nearly every delivery: a tenth of the webhook thread's
+    time under load (py-spy). What dies young dies by reference counting anyway; a collection
+    only walks what is still alive, which is about the deliveries in flight."""
+    gc.freeze()
+    gc.set_threshold(YOUNG_GC_THRESHOLD)
+
+
 APP_YML = Path(__file__).resolve().parent.parent / "app.yml"
 INBOX_FILE = "inbox.sqlite"
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]  # the endpoint answers 405 itself
@@ -63,14 +76,7 @@ class Honk:
         # During bursts of deliveries, everything else in the process gets a small CPU budget.
         GAUGE.serve_on_this_loop()
         meter_database_work()
-        # What startup built (models, adapters, the SDKs) lives as long as the process: out of
-        # the collector's way, so collections under load do not walk it again and again.
-        gc.freeze()
-        # A delivery's parsed payload is hundreds of containers, so the default young
-        # generation (700) was collected on nearly every delivery: a tenth of the webhook
-        # thread's time under load. What dies young dies by reference counting anyway; a
-        # collection only walks what is still alive, which is about the deliveries in flight.
-        gc.set_threshold(YOUNG_GC_THRESHOLD)
+        tune_collector()
         self.started = True
         asyncio.create_task(self._learn_app_slug(rt))  # noqa: RUF006 - best effort
 

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from honk_app.priority import ANSWERING, GAUGE
 from honk_app.runs.queue import INTAKE_QUEUE
-from honk_app.server import INBOX_FILE, YOUNG_GC_THRESHOLD, create_app
+from honk_app.server import INBOX_FILE, YOUNG_GC_THRESHOLD, create_app, tune_collector
 from honk_app.webhooks import MAX_BODY_BYTES, sign, signature_matches
 from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.fixtures import payloads
@@ -225,12 +225,24 @@ def test_a_comment_with_a_lone_surrogate_escape_is_still_a_trigger(client: TestC
     assert b"\\ud800" in body
     response = client.post(PATH, content=body, headers=headers(body))
     assert response.status_code == 202, response.text
-    assert response.json()["message"] == "accepted"
+    run_id = response.json()["run_id"]
+    # Through the inbox to the run queue, the instruction intact.
+    status = wait_for(lambda: DBOS.get_workflow_status(run_id), "the run to reach the queue")
+    assert status.input is not None
+    (trigger_json,) = status.input["args"]
+    assert trigger_json["instruction"] == "fix the parser \ud800 please"
 
 
-def test_startup_tunes_the_collector_for_the_webhook_path(client: TestClient) -> None:
-    """Startup's objects are frozen out of collections, and the young generation is collected
-    every YOUNG_GC_THRESHOLD allocations, not on nearly every delivery."""
-    assert client.get("/ping").status_code == 200  # started
-    assert gc.get_freeze_count() > 0
-    assert gc.get_threshold()[0] == YOUNG_GC_THRESHOLD
+def test_the_collector_leaves_startups_objects_alone_and_runs_less_often() -> None:
+    before = gc.get_threshold()
+    gc.unfreeze()
+    gc.set_threshold(700)
+    built_at_startup = [["a model"], ["an adapter"]]
+    try:
+        tune_collector()
+        # Still tracked, but in no generation a collection walks.
+        assert gc.is_tracked(built_at_startup[0])
+        assert not any(o is built_at_startup[0] for o in gc.get_objects())
+        assert gc.get_threshold()[0] == YOUNG_GC_THRESHOLD
+    finally:
+        gc.set_threshold(*before)

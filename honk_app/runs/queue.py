@@ -89,8 +89,9 @@ async def hand_off_intake(run_id: str, trigger_json: dict[str, Any]) -> None:
     """Enqueue the intake workflow under its deterministic id: doing it twice is one run.
 
     All of it runs in a thread: DBOS's enqueue is a few hundred microseconds of Python, which on
-    the webhook server's loop would be taken from acknowledgements (and in a thread it is
-    metered as background work during bursts; see honk_app/priority.py)."""
+    the webhook server's loop would be taken from acknowledgements. Called by the inbox's
+    forwarder, that thread is background work (metered during bursts: honk_app/priority.py);
+    called by a Postgres-mode webhook handler, it is the delivery's own work and never waits."""
     await asyncio.to_thread(_enqueue_intake, run_id, trigger_json)
 
 

@@ -75,7 +75,11 @@ class Honk:
         self._model_check = asyncio.create_task(self.ctx.model_check.run_forever())
         # During bursts of deliveries, everything else in the process gets a small CPU budget.
         GAUGE.serve_on_this_loop()
-        meter_database_work()
+        if self.inbox is not None:
+            # Not with Postgres: there the handler enqueues through DBOS's connection pool,
+            # and background threads waiting for their budget with a pooled connection each
+            # could make a delivery wait for a connection. The workflows' loop is still metered.
+            meter_database_work()
         tune_collector()
         self.started = True
         asyncio.create_task(self._learn_app_slug(rt))  # noqa: RUF006 - best effort

@@ -272,7 +272,44 @@ async def test_database_transactions_of_background_threads_wait_for_their_budget
         gauge.finished()
         assert await went_on >= answered_at
     finally:
-        event.remove(Engine, "begin", gauge.transaction_hook)
+        _unmeter(gauge)
+        engine.dispose()
+
+
+def _unmeter(gauge: DeliveryGauge) -> None:
+    event.remove(Engine, "begin", gauge.transaction_hook)
+    event.remove(Engine, "commit", gauge.transaction_end_hook)
+    event.remove(Engine, "rollback", gauge.transaction_end_hook)
+
+
+async def test_the_webhook_paths_own_transactions_are_not_charged_to_background_work(
+    tmp_path: Path,
+) -> None:
+    gauge = _gauge(share=0.001, max_pause_s=0.05)
+    gauge.serve_on_this_loop()
+    engine = create_engine(f"sqlite:///{tmp_path / 'runs.sqlite'}")
+    meter_database_work(gauge)
+    try:
+
+        def enqueue_for_a_delivery() -> None:  # as a Postgres-mode handler's enqueue
+            with engine.begin() as connection:
+                connection.execute(text("SELECT 1"))
+                _burn(OVERDRAW_CPU_S)
+
+        gauge.started()
+        await _in_thread(gauge.admit)  # background work's first reading in this burst
+        token = ANSWERING.set(True)
+        try:
+            answered = _in_thread(enqueue_for_a_delivery)
+        finally:
+            ANSWERING.reset(token)
+        await answered
+        assert gauge.exempt_cpu >= OVERDRAW_CPU_S
+        await _in_thread(gauge.admit)
+        assert gauge.pauses == 0  # nothing the background used: it owes nothing
+    finally:
+        gauge.finished()
+        _unmeter(gauge)
         engine.dispose()
 
 

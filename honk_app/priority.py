@@ -187,9 +187,8 @@ class DeliveryGauge:
         waited_s = 0.0
         while self.busy() and waited_s < self.budget.max_pause_s:
             with self._lock:
-                try:  # background CPU: all of the process's but the webhook path's
-                    webhook_cpu = time.clock_gettime(clock) + self.exempt_cpu
-                    background_cpu = time.process_time() - webhook_cpu
+                try:
+                    background_cpu = self._background_cpu(clock)
                 except OSError:  # that thread has ended: no webhook server to give way to
                     return
                 credit_s = self.budget.charge(self.bursts, time.monotonic(), background_cpu)
@@ -200,6 +199,16 @@ class DeliveryGauge:
             pause_s = min(wait_s, MAX_SLEEP_S, self.budget.max_pause_s - waited_s)
             time.sleep(pause_s)
             waited_s += pause_s
+
+    def background_cpu(self) -> float | None:
+        """CPU seconds the process has used on anything but the webhook path (None: unknown)."""
+        if self._front_clock is None:
+            return None
+        with self._lock:
+            return self._background_cpu(self._front_clock)
+
+    def _background_cpu(self, clock: int) -> float:
+        return time.process_time() - (time.clock_gettime(clock) + self.exempt_cpu)
 
     def _meter_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """A callback on a workflows' loop: meter it between iterations while a burst lasts."""

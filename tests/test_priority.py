@@ -173,6 +173,15 @@ def _overdraw_then(gauge: DeliveryGauge, then: Callable[[], None]) -> Callable[[
     return work
 
 
+async def _overdraws_in_a_burst_without_pausing(gauge: DeliveryGauge) -> None:
+    gauge.started()
+    try:
+        await _in_thread(_overdraw_then(gauge, gauge.admit))
+        assert gauge.pauses == 0
+    finally:
+        gauge.finished()
+
+
 async def test_an_overdrawn_thread_waits_until_the_burst_ends() -> None:
     gauge = _gauge(share=0.001, max_pause_s=600)  # only the burst's end lets it go on
     gauge.serve_on_this_loop()
@@ -206,12 +215,7 @@ async def test_without_the_webhook_threads_clock_nothing_is_metered(
         raise OSError(22, "Invalid argument")  # the clock of a thread that has ended
 
     monkeypatch.setattr(time, "clock_gettime", ended)
-    gauge.started()
-    try:
-        await _in_thread(_overdraw_then(gauge, gauge.admit))
-        assert gauge.pauses == 0
-    finally:
-        gauge.finished()
+    await _overdraws_in_a_burst_without_pausing(gauge)
 
 
 async def test_outside_a_burst_nothing_is_metered() -> None:
@@ -242,12 +246,7 @@ async def test_the_webhook_paths_own_work_in_threads_is_never_metered() -> None:
 
 async def test_without_a_webhook_server_in_the_process_nothing_is_metered() -> None:
     gauge = _gauge()  # a `honk worker`: serve_on_this_loop never called
-    gauge.started()
-    try:
-        await _in_thread(_overdraw_then(gauge, gauge.admit))
-        assert gauge.pauses == 0
-    finally:
-        gauge.finished()
+    await _overdraws_in_a_burst_without_pausing(gauge)
 
 
 async def test_database_transactions_of_background_threads_wait_for_their_budget(
@@ -285,7 +284,7 @@ def _unmeter(gauge: DeliveryGauge) -> None:
 async def test_the_webhook_paths_own_transactions_are_not_charged_to_background_work(
     tmp_path: Path,
 ) -> None:
-    gauge = _gauge(share=0.001, max_pause_s=0.05)
+    gauge = _gauge()
     gauge.serve_on_this_loop()
     engine = create_engine(f"sqlite:///{tmp_path / 'runs.sqlite'}")
     meter_database_work(gauge)
@@ -296,19 +295,19 @@ async def test_the_webhook_paths_own_transactions_are_not_charged_to_background_
                 connection.execute(text("SELECT 1"))
                 _burn(OVERDRAW_CPU_S)
 
-        gauge.started()
-        await _in_thread(gauge.admit)  # background work's first reading in this burst
+        before = gauge.background_cpu()
         token = ANSWERING.set(True)
         try:
             answered = _in_thread(enqueue_for_a_delivery)
         finally:
             ANSWERING.reset(token)
         await answered
+        after = gauge.background_cpu()
+        assert before is not None and after is not None
         assert gauge.exempt_cpu >= OVERDRAW_CPU_S
-        await _in_thread(gauge.admit)
-        assert gauge.pauses == 0  # nothing the background used: it owes nothing
+        # Other threads of this test process may have used a little meanwhile; not 0.1 s.
+        assert after - before < OVERDRAW_CPU_S / 2
     finally:
-        gauge.finished()
         _unmeter(gauge)
         engine.dispose()
 

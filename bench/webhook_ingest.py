@@ -766,7 +766,7 @@ def main(argv: list[str] | None = None) -> int:
         connections=args.connections,
         rounds=1 if args.quick else 3,
         warmup=0.3 if args.quick else 1.0,
-        trigger_pool=int(600 * (duration + 1)) if args.quick else int(1200 * (duration + 3)),
+        trigger_pool=int(1000 * (duration + 1)) if args.quick else int(2000 * (duration + 3)),
         phases=phases,
     )
     with tempfile.TemporaryDirectory(prefix="honk-webhook-ingest-") as tmp:

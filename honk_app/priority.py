@@ -41,7 +41,11 @@ from sqlalchemy.engine import Engine
 SHARE = 0.05  # background work's share of the wall clock during a burst of deliveries
 CREDIT_S = 0.002  # CPU seconds background work may use at the start of a burst, unmetered
 QUIET_S = 0.005  # a delivery this recent counts as in progress (keep-alive gaps are shorter)
-MAX_SLEEP_S = 0.02  # a metered thread looks again this often (a burst may end meanwhile)
+MAX_SLEEP_S = 0.1  # a metered thread looks again this often (a burst may end meanwhile)
+# ... and no more often than this: each look costs CPU charged to the budget, so short sleeps
+# fed each other (a thread slightly over budget woke thousands of times a second, and each wake
+# took the interpreter from the webhook thread: non-trigger throughput 0.6 of the minimal app's).
+MIN_SLEEP_S = 0.005
 MAX_PAUSE_S = 5.0  # the longest one wait for the budget lasts; the debt is bounded to match
 RECHECK_S = 0.002  # while a burst lasts, the workflows' loop is metered this often
 MAX_WAIT_S = 0.25  # the longest one cooperative pause on the server's loop waits
@@ -66,6 +70,12 @@ def must_wait(
 def pause_for(credit_s: float, share: float = SHARE) -> float:
     """Pure: how long background work waits until an overdrawn budget is back to zero."""
     return 0.0 if credit_s >= 0 else -credit_s / share
+
+
+def next_sleep(wait_s: float, left_s: float) -> float:
+    """Pure: how long a thread over budget sleeps before it looks again, `left_s` being what is
+    left of its longest pause."""
+    return max(0.0, min(max(wait_s, MIN_SLEEP_S), MAX_SLEEP_S, left_s))
 
 
 @dataclass
@@ -196,7 +206,7 @@ class DeliveryGauge:
                 if wait_s <= 0:
                     return
                 self.pauses += 1
-            pause_s = min(wait_s, MAX_SLEEP_S, self.budget.max_pause_s - waited_s)
+            pause_s = next_sleep(wait_s, self.budget.max_pause_s - waited_s)
             time.sleep(pause_s)
             waited_s += pause_s
 

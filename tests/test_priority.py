@@ -17,13 +17,16 @@ from sqlalchemy.engine import Engine
 from honk_app.priority import (
     ANSWERING,
     CREDIT_S,
+    MAX_SLEEP_S,
     MAX_WAIT_S,
+    MIN_SLEEP_S,
     QUIET_S,
     CpuBudget,
     DeliveryGauge,
     in_burst,
     meter_database_work,
     must_wait,
+    next_sleep,
     pause_for,
     yield_to_deliveries,
 )
@@ -74,6 +77,20 @@ def test_background_cpu_is_charged_and_the_wall_clock_refills_at_the_share() -> 
     assert budget.charge(burst=1, now=0.040, background_cpu=0.005) == pytest.approx(0.001)
     # Nothing used for a second: refilled, but never past the cap.
     assert budget.charge(burst=1, now=1.040, background_cpu=0.005) == pytest.approx(0.002)
+
+
+@pytest.mark.parametrize(
+    ("wait_s", "left_s", "expected_s"),
+    [
+        (0.0001, 5.0, MIN_SLEEP_S),  # barely over: no storm of wake-ups, each charged anew
+        (0.03, 5.0, 0.03),  # sleeps until the budget is repaid
+        (3.0, 5.0, MAX_SLEEP_S),  # but looks now and then: the burst may end meanwhile
+        (3.0, 0.002, 0.002),  # and never past its longest pause
+        (3.0, -0.1, 0.0),
+    ],
+)
+def test_next_sleep(wait_s: float, left_s: float, expected_s: float) -> None:
+    assert next_sleep(wait_s, left_s) == pytest.approx(expected_s)
 
 
 def test_the_debt_is_bounded_by_the_longest_pause() -> None:

@@ -84,7 +84,10 @@ def make_endpoint(ctx: WebhookContext) -> Callable[[Request], Awaitable[Response
     async def webhook(request: Request) -> Response:
         delivery = request.headers.get("x-github-delivery", "")
         GAUGE.started()  # background work gets a small share until this is answered
-        ANSWERING.set(True)  # this request's own work in threads is not background work
+        # This request's own work in threads is not background work. Set after `started()`:
+        # the workflows' loop meter that it may schedule copies the context, and must not be
+        # exempt.
+        ANSWERING.set(True)
         try:
             return await _handle(ctx, request, delivery)
         except Exception:

@@ -149,8 +149,9 @@ class DeliveryGauge:
     def started(self) -> None:
         if self.in_flight == 0 and time.monotonic() - self.last_done >= QUIET_S:
             self.bursts += 1
-        self.in_flight += 1  # before the lock: a loop's meter that stops after this sees it
-        if self.in_flight == 1 and self._loops:  # per delivery: keep the common case cheap
+        self.in_flight += 1  # before the look: a loop's meter that stops after this sees it
+        # Per delivery, so the common case (every loop already metered) takes no lock.
+        if self.in_flight == 1 and not all(self._loops.values()):
             with self._loops_lock:
                 for loop, metering in list(self._loops.items()):
                     if metering:

@@ -80,6 +80,8 @@ class Honk:
             # and background threads waiting for their budget with a pooled connection each
             # could make a delivery wait for a connection. The workflows' loop is still metered.
             meter_database_work()
+            # This process is the only one that queues work: DBOS polls when told there is some.
+            queue.gate_polls(self.settings)
         tune_collector()
         self.started = True
         asyncio.create_task(self._learn_app_slug(rt))  # noqa: RUF006 - best effort

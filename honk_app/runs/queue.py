@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from honk_app import __version__
 from honk_app.models import Trigger
+from honk_app.runs.poll_gate import POLL_GATE
 from honk_app.settings import Settings
 
 log = logging.getLogger("honk.queue")
@@ -66,17 +67,30 @@ def init_dbos(settings: Settings, role: Role) -> None:
         DBOS.listen_queues([])  # accept and enqueue only; workers dequeue
 
 
-async def register_queues(settings: Settings) -> None:
+def poll_intervals(settings: Settings) -> dict[str, float]:
+    """Seconds between DBOS's polls of each queue (while it may hold work: runs/poll_gate.py)."""
     interval = settings.HONK_POLL_INTERVAL_S
+    return {INTAKE_QUEUE: min(interval, 0.25), RUNS_QUEUE: interval}
+
+
+async def register_queues(settings: Settings) -> None:
+    intervals = poll_intervals(settings)
     await DBOS.register_queue_async(
-        INTAKE_QUEUE, worker_concurrency=16, polling_interval_sec=min(interval, 0.25)
+        INTAKE_QUEUE, worker_concurrency=16, polling_interval_sec=intervals[INTAKE_QUEUE]
     )
     await DBOS.register_queue_async(
         RUNS_QUEUE,
         worker_concurrency=settings.HONK_MAX_RUNS,
         partition_concurrency=1,
-        polling_interval_sec=interval,
+        polling_interval_sec=intervals[RUNS_QUEUE],
     )
+
+
+def gate_polls(settings: Settings) -> None:
+    """Embedded mode only: this process is the only one that queues work, so DBOS polls only
+    when it has been told work may be there."""
+    for name, interval in poll_intervals(settings).items():
+        POLL_GATE.watch(name, interval)
 
 
 async def enqueue_intake(trigger: Trigger) -> str:
@@ -100,6 +114,7 @@ def _enqueue_intake(run_id: str, trigger_json: dict[str, Any]) -> None:
 
     with SetWorkflowID(run_id):
         DBOS.enqueue_workflow(INTAKE_QUEUE, intake_workflow, trigger_json)
+    POLL_GATE.signal(INTAKE_QUEUE)
     trigger = Trigger.from_json(trigger_json)
     log.info(
         "queued %s: %s %s on %s by %s (delivery %s)",
@@ -118,6 +133,7 @@ async def enqueue_run(trigger: Trigger, comment_id: int | None) -> str:
     work_id = work_workflow_id(trigger.run_id)
     with SetWorkflowID(work_id), SetEnqueueOptions(queue_partition_key=trigger.target.key):
         await DBOS.enqueue_workflow_async(RUNS_QUEUE, run_workflow, trigger.to_json(), comment_id)
+    POLL_GATE.signal(RUNS_QUEUE)
     return work_id
 
 

@@ -18,6 +18,7 @@ from honk_app.models import Command, Trigger
 from honk_app.priority import GAUGE
 from honk_app.runs import queue, runtime, steps
 from honk_app.runs.outcome import WorkResult
+from honk_app.runs.poll_gate import POLL_GATE
 
 log = logging.getLogger("honk.workflow")
 
@@ -33,6 +34,8 @@ async def intake_workflow(trigger_json: dict[str, Any]) -> str:
         log.exception("intake of %s failed", Trigger.from_json(trigger_json).run_id)
         await steps.intake_failed(trigger_json, steps.describe_error(exc))
         return "failed"
+    finally:
+        POLL_GATE.signal(queue.INTAKE_QUEUE)  # its slot frees the next intake
 
 
 async def _intake(trigger_json: dict[str, Any]) -> str:
@@ -87,6 +90,8 @@ async def run_workflow(trigger_json: dict[str, Any], comment_id: int | None) -> 
         except Exception:
             log.exception("could not report the failure of run %s", trigger.run_id)
         return {"outcome": "failed"}
+    finally:
+        POLL_GATE.signal(queue.RUNS_QUEUE)  # the next run of this target, or of another, may go
 
 
 def _is_cancellation(exc: BaseException) -> bool:

@@ -14,6 +14,11 @@ connections, bodies signed ahead of time). Phases, each side in alternating roun
 
 Prints a table (median of the rounds), PASS/MISS per target, and how much CPU the server and the
 load generator used, so a saturated load generator would show. Always exits 0.
+
+The machine this runs on is shared and its speed drifts from second to second (the minimal app
+alone has measured anywhere from 1,700 to 4,900 answers a second). So the rounds are short and
+many, each Honk round is paired with the minimal app's round right after it, and the throughput
+ratio is the median of those pairs' ratios; the ratio of the two medians is printed beside it.
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ BUSY_COMMAND = "sleep 0.1; ls -la; head -c 400 calc.py"
 HONK_YML = "test: 'true'\nmax_turns: 200\nmax_cost_usd: 100\n"
 CALC = "def add(a, b):\n    return a + b\n"
 PHASES = frozenset({"idle", "busy", "trigger"})
+NON_TRIGGER = "non-trigger"
+ROUNDS = 10  # per server per phase: short rounds, so each pair sees the same machine
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,6 +153,11 @@ def median_load(rounds: list[Load]) -> Load:
         loadgen_cpu=med("loadgen_cpu"),
         machine_busy=med("machine_busy"),
     )
+
+
+def paired_ratios(honk: list[Load], minimal: list[Load]) -> list[float]:
+    """Honk's throughput over the minimal app's, round by round (each pair ran back to back)."""
+    return [h.rps / m.rps for h, m in zip(honk, minimal, strict=False) if m.rps > 0]
 
 
 def verdict(ok: bool) -> str:
@@ -521,6 +533,7 @@ class Bench:
         self.w = BenchWorld(tmp / "world")
         self.minimal: MinimalApp | None = None
         self.rows: list[tuple[str, str, Load]] = []
+        self.rounds_of: dict[str, dict[str, list[Load]]] = {}  # phase -> server -> its rounds
         self.notes: list[str] = []
 
     def start(self) -> tuple[Server, Server]:
@@ -582,6 +595,7 @@ class Bench:
                         "the figures cover the deliveries made"
                     )
             loads[server.name].append(load)
+        self.rounds_of[phase] = loads
         medians = {name: median_load(r) for name, r in loads.items() if r}
         for name, load in medians.items():
             self.rows.append((phase, name, load))
@@ -627,7 +641,7 @@ class Bench:
         idle = busy = trig = None
         ordinary = Pool.write(self.tmp / "ordinary.bin", non_trigger_pool(self.w), distinct=False)
         if "idle" in self.s.phases:
-            idle = self.alternate("non-trigger", both, ordinary)
+            idle = self.alternate(NON_TRIGGER, both, ordinary)
         if "busy" in self.s.phases:
             busy = self.measure_busy(both, ordinary)
         if "trigger" in self.s.phases:
@@ -674,7 +688,9 @@ class Bench:
         )
         print(format_table(self.rows))
         print()
-        for line, ok in check_targets(idle, busy, trig, s.connections):
+        pairs = self.rounds_of.get(NON_TRIGGER, {})
+        ratios = paired_ratios(pairs.get("honk", []), pairs.get("minimal", []))
+        for line, ok in check_targets(idle, busy, trig, s.connections, ratios):
             print(f"  {verdict(ok)}  {line}")
         busiest = max((r.loadgen_cpu for _, _, r in self.rows), default=0.0)
         self.notes.append(
@@ -710,14 +726,24 @@ def check_targets(
     busy: dict[str, Load] | None,
     trig: dict[str, Load] | None,
     connections: int,
+    ratios: list[float] | None = None,
 ) -> list[tuple[str, bool]]:
-    """The targets of the phases that ran."""
+    """The targets of the phases that ran; `ratios` are the non-trigger rounds' paired ratios."""
     verdicts = []
     if idle is not None:
-        ratio = idle["honk"].rps / idle["minimal"].rps if idle["minimal"].rps else 0.0
+        of_medians = idle["honk"].rps / idle["minimal"].rps if idle["minimal"].rps else 0.0
+        if ratios:
+            ratio = statistics.median(ratios)
+            how = (
+                f"median of {len(ratios)} paired rounds, {min(ratios):.2f}-{max(ratios):.2f}; "
+                f"ratio of the medians {of_medians:.2f}"
+            )
+        else:
+            ratio, how = of_medians, "ratio of the medians"
         verdicts.append(
             (
-                f"non-trigger throughput honk/minimal = {ratio:.2f} (target >= {TARGET_RATIO})",
+                f"non-trigger throughput honk/minimal = {ratio:.2f} ({how}) "
+                f"(target >= {TARGET_RATIO})",
                 ratio >= TARGET_RATIO,
             )
         )
@@ -744,6 +770,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per server per phase")
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="alternating rounds per phase")
     parser.add_argument("--quick", action="store_true", help="a short smoke run (2 s, 1 round)")
     parser.add_argument(
         "--phases",
@@ -755,8 +782,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.loadgen:
         loadgen_main(args.loadgen)
         return 0
-    if args.duration < 1 or not 1 <= args.connections <= 256:
-        parser.error("--duration must be at least 1 and --connections between 1 and 256")
+    if args.duration < 1 or not 1 <= args.connections <= 256 or not 1 <= args.rounds <= 100:
+        parser.error(
+            "--duration must be at least 1, --connections between 1 and 256 "
+            "and --rounds between 1 and 100"
+        )
     phases = frozenset(p.strip() for p in args.phases.split(",") if p.strip())
     if not phases or not phases <= PHASES:
         parser.error(f"--phases takes a comma-separated subset of {', '.join(sorted(PHASES))}")
@@ -764,8 +794,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(
         duration=duration,
         connections=args.connections,
-        rounds=1 if args.quick else 3,
-        warmup=0.3 if args.quick else 1.0,
+        rounds=1 if args.quick else args.rounds,
+        warmup=0.3 if args.quick else 0.5,
         trigger_pool=int(1000 * (duration + 1)) if args.quick else int(2000 * (duration + 3)),
         phases=phases,
     )

@@ -9,11 +9,14 @@ for a non-ASCII command word or label (which JSON may escape) it always answers 
 
 from __future__ import annotations
 
+from functools import cache
+
 from honk_app.triggers import TriggerRules
 
 COMMENT_EVENTS = frozenset({"issue_comment", "pull_request_review_comment", "pull_request_review"})
 
 
+@cache
 def _ascii(text: str) -> bytes | None:
     try:
         return text.lower().encode("ascii")

@@ -140,9 +140,10 @@ def create_app(
         return JSONResponse({"status": "ok", "database": "ok", "role": role, "inbox": backlog})
 
     routes: list[BaseRoute] = [
+        # First: Starlette tries the routes in order, and nearly every request is a delivery.
+        Route(settings.WEBHOOK_PATH, make_endpoint(honk.ctx), methods=ANY_METHOD),
         Route("/ping", ping, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
-        Route(settings.WEBHOOK_PATH, make_endpoint(honk.ctx), methods=ANY_METHOD),
     ]
     setup: SetupFlow | None = None
     if settings.needs_setup:

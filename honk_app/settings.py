@@ -22,6 +22,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 AgentName = Literal["builtin", "claude-code"]
 
 
+# Paths Honk serves itself; the webhook route comes first, so it must not take one of them.
+HONK_PAGES = ("/", "/ping", "/healthz", "/setup/callback")
+
+
 class SettingsError(Exception):
     """Startup cannot go on; `lines` holds one readable line per problem."""
 
@@ -167,6 +171,11 @@ class Settings(BaseSettings):
         elif not self.APP_ID.strip().isdigit():
             lines.append("APP_ID must be the numeric id of the GitHub App.")
         lines.extend(self._private_key_problems())
+        if self.WEBHOOK_PATH.rstrip("/") in {page.rstrip("/") for page in HONK_PAGES}:
+            lines.append(
+                f"WEBHOOK_PATH cannot be {self.WEBHOOK_PATH}: Honk serves its own page there "
+                "(the default is /api/github/webhooks)."
+            )
         return lines
 
     def _private_key_problems(self) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,23 +39,59 @@ def signature_matches(secret: bytes, body: bytes, header: str) -> bool:
     return hmac.compare_digest(sign(secret, body).encode(), header.strip().encode())
 
 
+@dataclass(frozen=True)
+class DeliveryHeaders:
+    """The headers the endpoint reads, found in one pass (each of Starlette's lookups is one)."""
+
+    content_length: str | None = None
+    event: str | None = None
+    delivery: str | None = None
+    signature: str | None = None
+
+    @classmethod
+    def read(cls, raw: Iterable[tuple[bytes, bytes]]) -> DeliveryHeaders:
+        """Pure. ASGI servers give header names in lower case; the first of a repeated one wins,
+        as with Starlette's `headers.get`."""
+        found: dict[str, str] = {}
+        for name, value in raw:
+            field_name = _HEADER_FIELDS.get(name)
+            if field_name is not None and field_name not in found:
+                found[field_name] = value.decode("latin-1")
+        return cls(**found)
+
+
+_HEADER_FIELDS = {
+    b"content-length": "content_length",
+    b"x-github-event": "event",
+    b"x-github-delivery": "delivery",
+    b"x-hub-signature-256": "signature",
+}
+
+
 class BodyTooLarge(Exception):
     pass
 
 
-async def read_capped(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """Read the body, refusing early (by Content-Length or while streaming) past `limit`."""
-    declared = request.headers.get("content-length")
+async def read_capped(request: Request, declared: str | None, limit: int = MAX_BODY_BYTES) -> bytes:
+    """Read the body, refusing early (by Content-Length or while streaming) past `limit`.
+
+    Straight from the ASGI channel: a delivery is one message, and Starlette's stream is an
+    async generator around the same loop."""
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 Enqueue = Callable[[Trigger], Awaitable[str]]
@@ -82,14 +118,15 @@ def _answer(status: int, message: str, **extra: Any) -> JSONResponse:
 
 def make_endpoint(ctx: WebhookContext) -> Callable[[Request], Awaitable[Response]]:
     async def webhook(request: Request) -> Response:
-        delivery = request.headers.get("x-github-delivery", "")
+        headers = DeliveryHeaders.read(request.scope["headers"])
+        delivery = headers.delivery or ""
         GAUGE.started()  # background work gets a small share until this is answered
         # This request's own work in threads is not background work. Set after `started()`:
         # the workflows' loop meter that it may schedule copies the context, and must not be
         # exempt.
         ANSWERING.set(True)
         try:
-            return await _handle(ctx, request, delivery)
+            return await _handle(ctx, request, headers, delivery)
         except Exception:
             log.exception("webhook handler failed for delivery %s", delivery or "(none)")
             return _answer(500, "internal error; GitHub may redeliver")
@@ -99,23 +136,25 @@ def make_endpoint(ctx: WebhookContext) -> Callable[[Request], Awaitable[Response
     return webhook
 
 
-async def _handle(ctx: WebhookContext, request: Request, delivery: str) -> Response:
+async def _handle(
+    ctx: WebhookContext, request: Request, headers: DeliveryHeaders, delivery: str
+) -> Response:
     if request.method != "POST":
         response = _answer(405, "use POST")
         response.headers["allow"] = "POST"
         return response
     try:
-        body = await read_capped(request)
+        body = await read_capped(request, headers.content_length)
     except BodyTooLarge:
         return _answer(413, f"payload over {MAX_BODY_BYTES} bytes")
     except ClientDisconnect:
         return _answer(400, "client disconnected")
-    event = request.headers.get("x-github-event")
+    event = headers.event
     if not event or not delivery:
         return _answer(400, "missing X-GitHub-Event or X-GitHub-Delivery header")
     if ctx.secret is None:
         return _answer(503, "Honk is in setup mode; finish setup at /")
-    signature = request.headers.get("x-hub-signature-256", "")
+    signature = headers.signature or ""
     if not signature.startswith(SIGNATURE_PREFIX):
         return _answer(401, "missing X-Hub-Signature-256 (sha256) signature")
     if not signature_matches(ctx.secret, body, signature):

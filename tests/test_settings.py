@@ -10,7 +10,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from honk_app.cli import check_startup
-from honk_app.settings import Settings, normalise_private_key
+from honk_app.settings import HONK_PAGES, Settings, normalise_private_key
+from honk_app.setup_pages import CALLBACK_PATH
 from tests.fakes.github_auth import generate_private_key_pem
 
 SECRET = "webhook-secret-value-123"
@@ -74,6 +75,16 @@ def test_every_problem_is_one_line_naming_the_variable(tmp_path: Path) -> None:
     assert any(p.startswith("PRIVATE_KEY") and "RSA" in p for p in problems)
     assert all("\n" not in p for p in problems)
     assert not any("BEGIN" in p for p in problems)
+
+
+@pytest.mark.parametrize("path", ["/", "/ping", "/healthz/", "healthz", "/setup/callback"])
+def test_the_webhook_path_cannot_take_one_of_honks_own_pages(tmp_path: Path, path: str) -> None:
+    s = settings(tmp_path, WEBHOOK_PATH=path)
+    assert [p for p in s.problems() if p.startswith("WEBHOOK_PATH")] == [
+        f"WEBHOOK_PATH cannot be {s.WEBHOOK_PATH}: Honk serves its own page there "
+        "(the default is /api/github/webhooks)."
+    ]
+    assert CALLBACK_PATH in HONK_PAGES
 
 
 def test_unreadable_key_path_and_garbage_key(tmp_path: Path) -> None:

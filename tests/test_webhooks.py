@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from honk_app.priority import ANSWERING, GAUGE
 from honk_app.runs.queue import INTAKE_QUEUE
 from honk_app.server import INBOX_FILE, YOUNG_GC_THRESHOLD, create_app, tune_collector
-from honk_app.webhooks import MAX_BODY_BYTES, sign, signature_matches
+from honk_app.webhooks import MAX_BODY_BYTES, DeliveryHeaders, sign, signature_matches
 from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.fixtures import payloads
 from tests.waiting import wait_for
@@ -124,6 +124,50 @@ def test_oversized_streamed_body_is_refused_while_reading(client: TestClient) ->
     hdrs = headers(b"")
     response = client.post(PATH, content=chunks(), headers=hdrs)
     assert response.status_code == 413
+
+
+def test_a_body_in_many_chunks_is_read_whole(client: TestClient) -> None:
+    body = json.dumps(payloads.issue_comment("/honk fix it in pieces")).encode()
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(body), 1000):
+            yield body[start : start + 1000]
+
+    response = client.post(PATH, content=chunks(), headers=headers(body))
+    assert response.status_code == 202, response.text
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ([], DeliveryHeaders()),
+        (
+            [
+                (b"x-github-event", b"issues"),
+                (b"x-github-delivery", b"d-1"),
+                (b"x-hub-signature-256", b"sha256=ab"),
+                (b"content-length", b"12"),
+            ],
+            DeliveryHeaders(
+                content_length="12", event="issues", delivery="d-1", signature="sha256=ab"
+            ),
+        ),
+        # a repeated header: the first one counts, as with Starlette's headers.get
+        (
+            [(b"x-github-event", b"issues"), (b"x-github-event", b"push")],
+            DeliveryHeaders(event="issues"),
+        ),
+        # other headers are not read; values are latin-1, as HTTP header bytes are
+        (
+            [(b"user-agent", b"GitHub-Hookshot/1"), (b"x-github-delivery", b"caf\xe9")],
+            DeliveryHeaders(delivery="caf\xe9"),
+        ),
+    ],
+)
+def test_delivery_headers_are_read_in_one_pass(
+    raw: list[tuple[bytes, bytes]], expected: DeliveryHeaders
+) -> None:
+    assert DeliveryHeaders.read(raw) == expected
 
 
 def test_ignored_event_says_why(client: TestClient) -> None:

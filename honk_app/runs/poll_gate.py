@@ -7,14 +7,18 @@ for each of the two queues, an idle `honk serve` used 7–10% of a core, and dur
 deliveries that polling was most of what the webhook path shared the interpreter with.
 
 In the embedded mode Honk is the only process writing its queues, so it knows when a poll can
-find work: after it enqueues a workflow, and after a workflow ends (the partition or worker slot
-it held frees the next one). Those are signals. For `HOT_S` after one, the queue is polled as
-DBOS wants. Otherwise its poller's transactions wait at their start until a signal, and it still
-looks every `REST_S`, so work Honk was not told of (none is known) waits at most that long.
+find work: after it enqueues a workflow, after a workflow ends (once DBOS has recorded the end
+and freed its partition and worker slot), and after `/honk stop` cancels some. Those are
+signals. A signal not yet answered lets the next poll through, and for `HOT_S` after one the
+queue is polled as DBOS wants (also for `STARTUP_HOT_S` after startup, while DBOS re-enqueues
+what a crash left). Otherwise a poll waits until a signal, and it still looks every `REST_S`, so
+work Honk was not told of (none is known) waits at most that long.
 
-Waiting happens at a transaction's `begin`, before any lock is taken; the poller holds one of the
-pool's connections meanwhile (DBOS's pool has 20). `open()` lets everything through, so a
-shutdown never waits for a resting poller. With Postgres, other processes enqueue: no gate.
+A poll waits at the `begin` of its first transaction after DBOS's sleep between polls, before
+any lock is taken (pysqlite sends BEGIN with the first write); the poller holds one of the
+pool's connections meanwhile (DBOS's pool has 20). A poll that began is never held halfway.
+`open()` lets everything through, so a shutdown never waits for a resting poller. With
+Postgres, other processes enqueue: no gate.
 """
 
 from __future__ import annotations
@@ -28,9 +32,13 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-HOT_S = 5.0  # after a signal, a queue is polled at its own interval for this long
+HOT_S = 10.0  # after a signal, a queue is polled at its own interval for this long
+STARTUP_HOT_S = 60.0  # ... and after startup, while DBOS re-enqueues what a crash left queued
 REST_S = 5.0  # without one, its poller still looks this often
-PASS_POLLS = 2.0  # a poller let through may finish this many poll intervals of transactions
+# A look lets this many poll intervals of transactions through: DBOS counts the slots it may
+# fill before it sleeps, so the first poll after a rest may count from before it; the second
+# counts afresh.
+PASS_POLLS = 2.5
 
 
 def poller_thread_name(queue_name: str) -> str:
@@ -38,62 +46,79 @@ def poller_thread_name(queue_name: str) -> str:
     return f"queue-worker-{queue_name}"
 
 
+def same_poll(now: float, last_end: float, poll_interval_s: float) -> bool:
+    """Pure: whether a poller's transaction follows its previous one at once (the rest of one
+    poll: DBOS sleeps a whole poll interval between polls). Only a poll's first transaction
+    after that sleep is ever held, so a poll that began is never stopped halfway."""
+    return now - last_end < poll_interval_s / 2
+
+
 def wait_before_poll(
     now: float,
     *,
     signalled: bool,
-    last_signal: float,
-    passed_at: float,
-    pass_s: float,
-    hot_s: float = HOT_S,
+    hot_until: float,
+    pass_until: float,
+    last_look: float,
     rest_s: float = REST_S,
 ) -> float:
-    """Pure: seconds a poller's transaction waits before it may begin (0: at once).
+    """Pure: seconds a poll waits before it may begin (0: at once).
 
-    It goes at once after a signal it has not answered yet, while the queue is hot (a signal
-    less than `hot_s` ago) and while the pass it was given lasts (`pass_s`, one whole poll);
-    otherwise when `rest_s` has passed since that pass began."""
-    if signalled or now - last_signal < hot_s or now - passed_at < pass_s:
+    It goes at once after a signal it has not answered yet, while the queue is hot, and while
+    the pass its last look gave lasts; otherwise when `rest_s` has passed since that look."""
+    if signalled or now < hot_until or now < pass_until:
         return 0.0
-    return max(0.0, passed_at + rest_s - now)
+    return max(0.0, last_look + rest_s - now)
 
 
 @dataclass
 class _Watched:
-    pass_s: float
-    last_signal: float
-    signalled: bool = True  # a restart may have recovered queued work: look at once
-    passed_at: float = float("-inf")
+    poll_interval_s: float
+    hot_until: float
+    signalled: bool = True  # the first look goes at once
+    last_look: float = float("-inf")
+    pass_until: float = float("-inf")
+    last_end: float = float("-inf")  # when the poller's last transaction ended
 
 
 @dataclass(eq=False)
 class PollGate:
-    """The signals, and the hook that makes pollers wait for them (one per process)."""
+    """The signals, and the hooks that make pollers wait for them (one per process)."""
 
     hot_s: float = HOT_S
+    startup_hot_s: float = STARTUP_HOT_S
     rest_s: float = REST_S
     waits: int = 0  # times a poller waited
     _resting: set[str] = field(default_factory=set)  # poller threads waiting now
     _watched: dict[str, _Watched] = field(default_factory=dict)  # by poller thread name
     _open: bool = True
     _changed: threading.Condition = field(default_factory=threading.Condition)
-    transaction_hook: Callable[[Any], None] = field(init=False, repr=False)
+    begin_hook: Callable[[Any], None] = field(init=False, repr=False)
+    end_hook: Callable[[Any], None] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        # One function each, so that installing them again changes nothing.
         def before_transaction(_connection: Any) -> None:
             self.before_poll(threading.current_thread().name)
 
-        self.transaction_hook = before_transaction  # one function: installing twice is once
+        def after_transaction(_connection: Any) -> None:
+            self.after_poll(threading.current_thread().name)
+
+        self.begin_hook = before_transaction
+        self.end_hook = after_transaction
 
     def watch(self, queue_name: str, poll_interval_s: float) -> None:
-        """Gate `queue_name`'s poller from now on (its first look goes at once)."""
+        """Gate `queue_name`'s poller from now on; it is hot for a while after startup."""
         with self._changed:
             self._watched[poller_thread_name(queue_name)] = _Watched(
-                pass_s=PASS_POLLS * poll_interval_s, last_signal=time.monotonic()
+                poll_interval_s=poll_interval_s,
+                hot_until=time.monotonic() + self.startup_hot_s,
             )
             self._open = False
-        if not event.contains(Engine, "begin", self.transaction_hook):
-            event.listen(Engine, "begin", self.transaction_hook)
+        hooks = {"begin": self.begin_hook, "commit": self.end_hook, "rollback": self.end_hook}
+        for name, hook in hooks.items():
+            if not event.contains(Engine, name, hook):
+                event.listen(Engine, name, hook)
 
     def signal(self, queue_name: str) -> None:
         """Work may be there: a workflow was queued on `queue_name`, or one of it ended."""
@@ -101,7 +126,7 @@ class PollGate:
         if watched is None:
             return
         with self._changed:
-            watched.last_signal = time.monotonic()
+            watched.hot_until = max(watched.hot_until, time.monotonic() + self.hot_s)
             watched.signalled = True
             self._changed.notify_all()
 
@@ -116,25 +141,32 @@ class PollGate:
         """Whether `queue_name`'s poller is waiting for a signal now."""
         return poller_thread_name(queue_name) in self._resting
 
+    def after_poll(self, thread_name: str) -> None:
+        watched = self._watched.get(thread_name)
+        if watched is not None:
+            watched.last_end = time.monotonic()
+
     def before_poll(self, thread_name: str) -> None:
         watched = self._watched.get(thread_name)
         if watched is None:
             return  # not a poller of Honk's queues: the common case costs one lookup
+        if same_poll(time.monotonic(), watched.last_end, watched.poll_interval_s):
+            return
         with self._changed:
             while not self._open:
                 now = time.monotonic()
                 wait_s = wait_before_poll(
                     now,
                     signalled=watched.signalled,
-                    last_signal=watched.last_signal,
-                    passed_at=watched.passed_at,
-                    pass_s=watched.pass_s,
-                    hot_s=self.hot_s,
+                    hot_until=watched.hot_until,
+                    pass_until=watched.pass_until,
+                    last_look=watched.last_look,
                     rest_s=self.rest_s,
                 )
                 if wait_s <= 0:
-                    if watched.signalled or now - watched.passed_at >= watched.pass_s:
-                        watched.passed_at = now  # a new pass: this look and the poll it starts
+                    if now >= watched.pass_until:  # a new look
+                        watched.last_look = now
+                        watched.pass_until = now + PASS_POLLS * watched.poll_interval_s
                     watched.signalled = False
                     return
                 self.waits += 1

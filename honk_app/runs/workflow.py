@@ -9,6 +9,7 @@ repeated after a crash changes nothing twice.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -35,7 +36,7 @@ async def intake_workflow(trigger_json: dict[str, Any]) -> str:
         await steps.intake_failed(trigger_json, steps.describe_error(exc))
         return "failed"
     finally:
-        POLL_GATE.signal(queue.INTAKE_QUEUE)  # its slot frees the next intake
+        signal_when_done(queue.INTAKE_QUEUE)  # its slot frees the next intake
 
 
 async def _intake(trigger_json: dict[str, Any]) -> str:
@@ -91,7 +92,17 @@ async def run_workflow(trigger_json: dict[str, Any], comment_id: int | None) -> 
             log.exception("could not report the failure of run %s", trigger.run_id)
         return {"outcome": "failed"}
     finally:
-        POLL_GATE.signal(queue.RUNS_QUEUE)  # the next run of this target, or of another, may go
+        signal_when_done(queue.RUNS_QUEUE)  # the next run of this target, or of another, may go
+
+
+def signal_when_done(queue_name: str) -> None:
+    """Tell DBOS's poller once this workflow is over: now, and again when DBOS's task for it
+    ends, after DBOS recorded the outcome and freed the workflow's partition and worker slot
+    (a poll between the two finds nothing to start)."""
+    POLL_GATE.signal(queue_name)
+    task = asyncio.current_task()
+    if task is not None:
+        task.add_done_callback(lambda _task: POLL_GATE.signal(queue_name))
 
 
 def _is_cancellation(exc: BaseException) -> bool:

@@ -124,7 +124,7 @@ class Poller:
 
 def cold_gate(rest_s: float = 3600.0) -> PollGate:
     """No hot windows: only a signal, or `rest_s`, lets a poll through after the first."""
-    return PollGate(hot_s=0.0, startup_hot_s=0.0, rest_s=rest_s)
+    return PollGate(hot_s=0.0, rest_s=rest_s)
 
 
 @pytest.fixture
@@ -256,7 +256,6 @@ def honk_in_process(
     first run (on the issue number it yields) whose model waits until the test sets the event
     it yields."""
     monkeypatch.setattr(POLL_GATE, "hot_s", 0.0)
-    monkeypatch.setattr(POLL_GATE, "startup_hot_s", 0.0)
     monkeypatch.setattr(POLL_GATE, "rest_s", 3600.0)
     with world(tmp_path) as w:
         w.add_repo({"calc.py": CALC, "test_calc.py": TEST}, honk_yml=HONK_YML)

@@ -9,10 +9,10 @@ deliveries that polling was most of what the webhook path shared the interpreter
 In the embedded mode Honk is the only process writing its queues, so it knows when a poll can
 find work: after it enqueues a workflow, after a workflow ends (once DBOS has recorded the end
 and freed its partition and worker slot), and after `/honk stop` cancels some. Those are
-signals. A signal not yet answered lets the next poll through, and for `HOT_S` after one the
-queue is polled as DBOS wants (also for `STARTUP_HOT_S` after startup, while DBOS re-enqueues
-what a crash left). Otherwise a poll waits until a signal, and it still looks every `REST_S`, so
-work Honk was not told of (none is known) waits at most that long.
+signals. A signal not yet answered lets the next poll through, and for `HOT_S` after one (and
+after startup) the queue is polled as DBOS wants. Otherwise a poll waits until a signal, and it
+still looks every `REST_S`. So work Honk was not told of waits at most that long: what DBOS
+re-enqueues after a crash, once the startup's hot window is over, is the only such work.
 
 A poll waits at the `begin` of its first transaction after DBOS's sleep between polls, before
 any lock is taken (pysqlite sends BEGIN with the first write); the poller holds one of the
@@ -32,8 +32,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-HOT_S = 10.0  # after a signal, a queue is polled at its own interval for this long
-STARTUP_HOT_S = 60.0  # ... and after startup, while DBOS re-enqueues what a crash left queued
+HOT_S = 10.0  # after a signal (and after startup), a queue is polled at its own interval
 REST_S = 5.0  # without one, its poller still looks this often
 # A look lets this many poll intervals of transactions through: DBOS counts the slots it may
 # fill before it sleeps, so the first poll after a rest may count from before it; the second
@@ -86,7 +85,6 @@ class PollGate:
     """The signals, and the hooks that make pollers wait for them (one per process)."""
 
     hot_s: float = HOT_S
-    startup_hot_s: float = STARTUP_HOT_S
     rest_s: float = REST_S
     waits: int = 0  # times a poller waited
     _resting: set[str] = field(default_factory=set)  # poller threads waiting now
@@ -108,11 +106,11 @@ class PollGate:
         self.end_hook = after_transaction
 
     def watch(self, queue_name: str, poll_interval_s: float) -> None:
-        """Gate `queue_name`'s poller from now on; it is hot for a while after startup."""
+        """Gate `queue_name`'s poller from now on; it starts hot."""
         with self._changed:
             self._watched[poller_thread_name(queue_name)] = _Watched(
                 poll_interval_s=poll_interval_s,
-                hot_until=time.monotonic() + self.startup_hot_s,
+                hot_until=time.monotonic() + self.hot_s,
             )
             self._open = False
         hooks = {"begin": self.begin_hook, "commit": self.end_hook, "rollback": self.end_hook}

@@ -40,6 +40,7 @@ def tune_collector() -> None:
     only walks what is still alive, which is about the deliveries in flight."""
     gc.freeze()
     gc.set_threshold(YOUNG_GC_THRESHOLD)
+    gc.enable()  # `honk serve` starts with it off
 
 
 APP_YML = Path(__file__).resolve().parent.parent / "app.yml"
@@ -174,7 +175,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if not settings.needs_setup:
+        if settings.needs_setup:
+            tune_collector()  # serving setup pages; Honk.start tunes it again once configured
+        else:
             await honk.start()
         try:
             yield

@@ -234,17 +234,18 @@ class DeliveryGauge:
 GAUGE = DeliveryGauge()
 
 
+def hook_every_transaction(begin: Callable[[Any], None], end: Callable[[Any], None]) -> None:
+    """Call `begin` as each SQLAlchemy transaction of any engine (DBOS's and Honk's) begins, and
+    `end` as it commits or rolls back; installing the same functions again changes nothing."""
+    for name, hook in (("begin", begin), ("commit", end), ("rollback", end)):
+        if not event.contains(Engine, name, hook):
+            event.listen(Engine, name, hook)
+
+
 def meter_database_work(gauge: DeliveryGauge = GAUGE) -> None:
     """Meter every database transaction of background threads (DBOS's and Honk's) at its start,
     and count the CPU of the webhook path's own ones as not background."""
-    hooks = {
-        "begin": gauge.transaction_hook,
-        "commit": gauge.transaction_end_hook,
-        "rollback": gauge.transaction_end_hook,
-    }
-    for name, hook in hooks.items():
-        if not event.contains(Engine, name, hook):
-            event.listen(Engine, name, hook)
+    hook_every_transaction(gauge.transaction_hook, gauge.transaction_end_hook)
 
 
 async def yield_to_deliveries(

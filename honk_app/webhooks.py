@@ -126,7 +126,7 @@ def make_endpoint(ctx: WebhookContext) -> Callable[[Request], Awaitable[Response
         # exempt.
         ANSWERING.set(True)
         try:
-            return await _handle(ctx, request, headers, delivery)
+            return await _handle(ctx, request, headers)
         except Exception:
             log.exception("webhook handler failed for delivery %s", delivery or "(none)")
             return _answer(500, "internal error; GitHub may redeliver")
@@ -136,9 +136,7 @@ def make_endpoint(ctx: WebhookContext) -> Callable[[Request], Awaitable[Response
     return webhook
 
 
-async def _handle(
-    ctx: WebhookContext, request: Request, headers: DeliveryHeaders, delivery: str
-) -> Response:
+async def _handle(ctx: WebhookContext, request: Request, headers: DeliveryHeaders) -> Response:
     if request.method != "POST":
         response = _answer(405, "use POST")
         response.headers["allow"] = "POST"
@@ -149,7 +147,7 @@ async def _handle(
         return _answer(413, f"payload over {MAX_BODY_BYTES} bytes")
     except ClientDisconnect:
         return _answer(400, "client disconnected")
-    event = headers.event
+    event, delivery = headers.event, headers.delivery
     if not event or not delivery:
         return _answer(400, "missing X-GitHub-Event or X-GitHub-Delivery header")
     if ctx.secret is None:

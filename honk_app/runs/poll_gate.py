@@ -7,9 +7,9 @@ for each of the two queues, an idle `honk serve` used 7–10% of a core, and dur
 deliveries that polling was most of what the webhook path shared the interpreter with.
 
 In the embedded mode Honk is the only process writing its queues, so it knows when a poll can
-find work: after it enqueues a workflow, after a workflow ends (once DBOS has recorded the end
-and freed its partition and worker slot), and after `/honk stop` cancels some. Those are
-signals. A signal not yet answered lets the next poll through, and for `HOT_S` after one (and
+find work: after it enqueues a workflow, and after a workflow ends (once DBOS has recorded
+the end and freed its partition and worker slot; a run `/honk stop` cancels ends too). Those
+are signals. A signal not yet answered lets the next poll through, and for `HOT_S` after one (and
 after startup) the queue is polled as DBOS wants. Otherwise a poll waits until a signal, and it
 still looks every `REST_S`. So work Honk was not told of waits at most that long: what DBOS
 re-enqueues after a crash, once the startup's hot window is over, is the only such work.
@@ -29,8 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from honk_app.priority import hook_every_transaction
 
 HOT_S = 10.0  # after a signal (and after startup), a queue is polled at its own interval
 REST_S = 5.0  # without one, its poller still looks this often
@@ -113,10 +112,7 @@ class PollGate:
                 hot_until=time.monotonic() + self.hot_s,
             )
             self._open = False
-        hooks = {"begin": self.begin_hook, "commit": self.end_hook, "rollback": self.end_hook}
-        for name, hook in hooks.items():
-            if not event.contains(Engine, name, hook):
-                event.listen(Engine, name, hook)
+        hook_every_transaction(self.begin_hook, self.end_hook)
 
     def signal(self, queue_name: str) -> None:
         """Work may be there: a workflow was queued on `queue_name`, or one of it ended."""

@@ -21,7 +21,6 @@ from honk_app.repo_config import ConfigError, parse_config
 from honk_app.report import Outcome, Phase, PhaseState, RunView, run_marker, tracking_comment
 from honk_app.runs import checks, runtime
 from honk_app.runs.outcome import WorkResult
-from honk_app.runs.poll_gate import POLL_GATE
 from honk_app.runs.store import RunRow
 from honk_app.runs.views import final_view, start_view
 from honk_app.sanitize import quote_for_reply
@@ -165,7 +164,7 @@ def _summary_status(status: str) -> Any:
 @DBOS.step(name="honk.stop", **GITHUB_STEP)
 async def stop_target(trigger_json: dict[str, Any]) -> int:
     """Cancel the target's running and queued runs, and say who stopped them."""
-    from honk_app.runs.queue import RUNS_QUEUE, work_workflow_id
+    from honk_app.runs.queue import work_workflow_id
 
     trigger = _t(trigger_json)
     rt = runtime.current()
@@ -177,7 +176,6 @@ async def stop_target(trigger_json: dict[str, Any]) -> int:
     gh = await _client(trigger)
     for row in active:
         await DBOS.cancel_workflow_async(work_workflow_id(row.run_id))
-        POLL_GATE.signal(RUNS_QUEUE)  # a run elsewhere may wait for the slot this one had
         stopped = Trigger.from_json(row.trigger_json)
         view = start_view(stopped)
         view = dataclasses.replace(

@@ -96,12 +96,13 @@ async def run_workflow(trigger_json: dict[str, Any], comment_id: int | None) -> 
 
 
 def signal_when_done(queue_name: str) -> None:
-    """Tell DBOS's poller once this workflow is over: now, and again when DBOS's task for it
-    ends, after DBOS recorded the outcome and freed the workflow's partition and worker slot
-    (a poll between the two finds nothing to start)."""
-    POLL_GATE.signal(queue_name)
+    """Tell DBOS's poller once DBOS's task for this workflow is done: by then DBOS has recorded
+    the outcome and freed the workflow's partition and worker slot (a poll any earlier would
+    find nothing to start). A stopped run's task ends too, so `/honk stop` needs no signal."""
     task = asyncio.current_task()
-    if task is not None:
+    if task is None:  # not run by DBOS's loop (never in practice): say it now
+        POLL_GATE.signal(queue_name)
+    else:
         task.add_done_callback(lambda _task: POLL_GATE.signal(queue_name))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import signal
 import sys
@@ -46,10 +45,6 @@ def _fail(problems: list[str]) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    # Startup builds what lives as long as the process (githubkit's models and adapters, DBOS);
-    # full collections walking it again and again took over a second of it. The server turns
-    # the collector back on once that is built and frozen (server.tune_collector).
-    gc.disable()
     import uvicorn
 
     from honk_app.server import create_app

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import gc
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -16,10 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from honk_app import events
-from honk_app.priority import ANSWERING, GAUGE, meter_database_work
 from honk_app.runs import queue, runtime
-from honk_app.runs.inbox import Inbox
 from honk_app.settings import Settings, load_settings
 from honk_app.setup_flow import SetupFlow
 from honk_app.triggers import TriggerRules
@@ -27,24 +23,7 @@ from honk_app.webhooks import WebhookContext, make_endpoint
 
 log = logging.getLogger("honk.server")
 
-YOUNG_GC_THRESHOLD = 20_000  # allocations between collections of the young generation
-
-
-def tune_collector() -> None:
-    """Called once startup has built what lives as long as the process (models, adapters, SDKs).
-
-    That is frozen out of the collector's way, so collections under load do not walk it again
-    and again. And a delivery's parsed payload is hundreds of containers, so the default young
-    generation (700) was collected on nearly every delivery: a tenth of the webhook thread's
-    time under load (py-spy). What dies young dies by reference counting anyway; a collection
-    only walks what is still alive, which is about the deliveries in flight."""
-    gc.freeze()
-    gc.set_threshold(YOUNG_GC_THRESHOLD)
-    gc.enable()  # `honk serve` starts with it off
-
-
 APP_YML = Path(__file__).resolve().parent.parent / "app.yml"
-INBOX_FILE = "inbox.sqlite"
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]  # the endpoint answers 405 itself
 
 
@@ -56,36 +35,16 @@ class Honk:
         self.role = role
         self.env_path = env_path
         self.ctx = WebhookContext(secret=None, rules=TriggerRules(), enqueue=queue.enqueue_intake)
-        self.inbox: Inbox | None = None
-        self._model_check: asyncio.Task[None] | None = None
-        self.started = False
+        self.runtime: runtime.Runtime | None = None
+        self._slug_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         rt = await runtime.start(self.settings, self.role, self.env_path)
-        if not self.settings.is_postgres:
-            # One SQLite file has one writer at a time: triggers get a file of their own.
-            self.inbox = Inbox(self.settings.data_dir / INBOX_FILE, queue.hand_off_intake)
-            await self.inbox.start()
-            self.ctx.enqueue = self.inbox.put
+        self.runtime = rt
         assert self.settings.WEBHOOK_SECRET is not None
         self.ctx.rules = rt.rules
         self.ctx.secret = self.settings.WEBHOOK_SECRET.get_secret_value().encode()
-        # Build githubkit's model adapters before serving: done later in a thread, it would hold
-        # the GIL for seconds while webhooks wait.
-        await asyncio.to_thread(events.warm_up)
-        self._model_check = asyncio.create_task(self.ctx.model_check.run_forever())
-        # During bursts of deliveries, everything else in the process gets a small CPU budget.
-        GAUGE.serve_on_this_loop()
-        if self.inbox is not None:
-            # Not with Postgres: there the handler enqueues through DBOS's connection pool,
-            # and background threads waiting for their budget with a pooled connection each
-            # could make a delivery wait for a connection. The workflows' loop is still metered.
-            meter_database_work()
-            # This process is the only one that queues work: DBOS polls when told there is some.
-            queue.gate_polls(self.settings)
-        tune_collector()
-        self.started = True
-        asyncio.create_task(self._learn_app_slug(rt))  # noqa: RUF006 - best effort
+        self._slug_task = asyncio.create_task(self._learn_app_slug(rt))
 
     async def _learn_app_slug(self, rt: runtime.Runtime) -> None:
         """Honk's bot login lets the triggers ignore its own comments; not needed to start."""
@@ -103,15 +62,12 @@ class Honk:
         log.info("GitHub App %s registered; serving webhooks", values.get("APP_ID", "?"))
 
     async def stop(self) -> None:
-        if self._model_check is not None:
-            self._model_check.cancel()
-            self._model_check = None
-        if self.inbox is not None:
-            await self.inbox.stop()
-            self.inbox = None
-        if self.started:
+        if self._slug_task is not None:
+            self._slug_task.cancel()
+            self._slug_task = None
+        if self.runtime is not None:
+            self.runtime = None
             await runtime.stop()
-            self.started = False
 
 
 async def ping(_: Request) -> Response:
@@ -128,20 +84,16 @@ def create_app(
     honk = Honk(settings, role=role, env_path=env_path)
 
     async def healthz(_: Request) -> Response:
-        if not honk.started:
+        if honk.runtime is None:
             return JSONResponse({"status": "setup", "database": "not started"}, status_code=503)
-        ANSWERING.set(True)  # its ping is not background work
         try:
-            await asyncio.to_thread(runtime.current().store.ping)
-            backlog = honk.inbox.backlog() if honk.inbox is not None else 0
+            await asyncio.to_thread(honk.runtime.store.ping)
         except Exception as exc:
             log.warning("health check: database does not answer: %s", type(exc).__name__)
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
-        # `inbox`: triggers answered 202 and not yet handed to the run queue.
-        return JSONResponse({"status": "ok", "database": "ok", "role": role, "inbox": backlog})
+        return JSONResponse({"status": "ok", "database": "ok", "role": role})
 
     routes: list[BaseRoute] = [
-        # First: Starlette tries the routes in order, and nearly every request is a delivery.
         Route(settings.WEBHOOK_PATH, make_endpoint(honk.ctx), methods=ANY_METHOD),
         Route("/ping", ping, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -175,9 +127,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if settings.needs_setup:
-            tune_collector()  # serving setup pages; Honk.start tunes it again once configured
-        else:
+        if not settings.needs_setup:
             await honk.start()
         try:
             yield

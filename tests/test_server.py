@@ -3,7 +3,6 @@ and startup that fails fast, one line per problem."""
 
 from __future__ import annotations
 
-import gc
 import json
 import re
 import subprocess
@@ -12,10 +11,7 @@ import uuid
 from pathlib import Path
 
 import httpx
-from starlette.testclient import TestClient
 
-from honk_app.server import create_app
-from honk_app.settings import Settings
 from honk_app.webhooks import sign
 from tests.fakes.github import FakeGitHub
 from tests.fakes.loopback import free_port
@@ -99,19 +95,6 @@ def test_fresh_install_registers_the_app_and_then_serves_webhooks(tmp_path: Path
         honk.terminate()
         honk.wait(timeout=30)
         github.stop()
-
-
-def test_setup_mode_turns_the_collector_back_on(tmp_path: Path) -> None:
-    """`honk serve` starts with the collector off; serving setup pages must not leave it off."""
-    settings = Settings(_env_file=None, HONK_DATA_DIR=str(tmp_path / "data"))  # type: ignore[call-arg]
-    assert settings.needs_setup
-    gc.disable()
-    try:
-        with TestClient(create_app(settings, env_path=tmp_path / ".env")) as client:
-            assert gc.isenabled()
-            assert client.get("/ping").text == "pong"
-    finally:
-        gc.enable()
 
 
 def test_startup_fails_before_listening_with_one_line_per_problem(tmp_path: Path) -> None:

@@ -11,18 +11,13 @@ recovers exactly its own pending workflows.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import sqlite3
-from typing import Any, Literal
+from typing import Literal
 
-import sqlalchemy as sa
 from dbos import DBOS, DBOSConfig, SetEnqueueOptions, SetWorkflowID
-from sqlalchemy.engine import Engine
 
 from honk_app import __version__
 from honk_app.models import Trigger
-from honk_app.runs.poll_gate import POLL_GATE
 from honk_app.settings import Settings
 
 log = logging.getLogger("honk.queue")
@@ -43,22 +38,8 @@ def dbos_config(settings: Settings, role: Role) -> DBOSConfig:
     return config
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    """WAL, and commits that do not wait for the disk: the webhook path's enqueue is a commit.
-
-    A crash of the process loses nothing; a power cut could lose the last deliveries answered
-    202, which GitHub lets a person redeliver."""
-    if isinstance(dbapi_conn, sqlite3.Connection):
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-
 def init_dbos(settings: Settings, role: Role) -> None:
     """Create the DBOS instance; workflows are registered by importing honk_app.runs.workflow."""
-    if not settings.is_postgres and not sa.event.contains(Engine, "connect", _sqlite_pragmas):
-        sa.event.listen(Engine, "connect", _sqlite_pragmas)  # DBOS's engines included
     import honk_app.runs.work
     import honk_app.runs.workflow  # noqa: F401  (registers the workflows)
 
@@ -68,7 +49,7 @@ def init_dbos(settings: Settings, role: Role) -> None:
 
 
 def poll_intervals(settings: Settings) -> dict[str, float]:
-    """Seconds between DBOS's polls of each queue (while it may hold work: runs/poll_gate.py)."""
+    """Seconds between DBOS's polls of each queue."""
     interval = settings.HONK_POLL_INTERVAL_S
     return {INTAKE_QUEUE: min(interval, 0.25), RUNS_QUEUE: interval}
 
@@ -86,45 +67,23 @@ async def register_queues(settings: Settings) -> None:
     )
 
 
-def gate_polls(settings: Settings) -> None:
-    """Embedded mode only: this process is the only one that queues work, so DBOS polls only
-    when it has been told work may be there."""
-    for name, interval in poll_intervals(settings).items():
-        POLL_GATE.watch(name, interval)
-
-
 async def enqueue_intake(trigger: Trigger) -> str:
-    """Durably enqueue a trigger before the 202 goes back; a redelivery maps to the same id."""
-    await hand_off_intake(trigger.run_id, trigger.to_json())
-    return trigger.run_id
-
-
-async def hand_off_intake(run_id: str, trigger_json: dict[str, Any]) -> None:
-    """Enqueue the intake workflow under its deterministic id: doing it twice is one run.
-
-    All of it runs in a thread: DBOS's enqueue is a few hundred microseconds of Python, which on
-    the webhook server's loop would be taken from acknowledgements. Called by the inbox's
-    forwarder, that thread is background work (metered during bursts: honk_app/priority.py);
-    called by a Postgres-mode webhook handler, it is the delivery's own work and never waits."""
-    await asyncio.to_thread(_enqueue_intake, run_id, trigger_json)
-
-
-def _enqueue_intake(run_id: str, trigger_json: dict[str, Any]) -> None:
+    """Durably enqueue a trigger before the 202 goes back, under an id derived from the
+    delivery: a redelivery is the same workflow, so it is one run."""
     from honk_app.runs.workflow import intake_workflow
 
-    with SetWorkflowID(run_id):
-        DBOS.enqueue_workflow(INTAKE_QUEUE, intake_workflow, trigger_json)
-    POLL_GATE.signal(INTAKE_QUEUE)
-    trigger = Trigger.from_json(trigger_json)
+    with SetWorkflowID(trigger.run_id):
+        await DBOS.enqueue_workflow_async(INTAKE_QUEUE, intake_workflow, trigger.to_json())
     log.info(
         "queued %s: %s %s on %s by %s (delivery %s)",
-        run_id,
+        trigger.run_id,
         trigger.source,
         trigger.command.value,
         trigger.target.key,
         trigger.sender_login,
         trigger.delivery_id,
     )
+    return trigger.run_id
 
 
 async def enqueue_run(trigger: Trigger, comment_id: int | None) -> str:
@@ -133,7 +92,6 @@ async def enqueue_run(trigger: Trigger, comment_id: int | None) -> str:
     work_id = work_workflow_id(trigger.run_id)
     with SetWorkflowID(work_id), SetEnqueueOptions(queue_partition_key=trigger.target.key):
         await DBOS.enqueue_workflow_async(RUNS_QUEUE, run_workflow, trigger.to_json(), comment_id)
-    POLL_GATE.signal(RUNS_QUEUE)
     return work_id
 
 

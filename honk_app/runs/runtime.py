@@ -16,7 +16,6 @@ from dbos import DBOS
 
 from honk_app.github import GitHubApp
 from honk_app.runs import queue
-from honk_app.runs.poll_gate import POLL_GATE
 from honk_app.runs.store import RunStore, make_engine
 from honk_app.sandbox import bwrap_usable
 from honk_app.settings import Settings
@@ -125,7 +124,6 @@ async def start(settings: Settings, role: queue.Role, env_file: Path = Path(".en
 
 async def stop() -> None:
     global _current
-    POLL_GATE.open()  # a poller resting in the gate must not hold up DBOS's shutdown
     await asyncio.to_thread(DBOS.destroy, workflow_completion_timeout_sec=0)
     if _current is not None:
         await _current.github.aclose()

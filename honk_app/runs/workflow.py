@@ -9,24 +9,20 @@ repeated after a crash changes nothing twice.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 from dbos import DBOS
 
 from honk_app.models import Command, Trigger
-from honk_app.priority import GAUGE
-from honk_app.runs import queue, runtime, steps
+from honk_app.runs import queue, steps
 from honk_app.runs.outcome import WorkResult
-from honk_app.runs.poll_gate import POLL_GATE
 
 log = logging.getLogger("honk.workflow")
 
 
 @DBOS.workflow(name="honk.intake")
 async def intake_workflow(trigger_json: dict[str, Any]) -> str:
-    GAUGE.govern_this_loop()  # acknowledgements of new deliveries go first
     try:
         return await _intake(trigger_json)
     except Exception as exc:
@@ -35,8 +31,6 @@ async def intake_workflow(trigger_json: dict[str, Any]) -> str:
         log.exception("intake of %s failed", Trigger.from_json(trigger_json).run_id)
         await steps.intake_failed(trigger_json, steps.describe_error(exc))
         return "failed"
-    finally:
-        signal_when_done(queue.INTAKE_QUEUE)  # its slot frees the next intake
 
 
 async def _intake(trigger_json: dict[str, Any]) -> str:
@@ -72,7 +66,6 @@ async def _intake(trigger_json: dict[str, Any]) -> str:
 
 @DBOS.workflow(name="honk.run")
 async def run_workflow(trigger_json: dict[str, Any], comment_id: int | None) -> dict[str, Any]:
-    GAUGE.govern_this_loop()
     trigger = Trigger.from_json(trigger_json)
     try:
         config = await steps.configure(trigger_json, comment_id)
@@ -91,24 +84,7 @@ async def run_workflow(trigger_json: dict[str, Any], comment_id: int | None) -> 
         except Exception:
             log.exception("could not report the failure of run %s", trigger.run_id)
         return {"outcome": "failed"}
-    finally:
-        signal_when_done(queue.RUNS_QUEUE)  # the next run of this target, or of another, may go
-
-
-def signal_when_done(queue_name: str) -> None:
-    """Tell DBOS's poller once DBOS's task for this workflow is done: by then DBOS has recorded
-    the outcome and freed the workflow's partition and worker slot (a poll any earlier would
-    find nothing to start). A stopped run's task ends too, so `/honk stop` needs no signal."""
-    task = asyncio.current_task()
-    if task is None:  # not run by DBOS's loop (never in practice): say it now
-        POLL_GATE.signal(queue_name)
-    else:
-        task.add_done_callback(lambda _task: POLL_GATE.signal(queue_name))
 
 
 def _is_cancellation(exc: BaseException) -> bool:
     return type(exc).__name__ in {"DBOSWorkflowCancelledError", "DBOSAwaitedWorkflowCancelledError"}
-
-
-def current_runtime() -> runtime.Runtime:
-    return runtime.current()

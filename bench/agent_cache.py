@@ -29,7 +29,7 @@ from honk_app.agent.base import AgentTask, Limits
 from honk_app.agent.loop import BuiltinBackend, anthropic_client_factory
 from honk_app.agent.prompt import IssueTask, build_system_prompt, build_task_prompt
 from honk_app.models import AgentOutcome
-from honk_app.sandbox import Sandbox
+from honk_app.workspace.sandbox import Sandbox
 from tests.fakes.anthropic import (
     DEFAULT_API_KEY,
     FakeAnthropic,

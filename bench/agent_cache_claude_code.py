@@ -29,7 +29,8 @@ from bench.agent_cache import (
     render,
     session_task,
 )
-from honk_app.agent.claude_code import ClaudeCodeBackend, ClaudeCodeSettings
+from honk_app.agent.claude_code import ClaudeCodeBackend
+from honk_app.agent.claude_code_launch import ClaudeCodeSettings
 from honk_app.agent.proxy import AnthropicProxy
 from tests.fakes.anthropic import DEFAULT_API_KEY, FakeAnthropic, Reply, Script, text, tool_use
 

@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from honk_app.git_cmd import auth_env
+from honk_app.workspace.git import auth_env
 from tests.fakes import anthropic as fa
 from tests.fakes.git_http import repo_path
 from tests.fixtures import payloads

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from honk_app.runs import queue, runtime
 from honk_app.settings import Settings, load_settings
-from honk_app.setup_flow import SetupFlow
+from honk_app.setup.flow import SetupFlow
 from honk_app.triggers import TriggerRules
 from honk_app.webhooks import WebhookContext, make_endpoint
 

@@ -10,8 +10,14 @@ import pytest
 
 from honk_app.settings import Settings
 from tests.fakes.github_auth import generate_private_key_pem
+from tests.postgres import stop_server
 
 WEBHOOK_SECRET = "test-webhook-secret-0123456789"
+
+
+def pytest_sessionfinish() -> None:
+    """Stop the throwaway PostgreSQL that a test may have started (tests/postgres.py)."""
+    stop_server()
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from typing import NoReturn
 
 import pytest
 
-from honk_app.sandbox import bwrap_usable
+from honk_app.workspace.sandbox import bwrap_usable
 
 
 def missing(what: str, remedy: str) -> NoReturn:

@@ -15,7 +15,7 @@ import httpx
 from honk_app.webhooks import sign
 from tests.fakes.github import FakeGitHub
 from tests.fakes.loopback import free_port
-from tests.test_setup_pages import manifest_form
+from tests.setup.test_pages import manifest_form
 from tests.waiting import wait_for
 
 

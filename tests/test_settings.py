@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from honk_app.cli import check_startup
 from honk_app.settings import HONK_PAGES, Settings, normalise_private_key
-from honk_app.setup_pages import CALLBACK_PATH
+from honk_app.setup.pages import CALLBACK_PATH
 from tests.fakes.github_auth import generate_private_key_pem
 
 SECRET = "webhook-secret-value-123"

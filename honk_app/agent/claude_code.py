@@ -66,20 +66,13 @@ from honk_app.agent.claude_code_messages import (
 from honk_app.agent.proxy import DEFAULT_UPSTREAM, AnthropicProxy
 from honk_app.agent.proxy_rules import Meter, ProxyGrant
 from honk_app.models import AgentOutcome, AgentStop, Usage
-from honk_app.secret_scan import redact
+from honk_app.safety.secret_scan import redact
 
 if TYPE_CHECKING:
     from claude_agent_sdk import ClaudeAgentOptions
 
     from honk_app.repo_config import RepoConfig
 
-__all__ = [
-    "ClaudeCodeBackend",
-    "ClaudeCodeSession",
-    "ClaudeCodeSettings",
-    "open_claude_code_session",
-    "shared_proxy",
-]
 
 log = logging.getLogger(__name__)
 

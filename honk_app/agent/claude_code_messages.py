@@ -21,7 +21,7 @@ from honk_app.agent.base import AgentTask, Limits
 from honk_app.agent.claude_code_launch import ClaudeCodeSettings
 from honk_app.agent.proxy_rules import Meter, usage_from
 from honk_app.models import AgentStop, Usage
-from honk_app.secret_scan import redact
+from honk_app.safety.secret_scan import redact
 
 AUDIT_CAP = 4000
 BASE_TOOLS = ("Read", "Write", "Edit", "Glob", "Grep", "Bash")

@@ -31,7 +31,7 @@ from honk_app.agent.pricing import cost_usd
 from honk_app.agent.tools import DEFAULT_RESULT_CAP, WorkspaceTools, cut_middle
 from honk_app.http_pool import tls_context
 from honk_app.models import AgentOutcome, AgentStop, Usage
-from honk_app.secret_scan import redact
+from honk_app.safety.secret_scan import redact
 
 AUDIT_CAP = 4_000
 EPHEMERAL: dict[str, str] = {"type": "ephemeral"}

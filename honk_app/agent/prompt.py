@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from honk_app.models import CommandResult
-from honk_app.sanitize import clean_untrusted
+from honk_app.safety.sanitize import clean_untrusted
 
 MAX_TEXT_CHARS = 20_000  # one body or comment
 MAX_COMMENTS = 40  # the most recent ones are kept

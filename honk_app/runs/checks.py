@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from honk_app.github import InstallationClient
+from honk_app.github.installation import InstallationClient
 from honk_app.models import Trigger
-from honk_app.report import Outcome, RunView
-from honk_app.report_checks import (
+from honk_app.report.checks import (
     CHECK_NAME,
     check_conclusion,
     check_run_actions,
     check_run_output,
 )
+from honk_app.report.comment import Outcome, RunView
 from honk_app.runs import runtime
 
 

@@ -7,10 +7,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from honk_app.models import AgentOutcome, CommandResult, Trigger, Usage
-from honk_app.policy import PolicyReport
-from honk_app.report import Outcome, inline
-from honk_app.secret_scan import redact
-from honk_app.validate import ValidationResult
+from honk_app.report.comment import Outcome
+from honk_app.report.text import inline
+from honk_app.safety.policy import PolicyReport
+from honk_app.safety.secret_scan import redact
+from honk_app.verify.validate import ValidationResult
 
 
 @dataclass

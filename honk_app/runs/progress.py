@@ -6,9 +6,9 @@ import logging
 import time
 
 from honk_app.agent.base import Progress
-from honk_app.github import InstallationClient
+from honk_app.github.installation import InstallationClient
 from honk_app.models import Trigger
-from honk_app.report import Phase, PhaseState, RunView, tracking_comment
+from honk_app.report.comment import Phase, PhaseState, RunView, tracking_comment
 from honk_app.runs.views import start_view
 
 log = logging.getLogger("honk.progress")

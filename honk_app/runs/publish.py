@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from honk_app.models import Trigger
-from honk_app.report import Outcome
-from honk_app.report_pull import pull_request_body, pull_request_title
+from honk_app.report.comment import Outcome
+from honk_app.report.pull import pull_request_body, pull_request_title
 from honk_app.runs import runtime
 from honk_app.runs.outcome import WorkResult
 from honk_app.runs.views import final_view

@@ -14,13 +14,13 @@ from pathlib import Path
 
 from dbos import DBOS
 
-from honk_app.github import GitHubApp
+from honk_app.github.app import GitHubApp
 from honk_app.runs import queue
 from honk_app.runs.store import RunStore, make_engine
-from honk_app.sandbox import bwrap_usable
 from honk_app.settings import Settings
 from honk_app.triggers import TriggerRules
-from honk_app.workspace_pool import sweep_stale
+from honk_app.workspace.pool import sweep_stale
+from honk_app.workspace.sandbox import bwrap_usable
 
 log = logging.getLogger("honk.runtime")
 

@@ -14,17 +14,25 @@ from typing import Any
 
 from dbos import DBOS
 
-from honk_app import replies
-from honk_app.github import GitHubError, InstallationClient
+from honk_app.github.errors import GitHubError
+from honk_app.github.installation import InstallationClient
 from honk_app.models import Command, Trigger
 from honk_app.repo_config import ConfigError, parse_config
-from honk_app.report import Outcome, Phase, PhaseState, RunView, run_marker, tracking_comment
+from honk_app.report import replies
+from honk_app.report.comment import (
+    Outcome,
+    Phase,
+    PhaseState,
+    RunView,
+    run_marker,
+    tracking_comment,
+)
 from honk_app.runs import checks, runtime
 from honk_app.runs.outcome import WorkResult
 from honk_app.runs.store import RunRow
 from honk_app.runs.views import final_view, start_view
-from honk_app.sanitize import quote_for_reply
-from honk_app.secret_scan import redact
+from honk_app.safety.sanitize import quote_for_reply
+from honk_app.safety.secret_scan import redact
 
 log = logging.getLogger("honk.steps")
 

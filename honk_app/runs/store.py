@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from honk_app.secret_scan import redact
+from honk_app.safety.secret_scan import redact
 
 AUDIT_FIELD_CAP = 4000
 ACTIVE = ("queued", "waiting", "running")

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from honk_app.models import Trigger
-from honk_app.policy import Annotation
-from honk_app.report import (
+from honk_app.report.comment import (
     Outcome,
     Phase,
     PhaseState,
@@ -16,6 +15,7 @@ from honk_app.report import (
     ValidationView,
 )
 from honk_app.runs.outcome import WorkResult
+from honk_app.safety.policy import Annotation
 
 
 def start_view(trigger: Trigger) -> RunView:

@@ -26,12 +26,10 @@ from honk_app.agent.prompt import (
     build_task_prompt,
     feedback_prompt,
 )
-from honk_app.git_cmd import branch_name
-from honk_app.github import InstallationClient
+from honk_app.github.installation import InstallationClient
 from honk_app.models import AgentOutcome, Trigger
-from honk_app.policy import evaluate, parse_unified_diff
 from honk_app.repo_config import RepoConfig
-from honk_app.report import Outcome
+from honk_app.report.comment import Outcome
 from honk_app.runs import checks, runtime
 from honk_app.runs.backends import open_session
 from honk_app.runs.outcome import (
@@ -47,9 +45,11 @@ from honk_app.runs.outcome import (
 from honk_app.runs.progress import TrackingProgress
 from honk_app.runs.steps import WRITE_PERMISSIONS
 from honk_app.runs.views import start_view
-from honk_app.sandbox import Sandbox
-from honk_app.validate import ValidationResult, validate
-from honk_app.workspace import Workspace, prepare_workspace
+from honk_app.safety.policy import evaluate, parse_unified_diff
+from honk_app.verify.validate import ValidationResult, validate
+from honk_app.workspace.clone import Workspace, prepare_workspace
+from honk_app.workspace.git import branch_name
+from honk_app.workspace.sandbox import Sandbox
 
 log = logging.getLogger("honk.work")
 

@@ -1,0 +1,190 @@
+"""Honk's GitHub adapter: the App (JWT) and its installations (short-lived tokens), over githubkit.
+
+Every call Honk makes to GitHub goes through `GitHubApp` and the `InstallationClient`s it hands
+out. One installation token per installation serves both the REST calls and git (the workspace
+asks `installation_token`), refreshed five minutes before it expires and never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from githubkit import AppAuthStrategy, GitHub, UnauthAuthStrategy
+from githubkit.auth import BaseAuthStrategy
+from githubkit.cache import BaseCacheStrategy, MemCacheStrategy
+from githubkit.config import get_config
+
+from honk_app.github.errors import GitHubError, RetryPolicy, translated
+from honk_app.github.installation import InstallationClient
+from honk_app.github.models import (
+    AppInfo,
+    bot_login,
+    present,
+)
+from honk_app.http_pool import SharedTransport, tls_context
+
+if TYPE_CHECKING:
+    from githubkit import GitHubCore
+
+
+TOKEN_MARGIN = timedelta(minutes=5)
+
+
+class _InstallationTokenAuth(httpx.Auth):
+    """Adds the installation's current token to each request, minting one when needed."""
+
+    def __init__(self, token: Callable[[], Awaitable[str]]) -> None:
+        self._token = token
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        request.headers["Authorization"] = f"token {await self._token()}"
+        yield request
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        raise RuntimeError("Honk calls GitHub asynchronously only.")
+
+
+@dataclass
+class _InstallationTokenStrategy(BaseAuthStrategy):
+    """githubkit's hook for our token source (its own would mint a second token each hour)."""
+
+    token: Callable[[], Awaitable[str]]
+
+    def get_auth_flow(self, github: GitHubCore[Any]) -> httpx.Auth:
+        return _InstallationTokenAuth(self.token)
+
+
+def _expiry(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+class GitHubApp:
+    """The App: its identity, its installation tokens, and a client per installation."""
+
+    def __init__(
+        self,
+        *,
+        app_id: int,
+        private_key_pem: str,
+        api_url: str,
+        user_agent: str = "honk",
+        cache_strategy: BaseCacheStrategy | None = None,
+        retry: RetryPolicy | None = None,
+        timeout_s: float = 30.0,
+    ) -> None:
+        self.app_id = app_id
+        self._private_key = private_key_pem
+        # githubkit's default cache is one per process; a fresh one keeps Apps (and tests) apart
+        self._cache = cache_strategy if cache_strategy is not None else MemCacheStrategy()
+        self._transport = SharedTransport()  # keep-alive across githubkit's per-call clients
+        self._config = get_config(
+            base_url=api_url,
+            user_agent=user_agent,
+            timeout=timeout_s,
+            ssl_verify=tls_context(),
+            async_transport=self._transport,
+            cache_strategy=self._cache,
+            http_cache=False,  # every read must see GitHub's current state (find before create)
+            auto_retry=retry if retry is not None else RetryPolicy(),
+        )
+        self._as_app = GitHub(AppAuthStrategy(app_id, private_key_pem), config=self._config)
+        self._info: AppInfo | None = None
+        self._bot_id_settled = False
+        self._tokens: dict[int, str] = {}  # the latest token per installation, for redaction
+        self._locks: dict[tuple[int, int], asyncio.Lock] = {}
+
+    async def aclose(self) -> None:
+        """Close the keep-alive connections this event loop holds."""
+        await self._transport.close_current_loop()
+
+    def known_secrets(self) -> list[str]:
+        """Values to redact from anything Honk shows: the key and every token it holds."""
+        return [self._private_key, *self._tokens.values()]
+
+    def _errors(self, op: str, endpoint: str) -> AbstractContextManager[None]:
+        return translated(op, endpoint, self.known_secrets())
+
+    async def app_info(self) -> AppInfo:
+        return await self._load_info(None)
+
+    async def _load_info(self, installation_id: int | None) -> AppInfo:
+        """GET /app once per process; the bot's user id comes from GET /users/{slug}[bot].
+
+        That lookup uses the installation's token when one is at hand, and no credentials
+        otherwise. When GitHub does not answer it (404, or a server that refuses anonymous calls)
+        the id is 0; an anonymous miss is retried once with the first installation, then kept.
+        """
+        if self._info is not None and (self._bot_id_settled or installation_id is None):
+            return self._info
+        info = self._info
+        if info is None:
+            with self._errors("app_info", "GET /app"):
+                resp = await self._as_app.rest.apps.async_get_authenticated()
+                app = resp.parsed_data
+            if app is None:
+                raise GitHubError("GitHub answered GET /app without an App; check APP_ID.")
+            slug = present(app.slug, "")
+            info = AppInfo(app.id, slug, app.name, bot_login(slug), 0)
+        bot_user_id = await self._bot_id(info, installation_id)
+        self._bot_id_settled = bot_user_id != 0 or installation_id is not None
+        self._info = AppInfo(info.id, info.slug, info.name, info.bot_login, bot_user_id)
+        return self._info
+
+    async def _bot_id(self, info: AppInfo, installation_id: int | None) -> int:
+        client = (
+            self._installation_github(installation_id)
+            if installation_id is not None
+            else GitHub(UnauthAuthStrategy(), config=self._config)
+        )
+        try:
+            with self._errors("app_info", f"GET /users/{info.bot_login}"):
+                resp = await client.rest.users.async_get_by_username(info.bot_login)
+                return resp.parsed_data.id
+        except GitHubError:
+            return 0
+
+    async def installation_token(self, installation_id: int) -> str:
+        """A token valid for at least five more minutes, minted once and shared per installation."""
+        cache = await self._cache.get_async_cache_storage()
+        key = f"honk:github:app:{self.app_id}:installation:{installation_id}:token"
+        if token := await cache.aget(key):
+            self._tokens[installation_id] = token  # a shared cache may hold another process's
+            return token
+        loop_key = (id(asyncio.get_running_loop()), installation_id)
+        lock = self._locks.setdefault(loop_key, asyncio.Lock())
+        async with lock:
+            if token := await cache.aget(key):
+                return token
+            endpoint = f"POST /app/installations/{installation_id}/access_tokens"
+            with self._errors("installation_token", endpoint):
+                resp = await self._as_app.rest.apps.async_create_installation_access_token(
+                    installation_id
+                )
+                minted = resp.parsed_data
+            self._tokens[installation_id] = minted.token
+            lifetime = _expiry(minted.expires_at) - datetime.now(UTC) - TOKEN_MARGIN
+            if lifetime > timedelta(0):
+                await cache.aset(key, minted.token, lifetime)
+            return minted.token
+
+    def _installation_github(self, installation_id: int) -> GitHub[Any]:
+        async def token() -> str:
+            return await self.installation_token(installation_id)
+
+        return GitHub(_InstallationTokenStrategy(token), config=self._config)
+
+    async def installation(self, installation_id: int) -> InstallationClient:
+        info = await self._load_info(installation_id)
+        return InstallationClient(
+            self._installation_github(installation_id), info, self.known_secrets
+        )

@@ -1,0 +1,165 @@
+"""Run a repository's setup and test commands in the sandbox, and collect what failed.
+
+The test command gets `HONK_JUNIT_XML`, a path in the sandbox's temp dir (never the workspace, so
+the report cannot land in the diff), and `PYTEST_ADDOPTS` asking pytest to write it there with file
+and line attributes: a pytest suite needs no configuration for its failures to be parsed. The
+report is written by untrusted code, so it is read without following symlinks and with a size cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import stat
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from honk_app.models import CommandResult
+from honk_app.verify.junit import MAX_XML_BYTES, FailedTest, JUnitReport, parse_junit
+from honk_app.workspace.sandbox import Sandbox
+
+TAIL_LINES = 60
+TAIL_CHARS = 6_000
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One command's outcome, with only the tail of its output (where failures are reported)."""
+
+    command: str
+    exit_code: int
+    duration_s: float
+    timed_out: bool
+    output_tail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """`ran` is False when the repository configures no test command; `passed` implies `ran`."""
+
+    ran: bool
+    passed: bool
+    setup: StepResult | None = None
+    test: StepResult | None = None
+    failures: tuple[FailedTest, ...] = ()
+    junit_note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ValidationResult:
+        def step(raw: dict[str, Any] | None) -> StepResult | None:
+            return None if raw is None else StepResult(**raw)
+
+        return cls(
+            ran=data["ran"],
+            passed=data["passed"],
+            setup=step(data.get("setup")),
+            test=step(data.get("test")),
+            failures=tuple(FailedTest(**f) for f in data.get("failures", ())),
+            junit_note=data.get("junit_note"),
+        )
+
+
+def output_tail(text: str, *, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
+    """The last `lines` lines of `text`, at most `chars` characters."""
+    tail = "\n".join(text.rstrip("\n").splitlines()[-lines:])
+    return tail if len(tail) <= chars else "…" + tail[-chars:]
+
+
+def step_result(result: CommandResult) -> StepResult:
+    return StepResult(
+        command=result.command,
+        exit_code=result.exit_code,
+        duration_s=result.duration_s,
+        timed_out=result.timed_out,
+        output_tail=output_tail(result.output),
+    )
+
+
+async def validate(
+    sandbox: Sandbox,
+    *,
+    setup: str | None,
+    test: str | None,
+    setup_network: bool,
+    timeout_s: float,
+) -> ValidationResult:
+    """Run `setup` (with network only if allowed), then `test`, within `timeout_s` in total."""
+    if not test or not test.strip():
+        return ValidationResult(ran=False, passed=False)
+    deadline = time.monotonic() + timeout_s
+    setup_step: StepResult | None = None
+    if setup and setup.strip():
+        setup_step = step_result(
+            await sandbox.run(setup, timeout_s=timeout_s, network=setup_network)
+        )
+        if not setup_step.ok:
+            return ValidationResult(ran=True, passed=False, setup=setup_step)
+
+    remaining = deadline - time.monotonic()
+    if remaining <= 1:
+        note = "No time was left for the tests after the setup command."
+        skipped = StepResult(test, -1, 0.0, True, note)
+        return ValidationResult(ran=True, passed=False, setup=setup_step, test=skipped)
+
+    report_dir = Path(await asyncio.to_thread(tempfile.mkdtemp, "", "junit-", sandbox.temp_dir))
+    report = report_dir / "report.xml"
+    env = {
+        "HONK_JUNIT_XML": str(report),
+        "PYTEST_ADDOPTS": (
+            f"--junitxml={shlex.quote(str(report))} -o junit_family=xunit1 -p no:cacheprovider"
+        ),
+    }
+    test_step = step_result(await sandbox.run(test, timeout_s=remaining, network=False, env=env))
+    parsed = await asyncio.to_thread(_parse_report, report, sandbox.workspace)
+    return ValidationResult(
+        ran=True,
+        passed=test_step.ok,
+        setup=setup_step,
+        test=test_step,
+        failures=parsed.failures if parsed else (),
+        junit_note=parsed.note if parsed else None,
+    )
+
+
+def _parse_report(report: Path, workspace: Path) -> JUnitReport | None:
+    data = read_untrusted(report, MAX_XML_BYTES + 1)
+    if data is None:
+        return None
+    return parse_junit(data, repo_root=str(workspace), known_files=RepoFiles(workspace))
+
+
+def read_untrusted(path: Path, limit: int) -> bytes | None:
+    """Up to `limit` bytes of a regular file, refusing symlinks (which could point at Honk's
+    secrets outside the sandbox). None when there is no such regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return handle.read(limit)
+
+
+class RepoFiles:
+    """`path in RepoFiles(root)`: a regular file inside the workspace (for junit's path mapping)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def __contains__(self, path: object) -> bool:
+        if not isinstance(path, str) or not path or "\0" in path:
+            return False
+        candidate = (self.root / path).resolve()
+        return candidate.is_relative_to(self.root) and candidate.is_file()

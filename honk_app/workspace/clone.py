@@ -1,0 +1,387 @@
+"""Git for one run: a cheap clone per run of the repository's mirror, commit and push.
+
+Git runs through workspace/git.py, which keeps the installation token out of every file and keeps
+the shared mirrors. Each run's git directory sits beside its work tree, not inside it: the sandbox
+can read it (so the agent may run `git diff`) but not write it, so hooks or config the agent plants
+are never run by Honk's own git, which is the one that holds the token. Layout:
+`<workspace_root>/<run_id>.<random>/{repo,git,scratch,lock}` (the lock is held while the workspace
+is in use, so a sweep never removes a live one).
+
+Writing a whole work tree costs seconds on a large repository, so a finished workspace is parked
+in `<workspace_root>/.pool/<owner>/<repo>/` (reset, cleaned, its git dir stripped back to what a
+fresh clone has; honk_app.workspace.pool keeps that pool) and the next run of that repository
+claims it by an atomic rename: its checkout then only rewrites the files that differ. A parked
+tree is reused only if it ends exactly at the new commit (status empty, ignored files included)
+and its config is the one Honk recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import secrets
+import shutil
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from honk_app.workspace.git import (
+    LOCAL_TIMEOUT_S,
+    NETWORK_TIMEOUT_S,
+    DiffStat,
+    GitError,
+    check_branch,
+    mirror_lock,
+    mirror_path,
+    parse_numstat,
+    ref_sha,
+    refresh_mirror,
+    run_git,
+)
+from honk_app.workspace.pool import (
+    claim_parked,
+    delete_tree,
+    is_real_dir,
+    move_to_pool,
+    open_up_tree,
+    parked_problem,
+    pool_path,
+    renew_dirs,
+    safe_id,
+)
+
+PushMode = Literal["own", "pr_head"]
+
+
+def _split(line: str) -> tuple[str, str, str]:
+    return line.partition(" ")
+
+
+# ---- the workspace ------------------------------------------------------------------------------
+
+
+@dataclass
+class Workspace:
+    """One run's clone. `path` is the work tree (given to the sandbox), `git_dir` lies beside it."""
+
+    root: Path
+    full_name: str
+    clone_url: str
+    branch: str
+    base_branch: str
+    mode: PushMode  # "own": Honk's branch, pushed with a lease; "pr_head": fast-forward only
+    base_sha: str  # where this run started: diffs are against it
+    remote_sha: str | None  # the branch on GitHub as Honk last saw it (the lease)
+    mirror: Path
+    head_sha: str = ""  # Honk's last commit in this run (base_sha until the first commit)
+    _lock_fd: int | None = field(default=None, repr=False)
+    _config: bytes = field(default=b"", repr=False)
+
+    @property
+    def path(self) -> Path:
+        return self.root / "repo"
+
+    @property
+    def git_dir(self) -> Path:
+        return self.root / "git"
+
+    @property
+    def scratch_dir(self) -> Path:
+        """For the sandbox's temp dir (HOME, TMPDIR, reports): outside the diff, swept with us."""
+        return self.root / "scratch"
+
+    @property
+    def readonly_paths(self) -> tuple[Path, ...]:
+        """What a sandbox must be able to read for `git` to work inside it."""
+        return (self.git_dir, self.mirror)
+
+    async def git(
+        self,
+        *args: str,
+        action: str,
+        env: Mapping[str, str] | None = None,
+        input_text: str | None = None,
+        token: str | None = None,
+        timeout_s: float = LOCAL_TIMEOUT_S,
+        check: bool = True,
+    ) -> tuple[int, str]:
+        """Run git on this workspace, naming its git dir and work tree explicitly (so a `.git`
+        the agent replaced in the work tree is never followed)."""
+        where = ("--git-dir", str(self.git_dir), "--work-tree", str(self.path))
+        url = self.clone_url if token else None
+        return await run_git(
+            *where, *args, action=action, cwd=self.path, env=env, input_text=input_text,
+            token=token, url=url, timeout_s=timeout_s, check=check,
+        )  # fmt: skip
+
+    @contextlib.asynccontextmanager
+    async def _snapshot(self) -> AsyncIterator[dict[str, str]]:
+        """A throwaway index holding the whole work tree (untracked files too)."""
+        index = self.git_dir / f"honk-snapshot-{secrets.token_hex(4)}.index"
+        if (self.git_dir / "index").is_file():
+            # copy2 keeps the index's mtime, which git's racy-clean check compares file times to
+            await asyncio.to_thread(shutil.copy2, self.git_dir / "index", index)
+        env = {"GIT_INDEX_FILE": str(index)}
+        try:
+            await self.git("add", "-A", action="read the changes", env=env)
+            yield env
+        finally:
+            index.unlink(missing_ok=True)
+
+    async def diff(self) -> str:
+        """The unified diff of the work tree (untracked files included) against `base_sha`."""
+        async with self._snapshot() as env:
+            args = ("diff", "--cached", "--no-color", "--no-ext-diff", "--no-textconv")
+            _, out = await self.git(*args, "--no-renames", self.base_sha, action="diff", env=env)
+        return out
+
+    async def numstat(self) -> DiffStat:
+        """Files changed against `base_sha`, with lines added and removed."""
+        async with self._snapshot() as env:
+            args = ("diff", "--cached", "--numstat", "-z", "--no-renames", self.base_sha)
+            _, out = await self.git(*args, action="count the changes", env=env)
+        return parse_numstat(out)
+
+    async def restore_paths(self, paths: Sequence[str]) -> None:
+        """Undo every change under `paths` (files or directories), deleting new files there."""
+        wanted = [p.strip("/") for p in paths if p.strip("/")]
+        changed = [f.path for f in (await self.numstat()).files]
+        targets = [c for c in changed if any(c == w or c.startswith(w + "/") for w in wanted)]
+        if not targets:
+            return
+        specs = [f":(literal){t}" for t in targets]
+        await self.git("add", "-A", "--", *specs, action="restore files")
+        source = f"--source={self.base_sha}"
+        await self.git(
+            "restore", source, "--staged", "--worktree", "--", *specs, action="restore files"
+        )
+
+    async def commit(
+        self, message: str, *, author_name: str, author_email: str, co_author: str | None = None
+    ) -> str | None:
+        """Commit the whole work tree as the bot on top of Honk's last commit; None if unchanged.
+
+        Commits the agent may have made itself are folded in (their authorship is not kept)."""
+        await self._restore_config()
+        await self.git("symbolic-ref", "HEAD", f"refs/heads/{self.branch}", action="commit")
+        await self.git("reset", "--quiet", "--soft", self.head_sha, action="commit")
+        await self.git("add", "-A", action="commit")
+        code, _ = await self.git(
+            "diff", "--cached", "--quiet", self.head_sha, action="commit", check=False
+        )
+        if code == 0:
+            return None
+        text = message.strip() or "Honk changes"
+        if co_author:
+            text += f"\n\nCo-authored-by: {' '.join(co_author.split())}"
+        who = {"NAME": author_name, "EMAIL": author_email}
+        identity = {
+            f"GIT_{role}_{k}": v for role in ("AUTHOR", "COMMITTER") for k, v in who.items()
+        }
+        args = ("commit", "--quiet", "--no-verify", "--cleanup=whitespace", "-F", "-")
+        await self.git(*args, action="commit", env=identity, input_text=text + "\n")
+        _, sha = await self.git("rev-parse", "HEAD", action="commit")
+        self.head_sha = sha.strip()
+        return self.head_sha
+
+    async def push(self, token: str, *, branch: str | None = None) -> str:
+        """Push Honk's commits to the workspace's own branch; returns the pushed sha.
+
+        Honk's branch is pushed with a lease on what Honk last saw there; a pull request's head
+        branch only fast-forwards. Any other branch, and the base branch, are refused."""
+        target = self.branch if branch is None else branch
+        if target != self.branch or target == self.base_branch:
+            raise GitError(
+                f"Honk refuses to push to {target!r}: this workspace may only push "
+                f"to {self.branch!r}."
+            )
+        await self._restore_config()
+        refspec = f"{self.head_sha}:refs/heads/{self.branch}"
+        lease: tuple[str, ...] = ()
+        if self.mode == "own":
+            lease = (f"--force-with-lease=refs/heads/{self.branch}:{self.remote_sha or ''}",)
+        action = f"push {self.branch} to {self.full_name}"
+        args = ("push", "--quiet", *lease, self.clone_url, refspec)
+        await self.git(*args, action=action, token=token, timeout_s=NETWORK_TIMEOUT_S)
+        self.remote_sha = self.head_sha
+        return self.head_sha
+
+    async def _restore_config(self) -> None:
+        """Put back the git config Honk wrote, should anything have changed it."""
+        config = self.git_dir / "config"
+        if self._config and (not config.is_file() or config.read_bytes() != self._config):
+            config.write_bytes(self._config)
+
+    async def remove(self) -> None:
+        """Park the workspace for the next run of this repository if it is healthy, else delete
+        it (work tree, git dir, scratch); either way release its lock."""
+        lock_fd, self._lock_fd = self._lock_fd, None
+        parked = False
+        try:
+            if lock_fd is not None:
+                parked = await self._park()
+        except (GitError, OSError):
+            parked = False  # a workspace Honk cannot reset is deleted, never reused
+        finally:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            if not parked:
+                await asyncio.to_thread(delete_tree, self.root)
+
+    async def _park(self) -> bool:
+        """Reset and clean the work tree, strip the git dir, and move the root into the pool
+        (the lock is still held, so no other run can claim it half-parked)."""
+        if not (is_real_dir(self.path) and is_real_dir(self.git_dir) and self._config):
+            return False
+        await self._restore_config()
+        await asyncio.to_thread(open_up_tree, self.path)
+        action = "reset the workspace for reuse"
+        await self.git("reset", "--hard", "--quiet", action=action)
+        await self.git("clean", "-ffdxq", action=action)
+        _, refs = await self.git("for-each-ref", "--format=%(refname) %(symref)", action=action)
+        deletes = "".join(
+            f"delete {r}\n" for r, _, sym in map(_split, refs.splitlines()) if not sym
+        )
+        await self.git("update-ref", "--stdin", action=action, input_text=deletes)
+        pool = pool_path(self.root.parent, self.full_name)
+        return await asyncio.to_thread(move_to_pool, self.root, pool, self._config)
+
+    async def _sync_refs(self) -> None:
+        """Point `origin/*` and the tags at the mirror's refs, as a fresh clone has them."""
+        args = ("--git-dir", str(self.mirror), "for-each-ref", "--format=%(objectname) %(refname)")
+        _, out = await run_git(*args, "refs/heads", "refs/tags", action="read the mirror's refs")
+        updates = []
+        for sha, _, ref in map(_split, out.splitlines()):
+            heads = ref.startswith("refs/heads/")
+            updates.append(f"update {'refs/remotes/origin/' + ref[11:] if heads else ref} {sha}\n")
+        text = "".join(updates)
+        await self.git("update-ref", "--stdin", action="reuse a workspace", input_text=text)
+
+    async def _check_out(self) -> None:
+        args = ("checkout", "--quiet", "--force", "--no-track", "-B", self.branch, self.base_sha)
+        await self.git(*args, action=f"check out {self.branch}")
+
+    async def _reuse(self) -> None:
+        """Bring a claimed parked workspace exactly to `base_sha`; raises if it cannot."""
+        problem = await asyncio.to_thread(parked_problem, self.root, self.mirror)
+        if problem is not None:
+            raise GitError(problem)
+        await self._sync_refs()
+        await self._check_out()
+        await self.git("clean", "-ffdxq", action="reuse a workspace")
+        status_args = ("status", "--porcelain", "-z", "--ignored", "--untracked-files=all")
+        _, status = await self.git(*status_args, action="reuse a workspace")
+        _, head = await self.git(
+            "rev-parse", "HEAD", "--symbolic-full-name", "HEAD", action="reuse a workspace"
+        )
+        if status or head.split() != [self.base_sha, f"refs/heads/{self.branch}"]:
+            raise GitError("A parked workspace did not end at the commit Honk checked out.")
+        await asyncio.to_thread(renew_dirs, self.root)
+
+    async def _finish(self) -> None:
+        await self.git("remote", "set-url", "origin", self.clone_url, action="configure the clone")
+        await asyncio.to_thread(self.scratch_dir.mkdir, exist_ok=True)
+        self._config = (self.git_dir / "config").read_bytes()
+
+    async def _discard(self) -> None:
+        """Delete a workspace that could not be set up, releasing its lock."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        await asyncio.to_thread(delete_tree, self.root)
+
+
+async def prepare_workspace(
+    *,
+    data_dir: Path,
+    workspace_root: Path,
+    run_id: str,
+    full_name: str,
+    clone_url: str,
+    token: str,
+    base_branch: str,
+    branch: str,
+    existing_branch: bool = False,
+) -> Workspace:
+    """Refresh the mirror, then reuse a parked clone of the repository or clone from the mirror,
+    and check out `branch`.
+
+    `existing_branch` means `branch` is a pull request's head, which must exist on GitHub.
+    Otherwise `branch` is Honk's own: continued if it exists on GitHub, else made from the head
+    of `base_branch`."""
+    mirror = mirror_path(data_dir, full_name)
+    check_branch(branch)
+    check_branch(base_branch)
+    pool = pool_path(workspace_root, full_name)
+    async with mirror_lock(mirror):
+        await refresh_mirror(mirror, clone_url, token, full_name)
+        remote_sha = await ref_sha(mirror, branch)
+        if existing_branch and remote_sha is None:
+            raise GitError(f"The branch {branch!r} does not exist in {full_name}.")
+        start = remote_sha or await ref_sha(mirror, base_branch)
+        if start is None:
+            raise GitError(f"The branch {base_branch!r} does not exist in {full_name}.")
+        claimed = await asyncio.to_thread(claim_parked, pool, workspace_root, safe_id(run_id))
+        fresh = None if claimed else await _clone(mirror, workspace_root, run_id)
+    mode: PushMode = "pr_head" if existing_branch else "own"
+
+    def workspace(root: Path, lock_fd: int) -> Workspace:
+        return Workspace(root, full_name, clone_url, branch, base_branch, mode, start, remote_sha,
+                         mirror, head_sha=start, _lock_fd=lock_fd)  # fmt: skip
+
+    if claimed is not None:
+        reused = await _reused(workspace(*claimed))
+        if reused is not None:
+            return reused
+    if fresh is None:
+        async with mirror_lock(mirror):
+            fresh = await _clone(mirror, workspace_root, run_id)
+    ws = workspace(*fresh)
+    try:
+        await ws._check_out()
+        await ws._finish()
+    except BaseException:
+        await ws._discard()
+        raise
+    return ws
+
+
+async def _reused(ws: Workspace) -> Workspace | None:
+    """The claimed parked workspace at `ws.base_sha`, or None (and deleted) if it is unfit."""
+    try:
+        await ws._reuse()
+        await ws._finish()
+    except (GitError, OSError):
+        await ws._discard()
+        return None
+    except BaseException:
+        await ws._discard()
+        raise
+    return ws
+
+
+async def _clone(mirror: Path, workspace_root: Path, run_id: str) -> tuple[Path, int]:
+    """A new root holding a clone of the mirror without a checkout, and its held lock."""
+    root, lock_fd = await asyncio.to_thread(_new_root, workspace_root, run_id)
+    try:
+        clone = ("clone", "--quiet", "--shared", "--no-checkout")
+        git_dir = f"--separate-git-dir={root / 'git'}"
+        await run_git(*clone, git_dir, str(mirror), str(root / "repo"), action="clone")
+    except BaseException:
+        os.close(lock_fd)
+        await asyncio.to_thread(delete_tree, root)
+        raise
+    return root, lock_fd
+
+
+def _new_root(workspace_root: Path, run_id: str) -> tuple[Path, int]:
+    """A fresh directory named after the run, and the held lock that marks it in use."""
+    workspace_root.mkdir(parents=True, exist_ok=True)
+    root = workspace_root / f"{safe_id(run_id)}.{secrets.token_hex(4)}"
+    root.mkdir()
+    lock_fd = os.open(root / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return root, lock_fd

@@ -1,0 +1,257 @@
+"""Running git safely, and the parts of git that are not about one workspace: the shared mirrors.
+
+The installation token only ever lives in Honk's memory: each git command that talks to GitHub gets
+it as an HTTP header through its own environment (GIT_CONFIG_COUNT), never in a URL, .git/config or
+a file. Every git command also disables hooks, fsmonitor, credential helpers and prompts, and reads
+no system or global config.
+
+A mirror (`<data_dir>/mirrors/<owner>/<repo>.git`, bare) is shared by runs and processes, so each
+refresh holds an asyncio lock and an fcntl lock; runs clone from it without downloading again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import fcntl
+import os
+import re
+import signal
+import time
+import unicodedata
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from honk_app.safety.secret_scan import redact
+from honk_app.workspace.sandbox import kill_group, terminate_group
+
+NETWORK_TIMEOUT_S = 900.0
+LOCAL_TIMEOUT_S = 300.0
+LOCK_TIMEOUT_S = 1800.0
+BRANCH_PREFIX = "honk/"
+
+# every git command: no credential helper, hooks, fsmonitor, askpass, auto-gc or signing
+_SAFE_CONFIG = (
+    "credential.helper=", "core.hooksPath=/dev/null", "core.fsmonitor=false", "core.askPass=",
+    "gc.auto=0", "maintenance.auto=false", "commit.gpgSign=false", "advice.detachedHead=false",
+    "checkout.workers=0",  # write files in parallel, one worker per CPU
+)  # fmt: skip
+_SAFE_FLAGS = tuple(arg for setting in _SAFE_CONFIG for arg in ("-c", setting))
+_PASSED_ENV = (
+    "PATH", "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO", "HTTPS_PROXY", "https_proxy",
+    "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
+)  # fmt: skip
+_FIXED_ENV = {
+    "LC_ALL": "C", "LANG": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull, "GCM_INTERACTIVE": "never",
+}  # fmt: skip
+_REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_BAD_REF = re.compile(r"[\x00-\x20~^:?*\[\\\x7f]|\.\.|@\{|//|^[-/.]|[/.]$|\.lock$|/\.")
+
+
+class GitError(Exception):
+    """A git operation failed; the message is one readable sentence with secrets redacted."""
+
+
+# ---- pure helpers -------------------------------------------------------------------------------
+
+
+def branch_name(number: int, title: str) -> str:
+    """`honk/<number>-<slug>`: the slug is the title in lowercase ASCII and dashes, ≤ 40 chars."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:40].rstrip("-")
+    return f"{BRANCH_PREFIX}{number}-{slug}" if slug else f"{BRANCH_PREFIX}{number}"
+
+
+def check_branch(name: str) -> str:
+    """`name` if git would accept it as a branch name (and it cannot pass for an option)."""
+    if not name or _BAD_REF.search(name):
+        raise GitError(f"{name!r} is not a valid branch name.")
+    return name
+
+
+def auth_env(token: str, url: str) -> dict[str, str]:
+    """The environment that gives one git command the token, scoped to the URL's host."""
+    parts = urlsplit(url)
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"http.{parts.scheme}://{parts.netloc}/.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+    }
+
+
+def token_forms(token: str) -> list[str]:
+    """Every form in which the token could appear in git's output (for redaction)."""
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return [token, basic] if token else []
+
+
+@dataclass(frozen=True)
+class FileStat:
+    path: str
+    added: int | None  # None for binary files
+    removed: int | None
+
+
+@dataclass(frozen=True)
+class DiffStat:
+    files: tuple[FileStat, ...] = ()
+
+    @property
+    def files_changed(self) -> int:
+        return len(self.files)
+
+    @property
+    def added(self) -> int:
+        return sum(f.added or 0 for f in self.files)
+
+    @property
+    def removed(self) -> int:
+        return sum(f.removed or 0 for f in self.files)
+
+
+def parse_numstat(output: str) -> DiffStat:
+    """Parse `git diff --numstat -z --no-renames`."""
+    files = []
+    for record in output.split("\0"):
+        added, _, rest = record.partition("\t")
+        removed, _, path = rest.partition("\t")
+        if path:
+            added_n = int(added) if added.isdigit() else None
+            files.append(FileStat(path, added_n, int(removed) if removed.isdigit() else None))
+    return DiffStat(tuple(files))
+
+
+def explain(stderr: str, action: str, secrets_: Sequence[str]) -> str:
+    """One readable sentence for a failed git command, secrets redacted."""
+    text = stderr.lower()
+    if "could not read username" in text or "authentication failed" in text or " 401" in text:
+        sentence = f"GitHub refused the installation token while trying to {action}."
+    elif " 403" in text or "permission to" in text:
+        sentence = f"GitHub denied permission to {action} (HTTP 403)."
+    elif "repository not found" in text or " 404" in text:
+        sentence = f"GitHub could not find the repository while trying to {action}."
+    elif "stale info" in text or "fetch first" in text or "non-fast-forward" in text:
+        sentence = f"The branch changed on GitHub since Honk fetched it, so Honk did not {action}."
+    elif "could not resolve host" in text or "failed to connect" in text:
+        sentence = f"Honk could not reach GitHub to {action}."
+    else:
+        lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+        detail = lines[-1].removeprefix("fatal: ").removeprefix("error: ") if lines else "no output"
+        sentence = f"git could not {action}: {detail.rstrip('.')}."
+    return redact(sentence, secrets_)
+
+
+# ---- running git --------------------------------------------------------------------------------
+
+
+def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {name: os.environ[name] for name in _PASSED_ENV if name in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.update(_FIXED_ENV)
+    env.update(extra or {})
+    return env
+
+
+async def run_git(
+    *args: str,
+    action: str,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    token: str | None = None,
+    url: str | None = None,
+    input_text: str | None = None,
+    timeout_s: float = LOCAL_TIMEOUT_S,
+    check: bool = True,
+) -> tuple[int, str]:
+    """Run git with the safe flags; returns (exit code, stdout). Raises GitError if `check`."""
+    extra = dict(env or {})
+    if token is not None and url is not None:
+        extra.update(auth_env(token, url))
+    pipe = asyncio.subprocess.PIPE
+    stdin = pipe if input_text is not None else asyncio.subprocess.DEVNULL
+    proc = await asyncio.create_subprocess_exec(
+        "git", *_SAFE_FLAGS, *args, cwd=cwd, env=_env(extra), start_new_session=True,
+        stdin=stdin, stdout=pipe, stderr=pipe,
+    )  # fmt: skip
+    data = input_text.encode() if input_text is not None else None
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(data), timeout=timeout_s)
+    except TimeoutError:
+        await terminate_group(proc)
+        raise GitError(f"git did not {action} within {timeout_s:.0f} seconds.") from None
+    except asyncio.CancelledError:
+        kill_group(proc.pid, signal.SIGKILL)
+        raise
+    if check and proc.returncode != 0:
+        raise GitError(explain(err.decode("utf-8", "replace"), action, token_forms(token or "")))
+    return proc.returncode or 0, out.decode("utf-8", "replace")
+
+
+@contextlib.asynccontextmanager
+async def _file_lock(path: Path, timeout_s: float = LOCK_TIMEOUT_S) -> AsyncIterator[None]:
+    """An exclusive fcntl lock on `path`, polled so the event loop never blocks."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise GitError(f"Another process kept {path.name} locked.") from None
+                await asyncio.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+# ---- the shared mirrors -------------------------------------------------------------------------
+
+
+_mirror_locks: dict[tuple[int, str], asyncio.Lock] = {}
+
+
+def mirror_path(data_dir: Path, full_name: str) -> Path:
+    """Where the mirror of `owner/repo` lives; refuses anything that is not such a name."""
+    if not _REPO_NAME.match(full_name) or ".." in full_name:
+        raise GitError(f"{full_name!r} is not a repository name of the form owner/repo.")
+    owner, repo = full_name.lower().split("/")
+    return data_dir / "mirrors" / owner / f"{repo}.git"
+
+
+@contextlib.asynccontextmanager
+async def mirror_lock(mirror: Path) -> AsyncIterator[None]:
+    """One refresh of a mirror at a time: in this process (asyncio) and across processes (fcntl)."""
+    lock = _mirror_locks.setdefault((id(asyncio.get_running_loop()), str(mirror)), asyncio.Lock())
+    async with lock, _file_lock(mirror.with_name(mirror.name + ".lock")):
+        yield
+
+
+async def refresh_mirror(mirror: Path, url: str, token: str, full_name: str) -> None:
+    """Create the mirror on first use, then fetch branches and tags (pruning deleted ones)."""
+    if not (mirror / "HEAD").is_file():
+        mirror.parent.mkdir(parents=True, exist_ok=True)
+        await run_git("init", "--quiet", "--bare", str(mirror), action="create the mirror")
+        # runs' clones borrow the mirror's objects: never prune them from under a live run
+        await run_git(
+            "--git-dir", str(mirror), "config", "gc.auto", "0", action="create the mirror"
+        )
+    fetch = ("fetch", "--quiet", "--prune", "--no-tags", url)
+    refspecs = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+    await run_git("--git-dir", str(mirror), *fetch, *refspecs, action=f"fetch {full_name}",
+                  token=token, url=url, timeout_s=NETWORK_TIMEOUT_S)  # fmt: skip
+
+
+async def ref_sha(mirror: Path, branch: str) -> str | None:
+    """The commit `branch` points at in the mirror, or None if there is no such branch."""
+    args = ("--git-dir", str(mirror), "rev-parse", "--verify", "--quiet")
+    ref = f"refs/heads/{branch}^{{commit}}"
+    code, out = await run_git(*args, ref, action="read a branch", check=False)
+    return out.strip() if code == 0 and out.strip() else None

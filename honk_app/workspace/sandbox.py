@@ -1,0 +1,289 @@
+"""Run one shell command confined to a workspace: every command the agent or validation runs.
+
+A command gets an allow-listed environment (nothing of Honk's: no token, key or secret), a private
+HOME and TMPDIR, its own process group that a time limit or a cancellation kills as a whole, and an
+output cap that keeps the head and the tail. Where bubblewrap works, the command also runs in fresh
+namespaces: no network unless asked, the filesystem read-only except the workspace and the
+sandbox's own temp dir, and /tmp, /run and any `hidden_paths` (Honk's data dir, its .env) emptied.
+Without bubblewrap the same command runs unconfined ("none"), which is logged once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import BinaryIO, Literal, Self
+
+from honk_app.models import CommandResult
+from honk_app.safety.secret_scan import find_secrets
+
+log = logging.getLogger("honk.sandbox")
+
+Isolation = Literal["bwrap", "none"]
+DEFAULT_OUTPUT_CAP = 256_000
+TERMINATE_GRACE_S = 2.0
+DRAIN_TIMEOUT_S = 2.0
+# Inherited only if set, and only when the value does not look like a credential.
+INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR")
+_FALLBACK_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+_bwrap_usable: bool | None = None
+_fallback_logged = False
+
+
+def bwrap_usable() -> bool:
+    """Whether bubblewrap is installed and can create namespaces here (probed once)."""
+    global _bwrap_usable
+    if _bwrap_usable is None:
+        binary, true = shutil.which("bwrap"), shutil.which("true") or "/bin/true"
+        usable = False
+        if binary is not None:
+            probe = [binary, *_bwrap_base_args(network=False), "--", true]
+            try:
+                done = subprocess.run(probe, capture_output=True, timeout=10, check=False)
+                usable = done.returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                usable = False
+        _bwrap_usable = usable
+    return _bwrap_usable
+
+
+def _bwrap_base_args(*, network: bool) -> list[str]:
+    args = ["--unshare-all", "--die-with-parent", "--new-session"]
+    if network:
+        args.append("--share-net")
+    # an empty /tmp hides other runs' workspaces and sandboxes; the binds below re-add ours
+    args += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]  # noqa: S108
+    if Path("/run").is_dir() and not Path("/run").is_symlink():
+        args += ["--tmpfs", "/run"]  # sockets of local services (databases, docker)
+    return args
+
+
+class Sandbox:
+    """Runs commands in `workspace`. Satisfies `honk_app.agent.base.CommandRunner`."""
+
+    def __init__(
+        self,
+        workspace: Path,
+        *,
+        default_timeout_s: float = 600,
+        output_cap_bytes: int = DEFAULT_OUTPUT_CAP,
+        env: Mapping[str, str] | None = None,
+        temp_dir: Path | None = None,
+        readonly_paths: Sequence[Path] = (),
+        hidden_paths: Sequence[Path] = (),
+        mode: Literal["auto", "bwrap", "none"] = "auto",
+    ) -> None:
+        self.workspace = workspace.resolve()
+        self.default_timeout_s = default_timeout_s
+        self.output_cap_bytes = max(output_cap_bytes, 1_024)
+        self.extra_env = dict(env or {})
+        self.readonly_paths = [p.resolve() for p in readonly_paths]
+        self.hidden_paths = [p.resolve() for p in hidden_paths]
+        if temp_dir is None:
+            self.temp_dir = Path(tempfile.mkdtemp(prefix="honk-sandbox-")).resolve()
+        else:
+            temp_dir.mkdir(parents=True, exist_ok=True)
+            self.temp_dir = temp_dir.resolve()
+        (self.temp_dir / "home").mkdir(exist_ok=True)
+        (self.temp_dir / "tmp").mkdir(exist_ok=True)
+        self._mode = mode
+
+    @property
+    def isolation(self) -> Isolation:
+        """The isolation in force: "bwrap" (namespaces) or "none" (unconfined)."""
+        global _fallback_logged
+        if self._mode == "none":
+            return "none"
+        if bwrap_usable():
+            return "bwrap"
+        if self._mode == "bwrap":
+            raise RuntimeError("bubblewrap (bwrap) is missing or cannot create namespaces here.")
+        if not _fallback_logged:
+            _fallback_logged = True
+            log.warning("bubblewrap is unavailable: sandboxed commands run without isolation")
+        return "none"
+
+    def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The whole environment a command sees: the allow-list, then the caller's variables."""
+        env: dict[str, str] = {}
+        for name in INHERITED_ENV:
+            value = os.environ.get(name)
+            if value is not None and not find_secrets(value):
+                env[name] = value
+        env.setdefault("PATH", _FALLBACK_PATH)
+        env.setdefault("LANG", "C.UTF-8")
+        env["TERM"] = "dumb"
+        env["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ in the workspace, so in the diff
+        env["HOME"] = str(self.temp_dir / "home")
+        env["TMPDIR"] = str(self.temp_dir / "tmp")
+        env.update(self.extra_env)
+        env.update(extra or {})
+        return env
+
+    def argv(self, command: str, *, network: bool) -> list[str]:
+        """The process to start for `command` (exposed so the confinement can be inspected)."""
+        bash = shutil.which("bash") or "/bin/bash"
+        if self.isolation == "none":
+            return [bash, "-c", command]
+        args = [shutil.which("bwrap") or "bwrap", *_bwrap_base_args(network=network)]
+        resolv = Path("/etc/resolv.conf").resolve()
+        if network and resolv.is_relative_to("/run") and resolv.is_file():
+            args += ["--ro-bind", str(resolv), str(resolv)]  # DNS behind the emptied /run
+        for path in self.hidden_paths:
+            if path.is_dir():
+                args += ["--tmpfs", str(path)]
+            elif path.exists():
+                args += ["--ro-bind", os.devnull, str(path)]
+        for path in self.readonly_paths:
+            args += ["--ro-bind", str(path), str(path)]
+        for path in (self.workspace, self.temp_dir):
+            args += ["--bind", str(path), str(path)]
+        return [*args, "--chdir", str(self.workspace), "--", bash, "-c", command]
+
+    async def run(
+        self,
+        command: str,
+        *,
+        timeout_s: float | None = None,
+        network: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        """Run `command` with `bash -c`; never raises for the command's own failure."""
+        limit = self.default_timeout_s if timeout_s is None else timeout_s
+        if _bwrap_usable is None and self._mode != "none":
+            await asyncio.to_thread(bwrap_usable)  # the one-time probe, off the event loop
+        started = time.monotonic()
+        # Output goes through our own pipe, not asyncio's: `Process.wait()` would otherwise also
+        # wait for every background job that inherited stdout to close it.
+        read_fd, write_fd = os.pipe()
+        spawn = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
+                *self.argv(command, network=network),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=write_fd,
+                stderr=write_fd,
+                cwd=self.workspace,
+                env=self.environment(env),
+                start_new_session=True,
+            )
+        )
+        try:
+            # Shielded: a cancel while the process is starting must still find and kill it.
+            proc = await asyncio.shield(spawn)
+        except asyncio.CancelledError:
+            with contextlib.suppress(BaseException):
+                started_proc = await spawn
+                kill_group(started_proc.pid, signal.SIGKILL)
+                await asyncio.wait_for(started_proc.wait(), timeout=5)
+            os.close(read_fd)
+            raise
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        capture = CappedOutput(self.output_cap_bytes)
+        transport, reader = await capture.attach(os.fdopen(read_fd, "rb", buffering=0))
+        timed_out = False
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=limit)
+        except TimeoutError:
+            timed_out = True
+            await terminate_group(proc)
+        except asyncio.CancelledError:
+            kill_group(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(proc.wait(), timeout=5)
+            reader.cancel()
+            transport.close()
+            raise
+        finally:
+            kill_group(proc.pid, signal.SIGKILL)  # leftovers: background jobs of the command
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(reader), timeout=DRAIN_TIMEOUT_S)
+        reader.cancel()
+        transport.close()
+        return CommandResult(
+            command=command,
+            exit_code=-1 if timed_out else (proc.returncode if proc.returncode is not None else -1),
+            output=capture.text(),
+            duration_s=round(time.monotonic() - started, 3),
+            timed_out=timed_out,
+            truncated=capture.dropped > 0,
+        )
+
+    async def close(self) -> None:
+        """Remove the sandbox's temp dir (HOME, TMPDIR, reports). Safe to call twice."""
+        await asyncio.to_thread(shutil.rmtree, self.temp_dir, True)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+
+def kill_group(pgid: int, sig: signal.Signals) -> None:
+    """Signal a whole process group; a group that is already gone is fine."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+async def terminate_group(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM the process group, give it a moment, then SIGKILL it and reap the leader."""
+    kill_group(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(proc.wait(), timeout=TERMINATE_GRACE_S)
+    kill_group(proc.pid, signal.SIGKILL)
+    await proc.wait()
+
+
+class CappedOutput:
+    """Keeps the first and last `cap / 2` bytes of a stream and counts what was dropped."""
+
+    def __init__(self, cap: int) -> None:
+        self.half = cap // 2
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.dropped = 0
+
+    def feed(self, chunk: bytes) -> None:
+        room = self.half - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        self.tail += chunk
+        excess = len(self.tail) - self.half
+        if excess > 0:
+            del self.tail[:excess]
+            self.dropped += excess
+
+    async def read_all(self, stream: asyncio.StreamReader) -> None:
+        while chunk := await stream.read(65_536):
+            self.feed(chunk)
+
+    async def attach(self, pipe: BinaryIO) -> tuple[asyncio.ReadTransport, asyncio.Task[None]]:
+        """Read `pipe` on the event loop until EOF; returns its transport and the reading task."""
+        stream = asyncio.StreamReader()
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(stream), pipe
+        )
+        return transport, asyncio.create_task(self.read_all(stream))
+
+    def text(self) -> str:
+        head = self.head.decode("utf-8", "replace")
+        tail = self.tail.decode("utf-8", "replace")
+        if not self.dropped:
+            return head + tail
+        return f"{head}\n[... {self.dropped} bytes of output omitted ...]\n{tail}"

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
 import signal
 import sys
 from pathlib import Path
 
+import uvicorn
+
 from honk_app import __version__
-from honk_app.runs import runtime
+from honk_app.runs import launch
+from honk_app.runs.runtime import open_store
+from honk_app.server import create_app
 from honk_app.settings import Settings, load_settings
 
 log = logging.getLogger("honk")
@@ -29,7 +34,7 @@ def check_startup(settings: Settings, *, needs_database: bool = True) -> list[st
     problems = settings.problems()
     if needs_database and not problems:
         try:
-            runtime.open_store(settings).engine.dispose()
+            open_store(settings).engine.dispose()
         except Exception as exc:
             kind = type(exc).__name__
             problems.append(
@@ -45,10 +50,6 @@ def _fail(problems: list[str]) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from honk_app.server import create_app
-
     settings = load_settings(args.env_file)
     _configure_logging(settings.LOG_LEVEL)
     if not settings.needs_setup:
@@ -105,17 +106,15 @@ async def _work_forever(settings: Settings, env_file: Path) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await runtime.start(settings, "worker", env_file)
+    rt = await launch.start(settings, "worker", env_file)
     log.info("Honk worker %s started (executor %s)", __version__, settings.executor_id("worker"))
     try:
         await stop.wait()
     finally:
-        await runtime.stop()
+        await launch.stop(rt)
 
 
 def _has(module: str) -> bool:
-    import importlib.util
-
     return importlib.util.find_spec(module) is not None
 
 

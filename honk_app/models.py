@@ -174,3 +174,40 @@ class CommandResult:
     @property
     def ok(self) -> bool:
         return self.exit_code == 0 and not self.timed_out
+
+
+class Phase(enum.StrEnum):
+    QUEUED = "queued"
+    WORKSPACE = "workspace"
+    AGENT = "agent"
+    VALIDATION = "validation"
+    PULL_REQUEST = "pull_request"
+
+
+class PhaseState(enum.StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Outcome(enum.StrEnum):
+    VALIDATED = "validated"
+    UNVALIDATED = "unvalidated"
+    LIMIT = "limit"
+    NO_CHANGE = "no_change"
+    BLOCKED = "blocked"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    UNAUTHORIZED = "unauthorized"
+    CONFIG_ERROR = "config_error"
+
+
+Role = Literal["serve", "web", "worker"]
+"""What a Honk process does: everything (SQLite), only accept webhooks, or only run work."""
+
+
+def work_workflow_id(run_id: str) -> str:
+    """The id of a run's work, derived from its intake's: enqueueing it twice is one run."""
+    return f"{run_id}-work"

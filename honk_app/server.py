@@ -15,7 +15,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from honk_app.runs import queue, runtime
+from honk_app.models import Role
+from honk_app.runs import launch
+from honk_app.runs.runtime import Runtime
+from honk_app.runs.workflow import enqueue_intake
 from honk_app.settings import Settings, load_settings
 from honk_app.setup.flow import SetupFlow
 from honk_app.triggers import TriggerRules
@@ -30,23 +33,23 @@ ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]  # the endpoint a
 class Honk:
     """Holds what can change at run time: setup mode hands over to serving webhooks in place."""
 
-    def __init__(self, settings: Settings, *, role: queue.Role, env_path: Path = Path(".env")):
+    def __init__(self, settings: Settings, *, role: Role, env_path: Path = Path(".env")):
         self.settings = settings
         self.role = role
         self.env_path = env_path
-        self.ctx = WebhookContext(secret=None, rules=TriggerRules(), enqueue=queue.enqueue_intake)
-        self.runtime: runtime.Runtime | None = None
+        self.ctx = WebhookContext(secret=None, rules=TriggerRules(), enqueue=enqueue_intake)
+        self.runtime: Runtime | None = None
         self._slug_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        rt = await runtime.start(self.settings, self.role, self.env_path)
+        rt = await launch.start(self.settings, self.role, self.env_path)
         self.runtime = rt
         assert self.settings.WEBHOOK_SECRET is not None
         self.ctx.rules = rt.rules
         self.ctx.secret = self.settings.WEBHOOK_SECRET.get_secret_value().encode()
         self._slug_task = asyncio.create_task(self._learn_app_slug(rt))
 
-    async def _learn_app_slug(self, rt: runtime.Runtime) -> None:
+    async def _learn_app_slug(self, rt: Runtime) -> None:
         """Honk's bot login lets the triggers ignore its own comments; not needed to start."""
         try:
             info = await rt.github.app_info()
@@ -66,8 +69,8 @@ class Honk:
             self._slug_task.cancel()
             self._slug_task = None
         if self.runtime is not None:
-            self.runtime = None
-            await runtime.stop()
+            rt, self.runtime = self.runtime, None
+            await launch.stop(rt)
 
 
 async def ping(_: Request) -> Response:
@@ -77,7 +80,7 @@ async def ping(_: Request) -> Response:
 def create_app(
     settings: Settings,
     *,
-    role: queue.Role = "serve",
+    role: Role = "serve",
     env_path: Path = Path(".env"),
     listen_url: str | None = None,
 ) -> Starlette:

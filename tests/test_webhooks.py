@@ -14,7 +14,7 @@ from dbos import DBOS
 from starlette.testclient import TestClient
 
 from honk_app import webhooks
-from honk_app.runs.queue import INTAKE_QUEUE
+from honk_app.runs.workflow import INTAKE_QUEUE
 from honk_app.server import create_app
 from honk_app.webhooks import MAX_BODY_BYTES, sign, signature_matches
 from tests.conftest import WEBHOOK_SECRET, make_settings

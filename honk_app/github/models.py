@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     )
 
 PERMISSION_LEVELS = ("admin", "maintain", "write", "triage", "read", "none")
+WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})  # who may ask Honk for work
 ANNOTATIONS_PER_REQUEST = 50  # GitHub's limit for one check run create or update
 
 T = TypeVar("T")

@@ -19,10 +19,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from honk_app.models import Outcome
 from honk_app.report.comment import (
     MAX_LISTED_FAILURES,
     OUTPUT_TAIL_CHARS,
-    Outcome,
     RunView,
     TestFailure,
     ValidationView,

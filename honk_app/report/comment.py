@@ -23,9 +23,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-from honk_app.models import Target, Usage
+from honk_app.models import Outcome, Phase, PhaseState, Target, Usage
 from honk_app.report.text import (
     code,
     cut,
@@ -47,34 +46,6 @@ ERROR_DETAIL_CHARS = 8_000
 MAX_LISTED_FILES = 100
 MAX_LISTED_FAILURES = 20
 MAX_LISTED_FINDINGS = 15
-
-
-class Phase(StrEnum):
-    QUEUED = "queued"
-    WORKSPACE = "workspace"
-    AGENT = "agent"
-    VALIDATION = "validation"
-    PULL_REQUEST = "pull_request"
-
-
-class PhaseState(StrEnum):
-    PENDING = "pending"
-    ACTIVE = "active"
-    DONE = "done"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-
-class Outcome(StrEnum):
-    VALIDATED = "validated"
-    UNVALIDATED = "unvalidated"
-    LIMIT = "limit"
-    NO_CHANGE = "no_change"
-    BLOCKED = "blocked"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    UNAUTHORIZED = "unauthorized"
-    CONFIG_ERROR = "config_error"
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from honk_app.models import Outcome
 from honk_app.report.comment import (
     MAX_LISTED_FAILURES,
     OUTPUT_TAIL_CHARS,
-    Outcome,
     RunView,
     changed_files_list,
     draft_reason,

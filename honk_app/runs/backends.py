@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from honk_app.agent.base import AgentSession, AgentTask, AgentUnavailable, CommandRunner
+from honk_app.agent.claude_code import open_claude_code_session
 from honk_app.agent.loop import BuiltinBackend, anthropic_client_factory
 from honk_app.repo_config import RepoConfig
-from honk_app.runs import runtime
 from honk_app.runs.progress import TrackingProgress
+from honk_app.runs.runtime import Runtime
 
 
-def _api_key() -> str:
-    key = runtime.current().settings.ANTHROPIC_API_KEY
+def _api_key(rt: Runtime) -> str:
+    key = rt.settings.ANTHROPIC_API_KEY
     if key is None or not key.get_secret_value():
         raise AgentUnavailable(
             "ANTHROPIC_API_KEY is not set on this Honk server, so no agent can run."
@@ -21,32 +22,30 @@ def _api_key() -> str:
 
 
 def open_session(
+    rt: Runtime,
     agent_name: str,
     task: AgentTask,
     runner: CommandRunner,
     config: RepoConfig,
     progress: TrackingProgress,
 ) -> AgentSession:
-    rt = runtime.current()
     run_id = progress.trigger.run_id
 
     async def audit(kind: str, record: dict[str, Any]) -> None:
         await rt.store.aaudit(run_id, kind, record)
 
     if agent_name == "claude-code":
-        from honk_app.agent.claude_code import open_claude_code_session
-
         return open_claude_code_session(
             task,
             config=config,
-            api_key=_api_key(),
+            api_key=_api_key(rt),
             base_url=rt.settings.ANTHROPIC_BASE_URL,
             progress=progress.on_agent_progress,
             audit=audit,
             hidden_paths=rt.secret_paths(),
         )
     backend = BuiltinBackend(
-        anthropic_client_factory(_api_key(), base_url=rt.settings.ANTHROPIC_BASE_URL),
+        anthropic_client_factory(_api_key(rt), base_url=rt.settings.ANTHROPIC_BASE_URL),
         lambda _path: runner,
     )
     return backend.open(task, progress=progress.on_agent_progress, audit=audit)

@@ -9,15 +9,15 @@ from __future__ import annotations
 import dataclasses
 
 from honk_app.github.installation import InstallationClient
-from honk_app.models import Trigger
+from honk_app.models import Outcome, Trigger
 from honk_app.report.checks import (
     CHECK_NAME,
     check_conclusion,
     check_run_actions,
     check_run_output,
 )
-from honk_app.report.comment import Outcome, RunView
-from honk_app.runs import runtime
+from honk_app.report.comment import RunView
+from honk_app.runs.runtime import Runtime
 
 
 def _details_url(view: RunView) -> str | None:
@@ -25,9 +25,9 @@ def _details_url(view: RunView) -> str | None:
 
 
 async def start_in_progress(
-    gh: InstallationClient, trigger: Trigger, head_sha: str, view: RunView
+    rt: Runtime, gh: InstallationClient, trigger: Trigger, head_sha: str, view: RunView
 ) -> int:
-    output = check_run_output(view, known_secrets=runtime.current().known_secrets)
+    output = check_run_output(view, known_secrets=rt.known_secrets)
     return await gh.upsert_check_run(
         trigger.target.full_name,
         head_sha=head_sha,
@@ -39,9 +39,9 @@ async def start_in_progress(
 
 
 async def upsert_final(
-    gh: InstallationClient, trigger: Trigger, head_sha: str, view: RunView
+    rt: Runtime, gh: InstallationClient, trigger: Trigger, head_sha: str, view: RunView
 ) -> int:
-    output = check_run_output(view, known_secrets=runtime.current().known_secrets)
+    output = check_run_output(view, known_secrets=rt.known_secrets)
     assert view.outcome is not None
     return await gh.upsert_check_run(
         trigger.target.full_name,
@@ -57,8 +57,8 @@ async def upsert_final(
 
 
 async def complete_cancelled(
-    gh: InstallationClient, trigger: Trigger, head_sha: str, view: RunView
+    rt: Runtime, gh: InstallationClient, trigger: Trigger, head_sha: str, view: RunView
 ) -> int:
     return await upsert_final(
-        gh, trigger, head_sha, dataclasses.replace(view, outcome=Outcome.CANCELLED)
+        rt, gh, trigger, head_sha, dataclasses.replace(view, outcome=Outcome.CANCELLED)
     )

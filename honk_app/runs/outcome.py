@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from honk_app.models import AgentOutcome, CommandResult, Trigger, Usage
-from honk_app.report.comment import Outcome
+from honk_app.models import AgentOutcome, CommandResult, Outcome, Trigger, Usage
 from honk_app.report.text import inline
 from honk_app.safety.policy import PolicyReport
 from honk_app.safety.secret_scan import redact

@@ -7,8 +7,8 @@ import time
 
 from honk_app.agent.base import Progress
 from honk_app.github.installation import InstallationClient
-from honk_app.models import Trigger
-from honk_app.report.comment import Phase, PhaseState, RunView, tracking_comment
+from honk_app.models import Phase, PhaseState, Trigger
+from honk_app.report.comment import RunView, tracking_comment
 from honk_app.runs.views import start_view
 
 log = logging.getLogger("honk.progress")

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from honk_app.models import Trigger
-from honk_app.report.comment import Outcome
+from honk_app.models import Outcome, Trigger
 from honk_app.report.pull import pull_request_body, pull_request_title
-from honk_app.runs import runtime
 from honk_app.runs.outcome import WorkResult
+from honk_app.runs.runtime import Runtime
 from honk_app.runs.views import final_view
 
 
-async def publish_pull(trigger: Trigger, work: WorkResult) -> dict[str, Any] | None:
+async def publish_pull(rt: Runtime, trigger: Trigger, work: WorkResult) -> dict[str, Any] | None:
     """The pull request's number and url, or None when nothing was pushed."""
     if not work.pushed:
         return None
-    rt = runtime.current()
     gh = await rt.github.installation(trigger.installation_id)
     full_name = trigger.target.full_name
     if trigger.target.is_pull_request:

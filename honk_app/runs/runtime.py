@@ -1,7 +1,7 @@
-"""The process-wide parts a durable run needs and cannot carry in its (stored) inputs.
+"""What a durable run needs and cannot carry in its stored inputs: settings, store, GitHub App.
 
-Workflow inputs are plain JSON; the GitHub App client, the run store and the agent backends live
-here, set once at startup by `honk serve` or `honk worker`.
+Workflow inputs are plain JSON. The runtime is built once at startup (runs/launch.py) and each
+workflow reads it once, with `current()`, and passes it to its steps.
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dbos import DBOS
-
 from honk_app.github.app import GitHubApp
-from honk_app.runs import queue
+from honk_app.models import Role
 from honk_app.runs.store import RunStore, make_engine
 from honk_app.settings import Settings
 from honk_app.triggers import TriggerRules
@@ -31,7 +29,7 @@ class Runtime:
     store: RunStore
     github: GitHubApp
     rules: TriggerRules
-    role: queue.Role = "serve"
+    role: Role = "serve"
     known_secrets: list[str] = field(default_factory=list)
     env_file: Path = Path(".env")
 
@@ -78,6 +76,7 @@ _current: Runtime | None = None
 
 
 def current() -> Runtime:
+    """The runtime this process started; what DBOS's workflows are handed when they run."""
     if _current is None:
         raise RuntimeError("Honk's runtime is not started")
     return _current
@@ -91,8 +90,9 @@ def open_store(settings: Settings) -> RunStore:
     return store
 
 
-async def start(settings: Settings, role: queue.Role, env_file: Path = Path(".env")) -> Runtime:
-    """Connect the store, launch DBOS (which recovers this executor's pending runs)."""
+async def open_runtime(settings: Settings, role: Role, env_file: Path = Path(".env")) -> Runtime:
+    """Connect the store and the GitHub App; a process that runs work also sweeps its old
+    workspaces. Becomes `current()` until `close_runtime`."""
     global _current
     store = await asyncio.to_thread(open_store, settings)
     github = GitHubApp(
@@ -106,26 +106,22 @@ async def start(settings: Settings, role: queue.Role, env_file: Path = Path(".en
         allowed_bots=settings.allowed_bots,
         repo_allowlist=settings.repo_allowlist,
     )
-    _current = Runtime(settings, store, github, rules, role, settings.known_secrets(), env_file)
+    rt = Runtime(settings, store, github, rules, role, settings.known_secrets(), env_file)
     if role != "web":
         if not await asyncio.to_thread(bwrap_usable):
             log.warning(
                 "bubblewrap (bwrap) is not usable here: the agent's commands will run without "
                 "isolation, with network, as this user. Install bubblewrap for production."
             )
-        removed = await sweep_stale(_current.workspace_root)
-        for path in removed:
+        for path in await sweep_stale(rt.workspace_root):
             log.info("removed stale workspace %s", path)
-    queue.init_dbos(settings, role)
-    await asyncio.to_thread(DBOS.launch)
-    await queue.register_queues(settings)
-    return _current
+    _current = rt
+    return rt
 
 
-async def stop() -> None:
+async def close_runtime(rt: Runtime) -> None:
     global _current
-    await asyncio.to_thread(DBOS.destroy, workflow_completion_timeout_sec=0)
-    if _current is not None:
-        await _current.github.aclose()
-        _current.store.engine.dispose()
-    _current = None
+    if _current is rt:
+        _current = None
+    await rt.github.aclose()
+    rt.store.engine.dispose()

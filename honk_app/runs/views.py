@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from honk_app.models import Trigger
-from honk_app.report.comment import (
-    Outcome,
-    Phase,
-    PhaseState,
-    RunLimits,
-    RunView,
-    TestFailure,
-    ValidationView,
-)
+from honk_app.models import Outcome, Phase, PhaseState, Trigger
+from honk_app.report.comment import RunLimits, RunView, TestFailure, ValidationView
 from honk_app.runs.outcome import WorkResult
 from honk_app.safety.policy import Annotation
 

@@ -27,10 +27,10 @@ from honk_app.agent.prompt import (
     feedback_prompt,
 )
 from honk_app.github.installation import InstallationClient
-from honk_app.models import AgentOutcome, Trigger
+from honk_app.github.models import WRITE_PERMISSIONS
+from honk_app.models import AgentOutcome, Outcome, Trigger
 from honk_app.repo_config import RepoConfig
-from honk_app.report.comment import Outcome
-from honk_app.runs import checks, runtime
+from honk_app.runs import checks
 from honk_app.runs.backends import open_session
 from honk_app.runs.outcome import (
     WorkResult,
@@ -43,7 +43,7 @@ from honk_app.runs.outcome import (
     pushed_outcome,
 )
 from honk_app.runs.progress import TrackingProgress
-from honk_app.runs.steps import WRITE_PERMISSIONS
+from honk_app.runs.runtime import Runtime
 from honk_app.runs.views import start_view
 from honk_app.safety.policy import evaluate, parse_unified_diff
 from honk_app.verify.validate import ValidationResult, validate
@@ -86,9 +86,8 @@ async def preemptible(workflow_id: str) -> AsyncIterator[None]:
 
 
 async def do_work(
-    trigger: Trigger, comment_id: int | None, config_json: dict[str, Any]
+    rt: Runtime, trigger: Trigger, comment_id: int | None, config_json: dict[str, Any]
 ) -> dict[str, Any]:
-    rt = runtime.current()
     config = RepoConfig.model_validate(config_json["config"])
     started = time.monotonic()
     gh = await rt.github.installation(trigger.installation_id)
@@ -96,9 +95,9 @@ async def do_work(
     await progress.phase_workspace()
     workflow_id = DBOS.workflow_id or trigger.run_id
     try:
-        result = await _work(trigger, config, progress, gh, workflow_id)
+        result = await _work(rt, trigger, config, progress, gh, workflow_id)
     except asyncio.CancelledError:
-        await asyncio.shield(_close_cancelled(gh, trigger))
+        await asyncio.shield(_close_cancelled(rt, gh, trigger))
         raise
     result.duration_s = time.monotonic() - started
     await rt.store.aaudit(
@@ -113,26 +112,26 @@ async def do_work(
     return result.to_json()
 
 
-async def _close_cancelled(gh: InstallationClient, trigger: Trigger) -> None:
+async def _close_cancelled(rt: Runtime, gh: InstallationClient, trigger: Trigger) -> None:
     """Complete a check run this run opened, even if `/honk stop` came before it was recorded."""
     try:
-        row = await runtime.current().store.aget(trigger.run_id)
+        row = await rt.store.aget(trigger.run_id)
         if row is not None and row.head_sha:
-            await checks.complete_cancelled(gh, trigger, row.head_sha, start_view(trigger))
+            await checks.complete_cancelled(rt, gh, trigger, row.head_sha, start_view(trigger))
     except Exception as exc:
         log.warning("could not close the check run of stopped run %s: %s", trigger.run_id, exc)
 
 
 async def _work(
+    rt: Runtime,
     trigger: Trigger,
     config: RepoConfig,
     progress: TrackingProgress,
     gh: InstallationClient,
     workflow_id: str,
 ) -> WorkResult:
-    rt = runtime.current()
     async with preemptible(workflow_id):
-        task, branch, base_branch, existing = await _gather_task(gh, trigger, progress)
+        task, branch, base_branch, existing = await _gather_task(rt, gh, trigger, progress)
         token = await rt.github.installation_token(trigger.installation_id)
         ws = await prepare_workspace(
             data_dir=rt.settings.data_dir,
@@ -146,20 +145,20 @@ async def _work(
             existing_branch=existing,
         )
         try:
-            return await _work_in(ws, trigger, config, task, progress, gh)
+            return await _work_in(rt, ws, trigger, config, task, progress, gh)
         finally:
             await ws.remove()
 
 
 async def _gather_task(
-    gh: InstallationClient, trigger: Trigger, progress: TrackingProgress
+    rt: Runtime, gh: InstallationClient, trigger: Trigger, progress: TrackingProgress
 ) -> tuple[IssueTask | PullRequestTask, str, str, bool]:
     """What the agent is asked to do, and where: (task, branch, base branch, branch exists)."""
     name, number = trigger.target.full_name, trigger.target.number
     if trigger.target.is_pull_request:
         pull = await gh.get_pull(name, number)
-        await runtime.current().store.aupdate(trigger.run_id, head_sha=pull.head_sha)
-        await checks.start_in_progress(gh, trigger, pull.head_sha, progress.view)
+        await rt.store.aupdate(trigger.run_id, head_sha=pull.head_sha)
+        await checks.start_in_progress(rt, gh, trigger, pull.head_sha, progress.view)
         files = await gh.pull_files(name, number)
         reviews = await gh.pull_review_comments(name, number)
         writers = await _writers(gh, name, {r.author for r in reviews})
@@ -180,7 +179,7 @@ async def _gather_task(
         return pr_task, pull.head_ref, pull.base_ref, True
     issue = await gh.get_issue(name, number)
     comments = await gh.list_issue_comments(name, number)
-    bot = (await runtime.current().github.app_info()).bot_login
+    bot = (await rt.github.app_info()).bot_login
     comments = [c for c in comments if c.author != bot and "<!-- honk:" not in c.body]
     writers = await _writers(gh, name, {c.author for c in comments})
     issue_task = IssueTask(
@@ -206,6 +205,7 @@ async def _writers(gh: InstallationClient, full_name: str, logins: set[str]) -> 
 
 
 async def _work_in(
+    rt: Runtime,
     ws: Workspace,
     trigger: Trigger,
     config: RepoConfig,
@@ -213,7 +213,6 @@ async def _work_in(
     progress: TrackingProgress,
     gh: InstallationClient,
 ) -> WorkResult:
-    rt = runtime.current()
     repo_instructions = await _repo_instructions(gh, trigger, ws.base_branch)
     agent_task = AgentTask(
         workspace=ws.path,
@@ -239,7 +238,7 @@ async def _work_in(
     agent_name = config.agent or rt.settings.HONK_AGENT
     deadline = time.monotonic() + config.timeout_minutes * 60
     await progress.phase_agent()
-    session: AgentSession = open_session(agent_name, agent_task, sandbox, config, progress)
+    session: AgentSession = open_session(rt, agent_name, agent_task, sandbox, config, progress)
     restored: set[str] = set()
     validation: ValidationResult | None = None
     rounds = 0
@@ -272,7 +271,7 @@ async def _work_in(
     finally:
         await session.close()
     return await _conclude(
-        ws, trigger, config, outcome, validation, sorted(restored), rounds, agent_name, progress
+        rt, ws, trigger, config, outcome, validation, sorted(restored), rounds, agent_name, progress
     )
 
 
@@ -297,6 +296,7 @@ async def _restore_protected(ws: Workspace, config: RepoConfig) -> tuple[set[str
 
 
 async def _conclude(
+    rt: Runtime,
     ws: Workspace,
     trigger: Trigger,
     config: RepoConfig,
@@ -307,7 +307,6 @@ async def _conclude(
     agent_name: str,
     progress: TrackingProgress,
 ) -> WorkResult:
-    rt = runtime.current()
     newly, diff = await _restore_protected(ws, config)  # the tests may have written there too
     restored = sorted(set(restored) | newly)
     report = evaluate(parse_unified_diff(diff), config)

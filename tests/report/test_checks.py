@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from honk_app.models import Target
+from honk_app.models import Outcome, Phase, PhaseState, Target
 from honk_app.repo_config import RepoConfig
 from honk_app.report.checks import (
     RETRY_ACTION,
@@ -14,15 +14,7 @@ from honk_app.report.checks import (
     check_run_output,
     failure_annotations,
 )
-from honk_app.report.comment import (
-    Outcome,
-    Phase,
-    PhaseState,
-    RunLimits,
-    RunView,
-    TestFailure,
-    ValidationView,
-)
+from honk_app.report.comment import RunLimits, RunView, TestFailure, ValidationView
 from honk_app.report.text import GITHUB_TEXT_LIMIT
 from honk_app.safety.policy import Annotation, evaluate, parse_unified_diff
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from honk_app.models import Target, Usage
+from honk_app.models import Outcome, Phase, PhaseState, Target, Usage
 from honk_app.report.comment import (
-    Outcome,
-    Phase,
-    PhaseState,
     RunLimits,
     RunView,
     TestFailure,

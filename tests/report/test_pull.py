@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from honk_app.report.comment import Outcome, ValidationView
+from honk_app.models import Outcome
+from honk_app.report.comment import ValidationView
 from honk_app.report.pull import pull_request_body, pull_request_title, summary_bullets
 from honk_app.report.text import GITHUB_TEXT_LIMIT
 from tests.report.test_comment import (

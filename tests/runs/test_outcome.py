@@ -6,8 +6,7 @@ import uuid
 
 import pytest
 
-from honk_app.models import AgentOutcome, Trigger
-from honk_app.report.comment import Outcome
+from honk_app.models import AgentOutcome, Outcome, Trigger
 from honk_app.runs.outcome import (
     WorkResult,
     co_author,

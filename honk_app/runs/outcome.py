@@ -10,7 +10,7 @@ from honk_app.models import AgentOutcome, CommandResult, Outcome, Trigger, Usage
 from honk_app.report.text import inline
 from honk_app.safety.policy import PolicyReport
 from honk_app.safety.secret_scan import redact
-from honk_app.verify.validate import ValidationResult
+from honk_app.verify.results import ValidationResult
 
 
 @dataclass

@@ -46,7 +46,8 @@ from honk_app.runs.progress import TrackingProgress
 from honk_app.runs.runtime import Runtime
 from honk_app.runs.views import start_view
 from honk_app.safety.policy import evaluate, parse_unified_diff
-from honk_app.verify.validate import ValidationResult, validate
+from honk_app.verify.results import ValidationResult
+from honk_app.verify.validate import validate
 from honk_app.workspace.clone import Workspace, prepare_workspace
 from honk_app.workspace.git import branch_name
 from honk_app.workspace.sandbox import Sandbox

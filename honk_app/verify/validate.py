@@ -14,60 +14,15 @@ import shlex
 import stat
 import tempfile
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from honk_app.models import CommandResult
-from honk_app.verify.junit import MAX_XML_BYTES, FailedTest, JUnitReport, parse_junit
+from honk_app.verify.junit import MAX_XML_BYTES, JUnitReport, parse_junit
+from honk_app.verify.results import StepResult, ValidationResult
 from honk_app.workspace.sandbox import Sandbox
 
 TAIL_LINES = 60
 TAIL_CHARS = 6_000
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """One command's outcome, with only the tail of its output (where failures are reported)."""
-
-    command: str
-    exit_code: int
-    duration_s: float
-    timed_out: bool
-    output_tail: str
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
-
-
-@dataclass(frozen=True)
-class ValidationResult:
-    """`ran` is False when the repository configures no test command; `passed` implies `ran`."""
-
-    ran: bool
-    passed: bool
-    setup: StepResult | None = None
-    test: StepResult | None = None
-    failures: tuple[FailedTest, ...] = ()
-    junit_note: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ValidationResult:
-        def step(raw: dict[str, Any] | None) -> StepResult | None:
-            return None if raw is None else StepResult(**raw)
-
-        return cls(
-            ran=data["ran"],
-            passed=data["passed"],
-            setup=step(data.get("setup")),
-            test=step(data.get("test")),
-            failures=tuple(FailedTest(**f) for f in data.get("failures", ())),
-            junit_note=data.get("junit_note"),
-        )
 
 
 def output_tail(text: str, *, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:

@@ -16,7 +16,7 @@ from honk_app.runs.outcome import (
     pushed_outcome,
 )
 from honk_app.triggers import TriggerRules, decide
-from honk_app.verify.validate import ValidationResult
+from honk_app.verify.results import ValidationResult
 from tests.fixtures import payloads
 
 

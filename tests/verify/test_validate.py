@@ -10,9 +10,8 @@ import pytest
 
 from honk_app.models import CommandResult
 from honk_app.verify.junit import FailedTest
+from honk_app.verify.results import StepResult, ValidationResult
 from honk_app.verify.validate import (
-    StepResult,
-    ValidationResult,
     output_tail,
     read_untrusted,
     validate,

@@ -1,4 +1,8 @@
-"""Choose and open the agent backend a run asks for; only the agent step differs between them."""
+"""Choose and open the agent backend a run asks for; only the agent step differs between them.
+
+The built-in loop is imported when a run first needs it: the Anthropic SDK takes 1.5-2 s to
+import here, most of what `honk serve` would otherwise spend before it answers its first request.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ from typing import Any
 
 from honk_app.agent.base import AgentSession, AgentTask, AgentUnavailable, CommandRunner
 from honk_app.agent.claude_code import open_claude_code_session
-from honk_app.agent.loop import BuiltinBackend, anthropic_client_factory
 from honk_app.repo_config import RepoConfig
 from honk_app.runs.progress import TrackingProgress
 from honk_app.runs.runtime import Runtime
@@ -44,8 +47,10 @@ def open_session(
             audit=audit,
             hidden_paths=rt.secret_paths(),
         )
-    backend = BuiltinBackend(
-        anthropic_client_factory(_api_key(rt), base_url=rt.settings.ANTHROPIC_BASE_URL),
+    from honk_app.agent import loop  # the one deliberate late import (see the module docstring)
+
+    backend = loop.BuiltinBackend(
+        loop.anthropic_client_factory(_api_key(rt), base_url=rt.settings.ANTHROPIC_BASE_URL),
         lambda _path: runner,
     )
     return backend.open(task, progress=progress.on_agent_progress, audit=audit)

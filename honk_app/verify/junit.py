@@ -8,6 +8,12 @@ the traceback. So the location is found in that order: attributes, then classnam
 The XML is written by code from the repository under test, so it is untrusted: a DOCTYPE (the door
 to entity expansion and external entities) is refused, the size is capped, and malformed input
 gives an empty result with a readable note instead of an exception.
+
+Not junitparser (5.0.3): it only finds a `<testcase>` inside a `<testsuite>`, so cases placed
+directly under `<testsuites>` vanish without a word and namespaced or bare-`<testcase>` reports are
+refused; it parses with lxml when that is importable and xml.etree otherwise, so its errors and
+entity handling depend on what else is installed; and it has no `file`/`line`. Here it would
+replace only the dozen lines that walk the tree.
 """
 
 from __future__ import annotations

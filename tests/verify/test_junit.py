@@ -159,3 +159,21 @@ def test_empty_and_foreign_documents_are_explained() -> None:
     assert parse_junit("<html><body/></html>").note == (
         "The file is not a JUnit report (root element <html>)."
     )
+
+
+def test_nested_suites_and_cases_directly_under_testsuites_are_all_counted() -> None:
+    xml = """<testsuites>
+      <testcase name="loose" classname="tests.test_a"><failure message="loose one"/></testcase>
+      <testsuite name="outer"><testsuite name="inner">
+        <testcase name="deep" classname="tests.test_b"><error message="deep one">boom</error>
+        </testcase>
+        <testcase name="fine" classname="tests.test_b"/>
+      </testsuite></testsuite>
+      <testsuites><testsuite><testcase name="skip"><skipped/></testcase></testsuite></testsuites>
+    </testsuites>"""
+    report = parse_junit(xml)
+    assert (report.tests, report.skipped) == (4, 1)
+    assert [(f.name, f.kind, f.message) for f in report.failures] == [
+        ("tests/test_a.py::loose", "failure", "loose one"),
+        ("tests/test_b.py::deep", "error", "deep one"),
+    ]

@@ -4,14 +4,26 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev,claude-code
+# Exact versions the tests passed with; pyproject.toml keeps the tested ranges. `make lock` renews it.
+LOCK := constraints.txt
 
-.PHONY: serve test lint typecheck check bench clean install
+.PHONY: serve test lint typecheck check bench clean install lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[$(EXTRAS)]'
 	touch $(STAMP)
+
+# Resolve the newest versions pyproject.toml allows in a scratch venv, and pin them all.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet -e '.[$(EXTRAS)]'
+	{ echo "# Written by 'make lock' from pyproject.toml's ranges; 'make' installs exactly these."; \
+	  .lock-venv/bin/pip freeze --exclude-editable; } > $(LOCK)
+	rm -rf .lock-venv
 
 install: $(STAMP)
 
@@ -32,9 +44,10 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 bench: $(STAMP)
-	$(BIN)/python bench/webhook_ingest.py
+	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/burst.py
 	$(BIN)/python bench/agent_cache.py
 	$(BIN)/python bench/time_to_pr.py
 
 clean:
-	rm -rf $(VENV) .honk .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .lock-venv .honk .pytest_cache .mypy_cache .ruff_cache

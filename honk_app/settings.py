@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     HONK_AGENT: AgentName = "builtin"
     HONK_WORKSPACE_DIR: Path | None = None
     HONK_PUBLIC_URL: str | None = None  # where GitHub reaches this server (setup mode)
-    HONK_POLL_INTERVAL_S: float = Field(default=0.25, gt=0, le=60)
+    HONK_POLL_INTERVAL_S: float = Field(default=1.0, gt=0, le=60)
     HONK_ACCESS_LOG: bool = False
 
     @field_validator("WEBHOOK_PATH")

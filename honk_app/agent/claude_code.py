@@ -67,6 +67,7 @@ from honk_app.agent.proxy import DEFAULT_UPSTREAM, AnthropicProxy
 from honk_app.agent.proxy_rules import Meter, ProxyGrant
 from honk_app.models import AgentOutcome, AgentStop, Usage
 from honk_app.safety.secret_scan import redact
+from honk_app.workspace.sandbox import bwrap_binary
 
 if TYPE_CHECKING:
     from claude_agent_sdk import ClaudeAgentOptions
@@ -101,9 +102,10 @@ class ClaudeCodeBackend:
         sdk = load_sdk()
         cli = find_cli(self.settings, sdk)
         if self.settings.isolation != "none" and self.bwrap is None:
-            problem = bwrap_problem(self.settings.bwrap_path)
+            bwrap = self.settings.bwrap_path or bwrap_binary() or "bwrap"
+            problem = bwrap_problem(bwrap)
             if problem is None:
-                self.bwrap = shutil.which(self.settings.bwrap_path)
+                self.bwrap = shutil.which(bwrap)
             elif self.settings.isolation == "bwrap":
                 raise AgentUnavailable(problem)
             else:

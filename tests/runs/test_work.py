@@ -1,0 +1,163 @@
+"""The work step, then publish and report, without DBOS: a real clone of a local bare repository
+(file://), the built-in agent talking to the scripted fake Anthropic API on loopback, the tests
+run in the sandbox, and the in-memory GitHub for everything else.
+
+The end-to-end tests (tests/e2e) run the same path through `honk serve` and DBOS; these show
+the steps' own handoffs: configure's output feeds work, work's feeds publish and report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from honk_app.models import Trigger
+from honk_app.runs import intake, steps
+from honk_app.runs.outcome import WorkResult
+from tests.conftest import WEBHOOK_SECRET
+from tests.e2e_repo import FILES, HONK_YML, create, edit, fix_add
+from tests.fakes import anthropic as fa
+from tests.fakes.git_http import branch_sha, create_bare_repo, log, read_file, repo_path
+from tests.fixtures import payloads
+from tests.runs.memory_world import ANTHROPIC_KEY, BRANCH, REPO, World, headline, make_world
+
+
+@pytest.fixture
+def anthropic() -> Iterator[fa.FakeAnthropic]:
+    with fa.FakeAnthropic(fa.Script([]), api_key=ANTHROPIC_KEY, min_cacheable_tokens=1) as fake:
+        yield fake
+
+
+@pytest.fixture
+def git_world(
+    tmp_path: Path, app_private_key: str, anthropic: fa.FakeAnthropic
+) -> Iterator[tuple[World, Path]]:
+    git_root = tmp_path / "git"
+    create_bare_repo(git_root, REPO, FILES)
+    w = make_world(tmp_path, app_private_key, ANTHROPIC_BASE_URL=anthropic.url)
+    w.github.set_file(REPO, ".github/honk.yml", HONK_YML)
+    try:
+        yield w, git_root
+    finally:
+        w.store.engine.dispose()
+
+
+async def run_steps(
+    world: World, git_root: Path, anthropic: fa.FakeAnthropic, script: list[Any]
+) -> tuple[dict[str, Any], WorkResult, dict[str, Any] | None]:
+    """configure → work → publish → report, as run_workflow chains them."""
+    anthropic.reset(fa.Script(script))
+    clone_url = f"file://{repo_path(git_root, REPO)}"
+    payload = payloads.with_repository(payloads.labeled("honk"), clone_url=clone_url)
+    data = await world.recorded(world.trigger("issues", payload))
+    comment_id = await intake.announce(world.rt, data)
+    config = await steps.configure(world.rt, data, comment_id)
+    work = WorkResult.from_json(await steps.work(world.rt, data, comment_id, config))
+    if work.pushed:  # GitHub learns of the push
+        world.github.set_branch(REPO, work.branch, branch_sha(git_root, REPO, work.branch))
+    pull = await steps.publish(world.rt, data, work.to_json())
+    await steps.report(world.rt, data, comment_id, work.to_json(), pull)
+    return data, work, pull
+
+
+async def test_a_fix_that_passes_the_tests_is_pushed_and_opened_ready(
+    git_world: tuple[World, Path], anthropic: fa.FakeAnthropic
+) -> None:
+    world, git_root = git_world
+
+    data, work, pull = await run_steps(world, git_root, anthropic, fix_add("Fixed add."))
+
+    assert (work.outcome, work.pushed, work.validated) == ("validated", True, True)
+    assert work.branch == BRANCH
+    assert work.changed_files == [("calc.py", 1, 1)]
+    assert "a + b" in (read_file(git_root, REPO, BRANCH, "calc.py") or "")
+    commit = log(git_root, REPO, BRANCH)[0]
+    assert commit.sha == work.head_sha
+    assert commit.author_name == world.github.info.bot_login
+    trailers = commit.message.splitlines()[-4:]
+    assert trailers == [
+        "Refs #42",
+        f"Honk-Run: {Trigger.from_json(data).run_id}",
+        "",
+        "Co-authored-by: mona <5550001+mona@users.noreply.github.com>",
+    ]
+    assert pull is not None
+    [opened] = [p for p in world.github.pulls_in(REPO) if p.head_ref == BRANCH]
+    assert (opened.number, opened.draft, opened.head_sha) == (pull["number"], False, work.head_sha)
+    assert headline(world.tracking_comment()) == f"✅ Opened #{opened.number}, tests pass."
+    # edited as it went: workspace, agent, tests, pull request, then the outcome
+    assert world.tracking_comments()[0].edits >= 5
+    [check] = world.honk_checks(work.head_sha)
+    assert check.conclusion == "success"
+
+
+@pytest.mark.parametrize(
+    ("script", "honk_yml", "outcome", "detail", "expected_headline", "shown"),
+    [
+        (
+            [fa.text("The code is already right.")],
+            HONK_YML,
+            "no_change",
+            "The code is already right.",
+            "➖ Finished without changing anything.",
+            "The code is already right.",
+        ),
+        (
+            [create(".github/workflows/ci.yml", "on: push\n"), fa.text("Added CI.")],
+            HONK_YML,
+            "no_change",
+            "Added CI.",
+            "➖ Finished without changing anything.",
+            "- Restored protected path `.github/workflows/ci.yml`: Honk may not change it.",
+        ),
+        (
+            [create("notes.txt", f"secret={WEBHOOK_SECRET}\n"), fa.text("Noted.")],
+            HONK_YML,
+            "blocked",
+            "Nothing was pushed: the change contains a secret of this Honk server.",
+            "⛔ Nothing pushed: the change broke a Honk policy.",
+            "Nothing was pushed: the change contains a secret of this Honk server.",
+        ),
+        (
+            [edit("a - b", "a * b"), fa.text("Changed add.")],
+            HONK_YML + "fix_attempts: 0\n",
+            "unvalidated",
+            "The tests still fail after the agent's fix attempts.",
+            "🟡 Opened draft #{pr}: tests fail.",
+            "The tests still fail after the agent's fix attempts.",
+        ),
+    ],
+    ids=["nothing", "protected-path", "server-secret", "tests-fail"],
+)
+async def test_what_the_work_concluded_is_what_people_see(
+    git_world: tuple[World, Path],
+    anthropic: fa.FakeAnthropic,
+    script: list[Any],
+    honk_yml: str,
+    outcome: str,
+    detail: str,
+    expected_headline: str,
+    shown: str,
+) -> None:
+    world, git_root = git_world
+    world.github.set_file(REPO, ".github/honk.yml", honk_yml)
+
+    _, work, pull = await run_steps(world, git_root, anthropic, script)
+
+    assert (work.outcome, work.outcome_detail) == (outcome, detail)
+    pushed = outcome == "unvalidated"
+    assert work.pushed is pushed
+    assert (branch_sha(git_root, REPO, BRANCH) is not None) is pushed
+    assert (pull is not None) is pushed
+    body = world.tracking_comment()
+    assert headline(body) == expected_headline.format(pr=pull and pull["number"])
+    assert shown in body.splitlines()
+    assert WEBHOOK_SECRET not in body
+    if pull is not None:
+        [opened] = [p for p in world.github.pulls_in(REPO) if p.head_ref == BRANCH]
+        assert opened.draft
+        [check] = world.honk_checks(work.head_sha)
+        assert check.conclusion == "failure"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from honk_app.models import Outcome, Trigger
+from honk_app.report.comment import run_marker
 from honk_app.report.pull import pull_request_body, pull_request_title
 from honk_app.runs.outcome import WorkResult
 from honk_app.runs.runtime import Runtime
@@ -53,7 +54,9 @@ async def publish_pull(rt: Runtime, trigger: Trigger, work: WorkResult) -> dict[
     if pull.draft != draft:
         await gh.set_draft(full_name, pull, draft)
     await gh.request_review(full_name, pull.number, trigger.sender_login)
-    return {"number": pull.number, "url": pull.html_url, "updated": existing is not None}
+    # "Updated" only for a pull request an earlier run opened; after a crash this run may find its own.
+    updated = existing is not None and run_marker(trigger.run_id) not in existing.body
+    return {"number": pull.number, "url": pull.html_url, "updated": updated}
 
 
 def _thread_reply(outcome: Outcome | None, work: WorkResult, url: str) -> str:

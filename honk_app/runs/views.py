@@ -54,12 +54,14 @@ def final_view(trigger: Trigger, work: WorkResult, pull: dict[str, Any] | None) 
     failed_phase = _failed_phase(outcome)
     for phase in Phase:
         view.phases[phase] = PhaseState.DONE
-    if failed_phase is not None:
-        view.phases[failed_phase] = PhaseState.FAILED
     if pull is None:
         view.phases[Phase.PULL_REQUEST] = PhaseState.SKIPPED
     if work.validation is None or not work.validation.get("ran"):
         view.phases[Phase.VALIDATION] = PhaseState.SKIPPED
+    elif not work.validation.get("passed"):
+        view.phases[Phase.VALIDATION] = PhaseState.FAILED  # whatever else stopped the run
+    if failed_phase is not None:
+        view.phases[failed_phase] = PhaseState.FAILED
     view.outcome = outcome
     view.outcome_detail = work.outcome_detail
     view.turns = work.agent.turns

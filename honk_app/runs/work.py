@@ -340,13 +340,12 @@ async def _conclude(
         return result
     if report.blocks_push:
         result.outcome = Outcome.BLOCKED.value
-        result.outcome_detail = "Nothing was pushed: " + " ".join(report.findings())
+        result.outcome_detail = " ".join(report.findings())
         return result
     if any(secret in diff for secret in rt.known_secrets):
         result.outcome = Outcome.BLOCKED.value
-        result.outcome_detail = (
-            "Nothing was pushed: the change contains a secret of this Honk server."
-        )
+        result.outcome_detail = "The change contains a secret of this Honk server."
+        result.policy_findings.append(result.outcome_detail)  # listed where the report points
         return result
     await progress.phase_pull_request()
     bot = await rt.github.app_info()

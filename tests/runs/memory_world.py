@@ -1,5 +1,5 @@
 """One test's Honk without DBOS or HTTP: real settings, a real SQLite RunStore, an in-memory GitHub
-(tests/fakes/memory_github.py) and the `Runtime` every step takes as its first argument.
+(tests/fakes/memory/) and the `Runtime` every step takes as its first argument.
 
 A `@DBOS.step` called outside a workflow is a plain coroutine, so tests await the steps directly;
 a crash replay is the same step awaited again with the same inputs.
@@ -26,7 +26,8 @@ from honk_app.runs.store import RunRow, RunStore
 from honk_app.triggers import TriggerRules, decide
 from honk_app.verify.results import StepResult, ValidationResult
 from tests.conftest import make_settings
-from tests.fakes.memory_github import CheckRunState, CommentState, MemoryGitHub
+from tests.fakes.memory.app import MemoryGitHub
+from tests.fakes.memory.state import CheckRunState, CommentState
 from tests.fixtures import payloads
 
 REPO = payloads.REPO_FULL_NAME

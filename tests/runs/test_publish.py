@@ -64,6 +64,7 @@ async def test_publish_repeated_after_a_crash_leaves_one_pull_request(world: Wor
     assert len(opened) == 1
     assert again is not None and first is not None
     assert (again["number"], again["url"]) == (first["number"], first["url"])
+    assert again["updated"] is False  # this run opened it: the report still says "Opened"
     assert opened[0].requested_reviewers == [SENDER]
 
 

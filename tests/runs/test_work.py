@@ -117,9 +117,9 @@ async def test_a_fix_that_passes_the_tests_is_pushed_and_opened_ready(
             [create("notes.txt", f"secret={WEBHOOK_SECRET}\n"), fa.text("Noted.")],
             HONK_YML,
             "blocked",
-            "Nothing was pushed: the change contains a secret of this Honk server.",
+            "The change contains a secret of this Honk server.",
             "⛔ Nothing pushed: the change broke a Honk policy.",
-            "Nothing was pushed: the change contains a secret of this Honk server.",
+            "- The change contains a secret of this Honk server.",  # the finding the report names
         ),
         (
             [edit("a - b", "a * b"), fa.text("Changed add.")],

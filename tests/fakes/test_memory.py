@@ -1,4 +1,4 @@
-"""The in-memory GitHub (memory_github.py) must answer as the real client does, or the step tests
+"""The in-memory GitHub (tests/fakes/memory/) must answer as the real client does, or the step tests
 that use it prove nothing: same methods and signatures, and the same answers for one scenario
 played against both the real `InstallationClient` (over HTTP, on the fake GitHub server) and the
 in-memory one."""
@@ -23,7 +23,8 @@ from honk_app.github.models import (
     ReviewCommentInfo,
 )
 from tests.fakes.github import FakeGitHub
-from tests.fakes.memory_github import MemoryGitHub, MemoryInstallation
+from tests.fakes.memory.app import MemoryGitHub
+from tests.fakes.memory.installation import MemoryInstallation
 
 APP_ID = 4242
 APP_SLUG = "honk-test"
@@ -65,6 +66,28 @@ Seeded = dict[str, int]
 Client = Any  # InstallationClient or MemoryInstallation
 
 
+# The fields each answer is compared by; an `id` by the order first seen, a reply or App id by
+# whether it is set.
+COMPARED: dict[type, tuple[str, ...]] = {
+    Comment: ("id", "body", "author"),
+    CommentInfo: ("id", "author", "body", "via_app_id"),
+    IssueInfo: ("number", "title", "body", "author", "is_pull_request", "state", "labels"),
+    PullInfo: (
+        "number",
+        "title",
+        "body",
+        "head_ref",
+        "base_ref",
+        "draft",
+        "author",
+        "state",
+        "head_repo_full_name",
+    ),
+    CheckRunInfo: ("id", "name", "external_id", "status", "conclusion", "details_url"),
+    ReviewCommentInfo: ("path", "line", "body", "author", "in_reply_to_id"),
+}
+
+
 class Recorder:
     """Answers in a form both sides share: ids become the order in which they were first seen."""
 
@@ -76,52 +99,18 @@ class Recorder:
         return self.ids.setdefault(value, len(self.ids))
 
     def norm(self, value: Any) -> Any:
-        if isinstance(value, Comment):
-            return ("comment", self.id(value.id), value.body, value.author)
-        if isinstance(value, CommentInfo):
-            return (self.id(value.id), value.author, value.body, value.via_app_id is not None)
-        if isinstance(value, IssueInfo):
-            return (
-                value.number,
-                value.title,
-                value.body,
-                value.author,
-                value.is_pull_request,
-                value.state,
-                value.labels,
-            )
-        if isinstance(value, PullInfo):
-            return (
-                value.number,
-                value.title,
-                value.body,
-                value.head_ref,
-                value.base_ref,
-                value.draft,
-                value.author,
-                value.state,
-                value.head_repo_full_name,
-            )
-        if isinstance(value, CheckRunInfo):
-            return (
-                self.id(value.id),
-                value.name,
-                value.external_id,
-                value.status,
-                value.conclusion,
-                value.details_url,
-            )
-        if isinstance(value, ReviewCommentInfo):
-            return (
-                value.path,
-                value.line,
-                value.body,
-                value.author,
-                value.in_reply_to_id is not None,
-            )
         if isinstance(value, list):
             return [self.norm(v) for v in value]
-        return value
+        names = COMPARED.get(type(value))
+        if names is None:
+            return value
+        return (type(value).__name__, *(self.field(value, name) for name in names))
+
+    def field(self, value: Any, name: str) -> Any:
+        found = getattr(value, name)
+        if name == "id":
+            return self.id(found)
+        return found is not None if name in ("via_app_id", "in_reply_to_id") else found
 
     async def __call__(self, call: Awaitable[Any], *, is_id: bool = False) -> Any:
         try:

@@ -1,0 +1,192 @@
+"""The in-memory installation's issue calls, as honk_app.github.issues.IssueCalls makes them:
+permissions, reactions, comments, files and configuration, and the plumbing the other calls share.
+
+A comment is found again by its hidden marker, and only if this App wrote it (`is_own`);
+`upsert_comment` edits only when the text differs, else posts once. GitHub dedupes reactions.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from honk_app.github.errors import GitHubError
+from honk_app.github.issues import IssueCalls, with_marker
+from honk_app.github.models import Comment, CommentInfo, IssueInfo, is_own, split_full_name
+from tests.fakes.memory.state import (
+    CommentState,
+    IssueState,
+    PullState,
+    Reaction,
+    RepoState,
+    as_model,
+    in_repo,
+    not_found,
+)
+
+if TYPE_CHECKING:
+    from tests.fakes.memory.app import MemoryGitHub
+
+
+class MemoryIssueCalls:
+    """The issue side of one installation; repositories are named per call (`owner/repo`)."""
+
+    def __init__(self, github: MemoryGitHub, installation_id: int) -> None:
+        self.github = github
+        self.installation_id = installation_id
+        self._app = github.info
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def _call(self, method: str) -> None:
+        pending = self.github.failures.get(method)
+        if pending:
+            raise pending.pop(0)
+
+    def _write(self, endpoint: str) -> None:
+        self.github.writes.append(endpoint)
+
+    def _repo(self, full_name: str, op: str, endpoint: str) -> RepoState:
+        split_full_name(full_name)  # the real client refuses anything but owner/repo
+        repo = self.github.repos.get(full_name.lower())
+        if repo is None or repo.installation_id != self.installation_id:
+            raise not_found(op, endpoint)
+        return repo
+
+    def _issue(self, full_name: str, number: int, op: str, endpoint: str) -> IssueState:
+        self._repo(full_name, op, endpoint)
+        issue = self.github.issues.get((full_name.lower(), number))
+        if issue is None:
+            raise not_found(op, endpoint)
+        return issue
+
+    def _own(self, author: str, via_app_id: int | None = None) -> bool:
+        return is_own(author, via_app_id, app_id=self._app.id, app_login=self._app.bot_login)
+
+    # -- people and reactions ---------------------------------------------------------------------
+    async def permission(self, full_name: str, login: str) -> str:
+        self._call("permission")
+        endpoint = f"GET /repos/{full_name}/collaborators/{login}/permission"
+        repo = self._repo(full_name, "permission", endpoint)
+        return repo.permissions.get(login.lower(), "none")
+
+    async def add_reaction(
+        self,
+        full_name: str,
+        *,
+        issue_number: int | None = None,
+        comment_id: int | None = None,
+        review_comment_id: int | None = None,
+        content: str = "eyes",
+    ) -> None:
+        self._call("add_reaction")
+        split_full_name(full_name)
+        ids = {"issue": issue_number, "comment": comment_id, "review_comment": review_comment_id}
+        given = [(subject, key) for subject, key in ids.items() if key is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "add_reaction needs exactly one of issue_number, comment_id, review_comment_id."
+            )
+        [(subject, subject_id)] = given
+        if subject == "issue":
+            endpoint = f"POST /repos/{full_name}/issues/{subject_id}/reactions"
+            self._issue(full_name, subject_id, "add_reaction", endpoint)
+        else:
+            where = "issues" if subject == "comment" else "pulls"
+            endpoint = f"POST /repos/{full_name}/{where}/comments/{subject_id}/reactions"
+            self._repo(full_name, "add_reaction", endpoint)
+            comments = self.github.comments if subject == "comment" else self.github.review_comments
+            if not in_repo(comments, full_name, id=subject_id):
+                raise not_found("add_reaction", endpoint)
+        reaction = Reaction(
+            self.github.repo(full_name).full_name, subject, subject_id, content, self._app.bot_login
+        )
+        if reaction not in self.github.reactions:  # GitHub answers 200 for an existing one
+            self.github.reactions.append(reaction)
+            self._write(endpoint)
+
+    # -- issue comments ---------------------------------------------------------------------------
+    def _issue_comments(self, full_name: str, number: int, op: str) -> list[CommentState]:
+        self._issue(full_name, number, op, f"GET /repos/{full_name}/issues/{number}/comments")
+        return self.github.comments_on(full_name, number)
+
+    async def find_comment_with_marker(
+        self, full_name: str, issue_number: int, marker: str
+    ) -> Comment | None:
+        self._call("find_comment_with_marker")
+        for comment in self._issue_comments(full_name, issue_number, "find_comment_with_marker"):
+            if marker in comment.body and self._own(comment.author, comment.via_app_id):
+                return as_model(Comment, comment)
+        return None
+
+    async def upsert_comment(
+        self, full_name: str, issue_number: int, marker: str, body: str
+    ) -> Comment:
+        self._call("upsert_comment")
+        body = with_marker(body, marker)
+        existing = await self.find_comment_with_marker(full_name, issue_number, marker)
+        if existing is not None:
+            if existing.body == body:
+                return existing
+            return await self._edit_comment(full_name, existing.id, body, "upsert_comment")
+        endpoint = f"POST /repos/{full_name}/issues/{issue_number}/comments"
+        self._issue(full_name, issue_number, "upsert_comment", endpoint)
+        comment = self.github.add_comment(
+            full_name,
+            issue_number,
+            body,
+            author=self._app.bot_login,
+            author_type="Bot",
+            via_app_id=self._app.id,
+        )
+        self._write(endpoint)
+        return as_model(Comment, comment)
+
+    async def _edit_comment(self, full_name: str, comment_id: int, body: str, op: str) -> Comment:
+        endpoint = f"PATCH /repos/{full_name}/issues/comments/{comment_id}"
+        self._repo(full_name, op, endpoint)
+        found = in_repo(self.github.comments, full_name, id=comment_id)
+        if not found:
+            raise not_found(op, endpoint)
+        found[0].body = body
+        found[0].edits += 1
+        self._write(endpoint)
+        return as_model(Comment, found[0])
+
+    async def update_comment(self, full_name: str, comment_id: int, body: str) -> None:
+        self._call("update_comment")
+        await self._edit_comment(full_name, comment_id, body, "update_comment")
+
+    # The real method: it only calls upsert_comment.
+    reply = IssueCalls.reply
+
+    async def list_issue_comments(self, full_name: str, number: int) -> list[CommentInfo]:
+        self._call("list_issue_comments")
+        comments = self._issue_comments(full_name, number, "list_issue_comments")
+        return [as_model(CommentInfo, c) for c in comments]
+
+    # -- files and configuration ------------------------------------------------------------------
+    async def get_file(self, full_name: str, path: str, ref: str | None = None) -> str | None:
+        """A file's text; None when absent (404) or a directory, as the real client answers."""
+        self._call("get_file")
+        endpoint = f"GET /repos/{full_name}/contents/{path}"
+        try:
+            repo = self._repo(full_name, "get_file", endpoint)
+        except GitHubError as error:
+            if error.status == 404:
+                return None
+            raise
+        files = repo.files.get(ref if ref is not None else repo.default_branch)
+        if files is None:
+            return None  # GitHub: 404 "No commit found for the ref"
+        return files.get(path.strip("/"))
+
+    # The real method: it only calls get_file.
+    repo_config_text = IssueCalls.repo_config_text
+
+    # -- issues -----------------------------------------------------------------------------------
+    async def get_issue(self, full_name: str, number: int) -> IssueInfo:
+        self._call("get_issue")
+        endpoint = f"GET /repos/{full_name}/issues/{number}"
+        issue = self._issue(full_name, number, "get_issue", endpoint)
+        return as_model(
+            IssueInfo, issue, is_pull_request=isinstance(issue, PullState), state="open"
+        )

@@ -2,7 +2,7 @@
 
 githubkit opens a new httpx client for each call made outside `async with`, and closes it after:
 every GitHub call paid a new TCP and TLS handshake, and building and closing that client's pool
-was a fifth of the CPU of a GitHub call (measured with py-spy under bench/webhook_ingest.py).
+was a fifth of the CPU of a GitHub call (measured with py-spy).
 `SharedTransport` outlives those clients: their `aclose()` leaves it open. Its connections belong
 to one event loop each (httpcore's pool is not shared across loops), so there is a pool per loop:
 DBOS runs workflows on its own loop, and the webhook server has another.

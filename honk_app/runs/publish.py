@@ -54,7 +54,7 @@ async def publish_pull(rt: Runtime, trigger: Trigger, work: WorkResult) -> dict[
     if pull.draft != draft:
         await gh.set_draft(full_name, pull, draft)
     await gh.request_review(full_name, pull.number, trigger.sender_login)
-    # "Updated" only for a pull request an earlier run opened; after a crash this run may find its own.
+    # "Updated" only if an earlier run opened it: after a crash, this run may find its own.
     updated = existing is not None and run_marker(trigger.run_id) not in existing.body
     return {"number": pull.number, "url": pull.html_url, "updated": updated}
 

@@ -211,3 +211,39 @@ Role = Literal["serve", "web", "worker"]
 def work_workflow_id(run_id: str) -> str:
     """The id of a run's work, derived from its intake's: enqueueing it twice is one run."""
     return f"{run_id}-work"
+
+
+Reason = Literal["procs", "memory", "cpu", "file", "disk"]
+"""Which sandbox limit stopped a command."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a sandboxed command may use; 0 turns one limit off (workspace/limits.py enforces)."""
+
+    max_procs: int = 512
+    max_memory_mb: int = 4096
+    max_cpu_s: int = 1800
+    max_file_mb: int = 1024
+    max_disk_mb: int = 4096
+    cgroup: str = ""  # "": Honk's own cgroup if delegated; a delegated cgroup's path; "off"
+
+    def sentence(self, reason: Reason) -> str:
+        what = {
+            "procs": f"it started more than {self.max_procs} processes at once",
+            "memory": f"it used more than {self.max_memory_mb} MB of memory",
+            "cpu": f"it used more than {self.max_cpu_s} s of CPU",
+            "file": f"it tried to write a file larger than {self.max_file_mb} MB",
+            "disk": f"the workspace grew past {self.max_disk_mb} MB",
+        }[reason]
+        return f"The command was stopped: {what}."
+
+    def enabled(self, reason: Reason) -> bool:
+        value = {
+            "procs": self.max_procs,
+            "memory": self.max_memory_mb,
+            "cpu": self.max_cpu_s,
+            "file": self.max_file_mb,
+            "disk": self.max_disk_mb,
+        }[reason]
+        return value > 0

@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from honk_app.models import Limits
+
 AgentName = Literal["builtin", "claude-code"]
 
 
@@ -77,6 +79,14 @@ class Settings(BaseSettings):
     HONK_PUBLIC_URL: str | None = None  # where GitHub reaches this server (setup mode)
     HONK_POLL_INTERVAL_S: float = Field(default=1.0, gt=0, le=60)
     HONK_ACCESS_LOG: bool = False
+    # The sandbox (honk_app/workspace/limits.py, confine.py); a limit of 0 is no limit.
+    HONK_SANDBOX_MAX_PROCS: int = Field(default=512, ge=0)
+    HONK_SANDBOX_MAX_MEMORY_MB: int = Field(default=4096, ge=0)
+    HONK_SANDBOX_MAX_CPU_S: int = Field(default=1800, ge=0)
+    HONK_SANDBOX_MAX_FILE_MB: int = Field(default=1024, ge=0)
+    HONK_SANDBOX_MAX_DISK_MB: int = Field(default=4096, ge=0)
+    HONK_SANDBOX_CGROUP: str = ""  # "": Honk's own cgroup if delegated; a cgroup's path; "off"
+    HONK_SANDBOX_READONLY: str = ""  # colon-separated host paths a sandbox may read (toolchains)
 
     @field_validator("WEBHOOK_PATH")
     @classmethod
@@ -115,6 +125,22 @@ class Settings(BaseSettings):
     @property
     def repo_allowlist(self) -> tuple[str, ...]:
         return tuple(p.strip().lower() for p in self.HONK_REPO_ALLOWLIST.split(",") if p.strip())
+
+    @property
+    def sandbox_readonly(self) -> tuple[Path, ...]:
+        """Toolchains outside /usr the operator lets every sandbox read (HONK_SANDBOX_READONLY)."""
+        return tuple(Path(p.strip()) for p in self.HONK_SANDBOX_READONLY.split(":") if p.strip())
+
+    @property
+    def sandbox_limits(self) -> Limits:
+        return Limits(
+            max_procs=self.HONK_SANDBOX_MAX_PROCS,
+            max_memory_mb=self.HONK_SANDBOX_MAX_MEMORY_MB,
+            max_cpu_s=self.HONK_SANDBOX_MAX_CPU_S,
+            max_file_mb=self.HONK_SANDBOX_MAX_FILE_MB,
+            max_disk_mb=self.HONK_SANDBOX_MAX_DISK_MB,
+            cgroup=self.HONK_SANDBOX_CGROUP.strip(),
+        )
 
     @property
     def allowed_bots(self) -> frozenset[str]:

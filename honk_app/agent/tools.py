@@ -4,13 +4,17 @@ Claude is trained on these two tools, so the built-in loop offers exactly them. 
 model names is checked before anything is read or written: it must resolve inside the workspace
 (no `..`, no absolute path elsewhere, no symlink leading out) and must not reach into `.git`, where
 a hook would run outside the sandbox. Commands go through a `CommandRunner` (the sandbox), one
-independent process per call.
+independent process per call. The model is treated as hostile: no call holds more than a capped
+part of a file or listing (editor_files.py), and every result is cut before it is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +22,23 @@ from typing import Any
 from anthropic.types import ToolBash20250124Param, ToolTextEditor20250728Param
 
 from honk_app.agent.base import CommandRunner
+from honk_app.agent.editor_files import (
+    CAP_TEXT,
+    ToolInputError,
+    decode_text,
+    human_size,
+    list_directory,
+    opened,
+    overwrite,
+    read_for_edit,
+    read_lines,
+)
+from honk_app.agent.tool_output import DEFAULT_RESULT_CAP as DEFAULT_RESULT_CAP
+from honk_app.agent.tool_output import cut_middle as cut_middle
+from honk_app.agent.tool_output import cut_middle_stream, number_lines
 
 EDITOR_TOOL_NAME = "str_replace_based_edit_tool"
 BASH_TOOL_NAME = "bash"
-DEFAULT_RESULT_CAP = 30_000
-_LISTING_LIMIT = 1_000
 
 
 def editor_tool() -> ToolTextEditor20250728Param:
@@ -41,54 +57,35 @@ class ToolResult:
     is_error: bool = False
 
 
-class ToolInputError(Exception):
-    """The model asked for something the tool refuses; the message is shown to the model."""
-
-
 # ---- pure helpers ----------------------------------------------------------------------------
 
 
-def cut_middle(text: str, limit: int = DEFAULT_RESULT_CAP) -> str:
-    """Keep the head and tail of `text` within `limit` characters, saying what was cut."""
-    if len(text) <= limit:
-        return text
-    budget = max(limit - 120, 2)
-    head, tail = text[: budget // 2], text[len(text) - (budget - budget // 2) :]
-    removed = text[len(head) : len(text) - len(tail)]
-    note = (
-        f"\n\n[... {len(removed)} characters ({removed.count(chr(10))} lines) cut from the "
-        "middle of this output ...]\n\n"
-    )
-    return head + note + tail
-
-
-def number_lines(content: str, first_line: int = 1) -> str:
-    """`cat -n` style, which is what the editor tool's `view` shows the model."""
-    lines = content.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return "\n".join(f"{n:6}\t{line}" for n, line in enumerate(lines, start=first_line))
-
-
-def view_range(content: str, requested: Any) -> str:
-    lines = content.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
+def parse_view_range(requested: Any) -> tuple[int, int]:
     if (
         not isinstance(requested, list)
         or len(requested) != 2
-        or not all(isinstance(n, int) for n in requested)
+        or not all(isinstance(n, int) and not isinstance(n, bool) for n in requested)
     ):
         raise ToolInputError("view_range must be a list of two integers [start, end].")
     start, end = requested
-    if end == -1:
-        end = len(lines)
-    if start < 1 or start > max(len(lines), 1) or end < start or end > len(lines):
+    if start < 1 or (end != -1 and end < start):
         raise ToolInputError(
-            f"Invalid view_range {requested}: the file has {len(lines)} lines; start must be in "
+            f"Invalid view_range {requested}: start must be at least 1 and end at least start, "
+            "or -1 for the end of the file."
+        )
+    return start, end
+
+
+def check_view_range(start: int, end: int, total: int | None) -> None:
+    """Once the read reached the end of the file (`total` known), the range must lie within it."""
+    if total is None:
+        return
+    last = total if end == -1 else end
+    if start > max(total, 1) or last < start or last > total:
+        raise ToolInputError(
+            f"Invalid view_range {[start, end]}: the file has {total} lines; start must be in "
             "[1, lines] and end in [start, lines] or -1."
         )
-    return number_lines("\n".join(lines[start - 1 : end]), first_line=start)
 
 
 def replace_once(content: str, old: str, new: str, path: str) -> str:
@@ -147,72 +144,81 @@ def resolve_in_workspace(root: Path, raw: Any) -> Path:
     return real
 
 
-def _list_directory(root: Path, directory: Path) -> str:
-    """Up to two levels deep, hidden entries skipped, like the reference editor tool."""
-    entries: list[str] = []
+def _view(root: Path, path: Path, shown: str, requested: Any, limit: int) -> str:
+    """A file's lines (at most READ_CAP bytes of them, streamed) or a bounded directory listing."""
+    start, end = (1, -1) if requested is None else parse_view_range(requested)
+    with opened(path, shown) as (fd, found):
+        if stat.S_ISDIR(found.st_mode):
+            where = "." if path == root else str(path.relative_to(root))
+            prefix = "" if path == root else f"{where}/"
+            header = f"Files and directories up to 2 levels deep in {where}:"
+            entries = (f"\n{entry}" for entry in list_directory(fd, prefix))
+            return cut_middle_stream(itertools.chain([header], entries), limit)
+        lines = read_lines(fd, start, None if end == -1 else end)
+    if requested is not None:
+        check_view_range(start, end, lines.total)
+    text, replaced = decode_text(lines.data, shown, partial=lines.cut)
+    notes = [f"[{replaced} invalid UTF-8 sequences are shown as \ufffd]"] if replaced else []
+    if lines.cut and "\n" not in text:
+        notes.append(
+            f"[line {start} is longer than {CAP_TEXT}; only its beginning is shown. Use bash "
+            "(cut, fold, head -c) to see more]"
+        )
+    elif lines.cut:
+        last = start + text.count("\n") - 1
+        notes.append(
+            f"[showing the first {CAP_TEXT} of {human_size(found.st_size)} (lines 1-{last}); "
+            f"use view_range to see more]"
+            if requested is None
+            else f"[the range was cut at {CAP_TEXT}: showing lines {start}-{last}; ask for a "
+            f"range starting at {last + 1} to see more]"
+        )
+    note = "\n".join(notes)
+    if not note:
+        return number_lines(text, start, limit)
+    return f"{number_lines(text, start, max(limit - len(note) - 2, 200))}\n\n{note}"
 
-    def visible(parent: Path) -> list[Path]:
-        return sorted(p for p in parent.iterdir() if not p.name.startswith("."))
 
-    for child in visible(directory):
-        entries.append(str(child.relative_to(root)) + ("/" if child.is_dir() else ""))
-        if child.is_dir() and not child.is_symlink():
-            entries += [
-                str(g.relative_to(root)) + ("/" if g.is_dir() else "") for g in visible(child)
-            ]
-        if len(entries) >= _LISTING_LIMIT:
-            entries = [*entries[:_LISTING_LIMIT], f"[... stopped at {_LISTING_LIMIT} entries ...]"]
-            break
-    shown = str(directory.relative_to(root)) if directory != root else "."
-    return f"Files and directories up to 2 levels deep in {shown}:\n" + "\n".join(entries)
+def _edit(path: Path, shown: str, change: Callable[[str], str]) -> None:
+    """Read a file (refused over the cap), change its text, and write it back through one fd."""
+    with opened(path, shown, write=True) as (fd, found):
+        overwrite(fd, change(read_for_edit(fd, found, shown)))
 
 
-def _read_text(path: Path, raw: str) -> str:
-    if not path.exists():
-        raise ToolInputError(f"{raw} does not exist.")
-    if not path.is_file():
-        raise ToolInputError(f"{raw} is not a regular file.")
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ToolInputError(f"{raw} is not UTF-8 text; the editor cannot show it.") from exc
+def run_editor(root: Path, params: dict[str, Any], limit: int = DEFAULT_RESULT_CAP) -> str:
+    """One text editor command (blocking file I/O; the caller runs it in a thread).
 
-
-def run_editor(root: Path, params: dict[str, Any]) -> str:
-    """One text editor command (blocking file I/O; the caller runs it in a thread)."""
+    No command holds more than READ_CAP bytes of a file or renders more than about `limit`
+    characters of output, whatever the file is.
+    """
     command = params.get("command")
     raw = params.get("path")
+    root = root.resolve()
     path = resolve_in_workspace(root, raw)
     shown = str(raw)
     if command == "view":
-        if path.is_dir():
-            return _list_directory(root.resolve(), path)
-        content = _read_text(path, shown)
-        if params.get("view_range") is not None:
-            return view_range(content, params["view_range"])
-        return number_lines(content)
+        return _view(root, path, shown, params.get("view_range"), limit)
     if command == "create":
         file_text = params.get("file_text")
         if not isinstance(file_text, str):
             raise ToolInputError("create needs file_text (a string).")
-        if path.is_dir():
-            raise ToolInputError(f"{shown} is a directory.")
         path.parent.mkdir(parents=True, exist_ok=True)
-        existed = path.exists()
-        path.write_text(file_text, encoding="utf-8")
+        existed = os.path.lexists(path)
+        with opened(path, shown, write=True, create=True) as (fd, _):
+            overwrite(fd, file_text)
         return f"{'Overwrote' if existed else 'Created'} {shown}."
     if command == "str_replace":
         old, new = params.get("old_str"), params.get("new_str", "")
         if not isinstance(old, str) or not isinstance(new, str):
             raise ToolInputError("str_replace needs old_str and new_str (strings).")
-        path.write_text(replace_once(_read_text(path, shown), old, new, shown), encoding="utf-8")
+        _edit(path, shown, lambda content: replace_once(content, old, new, shown))
         return f"Edited {shown}: replaced one occurrence of old_str."
     if command == "insert":
         text = params.get("insert_text", params.get("new_str"))
         if not isinstance(text, str):
             raise ToolInputError("insert needs insert_text (a string).")
         line = params.get("insert_line")
-        path.write_text(insert_after(_read_text(path, shown), line, text), encoding="utf-8")
+        _edit(path, shown, lambda content: insert_after(content, line, text))
         return f"Inserted text after line {line} of {shown}."
     raise ToolInputError(
         f"Unknown command {command!r}; use one of view, create, str_replace, insert."
@@ -244,16 +250,21 @@ class WorkspaceTools:
             return ToolResult("The tool input must be a JSON object.", is_error=True)
         try:
             if name == EDITOR_TOOL_NAME:
-                output = await asyncio.to_thread(run_editor, self.workspace, params)
+                output = await asyncio.to_thread(
+                    run_editor, self.workspace, params, self.result_cap
+                )
                 return ToolResult(cut_middle(output, self.result_cap))
             if name == BASH_TOOL_NAME:
                 return await self._bash(params)
         except ToolInputError as exc:
-            return ToolResult(f"Error: {exc}", is_error=True)
+            return ToolResult(cut_middle(f"Error: {exc}", self.result_cap), is_error=True)
         except OSError as exc:
             return ToolResult(f"Error: {exc.strerror or exc}.", is_error=True)
         return ToolResult(
-            f"Error: unknown tool {name!r}; the tools are {EDITOR_TOOL_NAME} and bash.",
+            cut_middle(
+                f"Error: unknown tool {name!r}; the tools are {EDITOR_TOOL_NAME} and bash.",
+                self.result_cap,
+            ),
             is_error=True,
         )
 

@@ -46,6 +46,8 @@ def open_session(
             progress=progress.on_agent_progress,
             audit=audit,
             hidden_paths=rt.secret_paths(),
+            read_only_paths=rt.settings.sandbox_readonly,
+            limits=rt.settings.sandbox_limits,
         )
     from honk_app.agent import loop  # the one deliberate late import (see the module docstring)
 

@@ -233,8 +233,9 @@ async def _work_in(
     sandbox = Sandbox(
         ws.path,
         temp_dir=ws.scratch_dir,
-        readonly_paths=ws.readonly_paths,
+        readonly_paths=[*ws.readonly_paths, *rt.settings.sandbox_readonly],
         hidden_paths=rt.secret_paths(),
+        limits=rt.settings.sandbox_limits,
     )
     agent_name = config.agent or rt.settings.HONK_AGENT
     deadline = time.monotonic() + config.timeout_minutes * 60

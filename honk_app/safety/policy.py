@@ -1,12 +1,15 @@
 """Pure: what a diff may not do before Honk pushes it.
 
 Honk reads the `git diff` of the agent's work, leaves protected paths out (the caller restores
-them and diffs again), and refuses to push a change that is too large or adds something that looks
-like a credential. Only added lines are scanned: deleting a leaked key must never be blocked.
+them and diffs again), and refuses to push a change that is too large, adds something that looks
+like a credential or changes a submodule pointer. Only added lines are scanned: deleting a leaked
+key must never be blocked. Binary files are named, so a reviewer knows what no diff shows.
 
-Feed `parse_unified_diff` the output of
-`git -c core.quotePath=true diff --no-color --no-ext-diff --src-prefix=a/ --dst-prefix=b/ ...`
-(the `a/` and `b/` prefixes are what the parser expects, whatever the repository's git config says).
+Feed `parse_unified_diff` the output of `git -c core.quotePath=true diff --text --no-color
+--no-ext-diff --no-textconv --ignore-submodules=none --src-prefix=a/ --dst-prefix=b/ ...`: with
+`--text`, a `-diff` or `binary` attribute cannot turn added lines into "Binary files differ" and
+hide them from the scan; a line holding a NUL byte marks a binary file instead. (The `a/` and `b/`
+prefixes are what the parser expects, whatever the repository's git config says.)
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ AnnotationLevel = Literal["notice", "warning", "failure"]
 
 MAX_LISTED = 10  # paths or secrets named in one finding; the rest are counted
 
+_GITLINK = "160000"  # the mode of a submodule entry
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
 
@@ -37,7 +41,8 @@ class FileChange:
     old_path: str | None = None
     added_lines: list[tuple[int, str]] = field(default_factory=list)  # (line in new file, text)
     removed: int = 0
-    binary: bool = False
+    binary: bool = False  # git said so, or a line holds a NUL byte (what git calls binary)
+    submodule: bool = False  # a gitlink: a commit of another repository, not content
 
     @property
     def added(self) -> int:
@@ -66,9 +71,13 @@ class Annotation:
 
 
 def parse_unified_diff(diff: str) -> list[FileChange]:
-    """Split `git diff` output into files, tracking the new-file line number of each added line."""
+    """Split `git diff` output into files, tracking the new-file line number of each added line.
+
+    Lines end at "\\n" only: git's own separator. (`str.splitlines` also splits at form feeds,
+    U+2028 and the like, which file content may hold: the hunk would end early and the lines
+    after it would go unscanned.)"""
     changes: list[FileChange] = []
-    lines = iter(diff.splitlines())
+    lines = iter(diff.split("\n"))
     current: FileChange | None = None
     for line in lines:
         if line.startswith("diff --git "):
@@ -84,6 +93,10 @@ def parse_unified_diff(diff: str) -> list[FileChange]:
 
 
 def _read_extended_header(change: FileChange, line: str) -> None:
+    if line.startswith(("new file mode ", "deleted file mode ", "old mode ", "new mode ")):
+        change.submodule |= line.rsplit(" ", 1)[-1] == _GITLINK
+    elif line.startswith("index ") and line.rsplit(" ", 1)[-1] == _GITLINK:
+        change.submodule = True
     if line.startswith("new file mode"):
         change.status = "added"
     elif line.startswith("deleted file mode"):
@@ -119,6 +132,7 @@ def _read_hunk(change: FileChange, header: str, lines: Iterator[str]) -> None:
         if line is None:
             return
         marker, text = line[:1], line[1:]
+        change.binary |= "\x00" in text
         if marker == "+":
             change.added_lines.append((new_line, text))
             new_line += 1
@@ -206,6 +220,8 @@ class PolicyReport:
     max_changed_lines: int
     secrets: list[SecretHit]
     protected_patterns: dict[str, str] = field(default_factory=dict)  # path → the glob it matched
+    binary: list[str] = field(default_factory=list)  # binary files added or changed
+    submodules: list[str] = field(default_factory=list)  # gitlinks added, changed or removed
 
     @property
     def too_many_files(self) -> bool:
@@ -217,8 +233,9 @@ class PolicyReport:
 
     @property
     def blocks_push(self) -> bool:
-        """Size and secrets block the push; protected paths do not (they are left out instead)."""
-        return self.too_many_files or self.too_many_lines or bool(self.secrets)
+        """Size, secrets and submodule pointers block the push; protected paths (left out
+        instead) and binary files (named for the reviewer) do not."""
+        return self.too_many_files or self.too_many_lines or bool(self.secrets or self.submodules)
 
     def findings(self, *, include_protected: bool = True) -> list[str]:
         """One sentence per problem, for the tracking comment, the pull request and the check.
@@ -250,6 +267,20 @@ class PolicyReport:
             )
         if len(self.secrets) > MAX_LISTED:
             found.append(f"{len(self.secrets) - MAX_LISTED} more lines look like credentials.")
+        if self.submodules:
+            named = _listing([f"`{p}`" for p in self.submodules])
+            found.append(
+                f"The change adds or moves submodule pointers ({named}); Honk does not push "
+                "commits of other repositories."
+            )
+        if self.binary:
+            one = len(self.binary) == 1
+            named = _listing([f"`{p}`" for p in self.binary])
+            found.append(
+                f"The change adds or changes {'a binary file' if one else 'binary files'}, "
+                f"{named}: no diff can show {'its' if one else 'their'} content, so check "
+                f"{'it' if one else 'them'} by hand."
+            )
         return found
 
     def annotations(self) -> list[Annotation]:
@@ -274,6 +305,12 @@ class PolicyReport:
                 "Honk left its changes to this file out."
             )
             notes.append(Annotation(path, 1, "warning", "Protected path", message))
+        for path in self.binary:
+            message = f"`{path}` is a binary file: no diff can show its content, check it by hand."
+            notes.append(Annotation(path, 1, "warning", "Binary file", message))
+        for path in self.submodules:
+            message = f"`{path}` is a submodule pointer; Honk does not push one."
+            notes.append(Annotation(path, 1, "failure", "Submodule", message))
         return notes
 
 
@@ -294,11 +331,14 @@ def evaluate(changes: Sequence[FileChange], config: RepoConfig) -> PolicyReport:
     return PolicyReport(
         protected=list(protected),
         files_changed=len(changes),
-        lines_changed=sum(change.added + change.removed for change in changes),
+        # a binary file's "lines" are arbitrary (it is named instead); its bytes are still scanned
+        lines_changed=sum(c.added + c.removed for c in changes if not c.binary),
         max_changed_files=config.max_changed_files,
         max_changed_lines=config.max_changed_lines,
         secrets=secrets,
         protected_patterns=protected,
+        binary=[c.path for c in changes if c.binary and c.status != "deleted"],
+        submodules=[c.path for c in changes if c.submodule],
     )
 
 

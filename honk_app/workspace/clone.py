@@ -7,12 +7,14 @@ are never run by Honk's own git, which is the one that holds the token. Layout:
 `<workspace_root>/<run_id>.<random>/{repo,git,scratch,lock}` (the lock is held while the workspace
 is in use, so a sweep never removes a live one).
 
-Writing a whole work tree costs seconds on a large repository, so a finished workspace is parked
-in `<workspace_root>/.pool/<owner>/<repo>/` (reset, cleaned, its git dir stripped back to what a
-fresh clone has; honk_app.workspace.pool keeps that pool) and the next run of that repository
-claims it by an atomic rename: its checkout then only rewrites the files that differ. A parked
-tree is reused only if it ends exactly at the new commit (status empty, ignored files included)
-and its config is the one Honk recorded.
+The agent can still write anything in the work tree, nested repositories included. Honk's git
+reads that tree (to diff and commit it) but never looks inside a submodule or a nested repository:
+either would make git run itself there, with config the agent wrote (a filter, fsmonitor), outside
+the sandbox; and a nested repository would otherwise be committed as a gitlink, a submodule
+pointing anywhere. A work tree is never reused by another run: a finished workspace is deleted.
+(Reusing one would hand the next run's git a tree the agent wrote; making that safe means hashing
+every file against the mirror first, which costs about what a fresh checkout does: 5,000 files
+check out in 0.2-0.6 s on a fast file system.)
 """
 
 from __future__ import annotations
@@ -40,24 +42,30 @@ from honk_app.workspace.git import (
     ref_sha,
     refresh_mirror,
     run_git,
+    run_git_bytes,
 )
-from honk_app.workspace.pool import (
-    claim_parked,
-    delete_tree,
-    is_real_dir,
-    move_to_pool,
-    open_up_tree,
-    parked_problem,
-    pool_path,
-    renew_dirs,
-    safe_id,
-)
+from honk_app.workspace.pool import delete_tree, safe_id
 
 PushMode = Literal["own", "pr_head"]
 
+# What the policy reads: every byte as text (a `-diff` or `binary` attribute must not turn an added
+# line into "Binary files differ"), no textconv or external driver, gitlink changes shown.
+_DIFF = (
+    "diff", "--cached", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames",
+    "--ignore-submodules=none", "--src-prefix=a/", "--dst-prefix=b/",
+)  # fmt: skip
+_GITLINK = b"160000"
 
-def _split(line: str) -> tuple[str, str, str]:
-    return line.partition(" ")
+
+def gitlinks(ls_files_stage: bytes) -> dict[bytes, bytes]:
+    """Path → commit of every gitlink (submodule entry) in `git ls-files --stage -z` output."""
+    found = {}
+    for record in ls_files_stage.split(b"\0"):
+        meta, _, path = record.partition(b"\t")
+        fields = meta.split(b" ")
+        if path and fields[0] == _GITLINK and len(fields) == 3:
+            found[path] = fields[1]
+    return found
 
 
 # ---- the workspace ------------------------------------------------------------------------------
@@ -77,6 +85,7 @@ class Workspace:
     remote_sha: str | None  # the branch on GitHub as Honk last saw it (the lease)
     mirror: Path
     head_sha: str = ""  # Honk's last commit in this run (base_sha until the first commit)
+    left_out: tuple[str, ...] = ()  # nested repositories the last diff or commit did not take
     _lock_fd: int | None = field(default=None, repr=False)
     _config: bytes = field(default=b"", repr=False)
 
@@ -110,38 +119,88 @@ class Workspace:
     ) -> tuple[int, str]:
         """Run git on this workspace, naming its git dir and work tree explicitly (so a `.git`
         the agent replaced in the work tree is never followed)."""
+        data = None if input_text is None else input_text.encode()
+        code, out = await self._git_bytes(
+            *args, action=action, env=env, input_data=data, token=token, timeout_s=timeout_s,
+            check=check,
+        )  # fmt: skip
+        return code, out.decode("utf-8", "replace")
+
+    async def _git_bytes(
+        self,
+        *args: str,
+        action: str,
+        env: Mapping[str, str] | None = None,
+        input_data: bytes | None = None,
+        token: str | None = None,
+        timeout_s: float = LOCAL_TIMEOUT_S,
+        check: bool = True,
+    ) -> tuple[int, bytes]:
         where = ("--git-dir", str(self.git_dir), "--work-tree", str(self.path))
         url = self.clone_url if token else None
-        return await run_git(
-            *where, *args, action=action, cwd=self.path, env=env, input_text=input_text,
+        return await run_git_bytes(
+            *where, *args, action=action, cwd=self.path, env=env, input_data=input_data,
             token=token, url=url, timeout_s=timeout_s, check=check,
         )  # fmt: skip
 
+    async def _stage(self, env: Mapping[str, str] | None = None, paths: Sequence[str] = ()) -> None:
+        """`git add -A` (of `paths`, or of the whole tree) that never looks inside a submodule or
+        a nested repository, and never stages a gitlink.
+
+        For a submodule whose commit is unchanged, `add` runs `git status` inside it, which reads
+        the config found there (the agent's: a filter, an fsmonitor) and runs it outside the
+        sandbox; and `add` records a nested repository as a gitlink, a submodule pointing at any
+        commit anywhere. So both are left out by pathspec, and a gitlink that appears anyway (a
+        repository made while this ran) is dropped from the index again."""
+        action = "read the changes"
+        await self._restore_config()
+        _, staged = await self._git_bytes("ls-files", "--stage", "-z", action=action, env=env)
+        kept = gitlinks(staged)
+        _, others = await self._git_bytes(
+            "ls-files", "--others", "--exclude-standard", "-z", action=action, env=env
+        )
+        nested = [path for path in others.split(b"\0") if path.endswith(b"/")]  # a repository
+        self.left_out = tuple(path.decode("utf-8", "replace") for path in nested)
+        specs = [b":(literal)" + p.encode() for p in paths] or [b":(top)"]
+        specs += [b":(exclude,literal)" + path for path in (*kept, *nested)]
+        await self._git_bytes(
+            "add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul", action=action, env=env,
+            input_data=b"\0".join(specs),
+        )  # fmt: skip
+        _, staged = await self._git_bytes("ls-files", "--stage", "-z", action=action, env=env)
+        added = [path for path, sha in gitlinks(staged).items() if kept.get(path) != sha]
+        if added:
+            await self._git_bytes(
+                "update-index", "--force-remove", "-z", "--stdin", action=action, env=env,
+                input_data=b"".join(path + b"\0" for path in added),
+            )  # fmt: skip
+
     @contextlib.asynccontextmanager
     async def _snapshot(self) -> AsyncIterator[dict[str, str]]:
-        """A throwaway index holding the whole work tree (untracked files too)."""
+        """A throwaway index holding the whole work tree (untracked files too), staged exactly
+        as `commit` stages it."""
         index = self.git_dir / f"honk-snapshot-{secrets.token_hex(4)}.index"
         if (self.git_dir / "index").is_file():
             # copy2 keeps the index's mtime, which git's racy-clean check compares file times to
             await asyncio.to_thread(shutil.copy2, self.git_dir / "index", index)
         env = {"GIT_INDEX_FILE": str(index)}
         try:
-            await self.git("add", "-A", action="read the changes", env=env)
+            await self._stage(env)
             yield env
         finally:
             index.unlink(missing_ok=True)
 
     async def diff(self) -> str:
-        """The unified diff of the work tree (untracked files included) against `base_sha`."""
+        """The unified diff of what `commit` would commit, against `base_sha`: every byte as
+        text, whatever `.gitattributes` says (the policy must see what is pushed)."""
         async with self._snapshot() as env:
-            args = ("diff", "--cached", "--no-color", "--no-ext-diff", "--no-textconv")
-            _, out = await self.git(*args, "--no-renames", self.base_sha, action="diff", env=env)
+            _, out = await self.git(*_DIFF, "--text", self.base_sha, action="diff", env=env)
         return out
 
     async def numstat(self) -> DiffStat:
         """Files changed against `base_sha`, with lines added and removed."""
         async with self._snapshot() as env:
-            args = ("diff", "--cached", "--numstat", "-z", "--no-renames", self.base_sha)
+            args = (*_DIFF, "--numstat", "-z", self.base_sha)
             _, out = await self.git(*args, action="count the changes", env=env)
         return parse_numstat(out)
 
@@ -153,7 +212,7 @@ class Workspace:
         if not targets:
             return
         specs = [f":(literal){t}" for t in targets]
-        await self.git("add", "-A", "--", *specs, action="restore files")
+        await self._stage(paths=targets)
         source = f"--source={self.base_sha}"
         await self.git(
             "restore", source, "--staged", "--worktree", "--", *specs, action="restore files"
@@ -168,7 +227,7 @@ class Workspace:
         await self._restore_config()
         await self.git("symbolic-ref", "HEAD", f"refs/heads/{self.branch}", action="commit")
         await self.git("reset", "--quiet", "--soft", self.head_sha, action="commit")
-        await self.git("add", "-A", action="commit")
+        await self._stage()
         code, _ = await self.git(
             "diff", "--cached", "--quiet", self.head_sha, action="commit", check=False
         )
@@ -216,70 +275,18 @@ class Workspace:
             config.write_bytes(self._config)
 
     async def remove(self) -> None:
-        """Park the workspace for the next run of this repository if it is healthy, else delete
-        it (work tree, git dir, scratch); either way release its lock."""
+        """Delete the workspace (work tree, git dir, scratch) and release its lock. Never parked
+        for another run: the agent wrote this tree."""
         lock_fd, self._lock_fd = self._lock_fd, None
-        parked = False
         try:
-            if lock_fd is not None:
-                parked = await self._park()
-        except (GitError, OSError):
-            parked = False  # a workspace Honk cannot reset is deleted, never reused
+            await asyncio.to_thread(delete_tree, self.root)
         finally:
             if lock_fd is not None:
                 os.close(lock_fd)
-            if not parked:
-                await asyncio.to_thread(delete_tree, self.root)
-
-    async def _park(self) -> bool:
-        """Reset and clean the work tree, strip the git dir, and move the root into the pool
-        (the lock is still held, so no other run can claim it half-parked)."""
-        if not (is_real_dir(self.path) and is_real_dir(self.git_dir) and self._config):
-            return False
-        await self._restore_config()
-        await asyncio.to_thread(open_up_tree, self.path)
-        action = "reset the workspace for reuse"
-        await self.git("reset", "--hard", "--quiet", action=action)
-        await self.git("clean", "-ffdxq", action=action)
-        _, refs = await self.git("for-each-ref", "--format=%(refname) %(symref)", action=action)
-        deletes = "".join(
-            f"delete {r}\n" for r, _, sym in map(_split, refs.splitlines()) if not sym
-        )
-        await self.git("update-ref", "--stdin", action=action, input_text=deletes)
-        pool = pool_path(self.root.parent, self.full_name)
-        return await asyncio.to_thread(move_to_pool, self.root, pool, self._config)
-
-    async def _sync_refs(self) -> None:
-        """Point `origin/*` and the tags at the mirror's refs, as a fresh clone has them."""
-        args = ("--git-dir", str(self.mirror), "for-each-ref", "--format=%(objectname) %(refname)")
-        _, out = await run_git(*args, "refs/heads", "refs/tags", action="read the mirror's refs")
-        updates = []
-        for sha, _, ref in map(_split, out.splitlines()):
-            heads = ref.startswith("refs/heads/")
-            updates.append(f"update {'refs/remotes/origin/' + ref[11:] if heads else ref} {sha}\n")
-        text = "".join(updates)
-        await self.git("update-ref", "--stdin", action="reuse a workspace", input_text=text)
 
     async def _check_out(self) -> None:
         args = ("checkout", "--quiet", "--force", "--no-track", "-B", self.branch, self.base_sha)
         await self.git(*args, action=f"check out {self.branch}")
-
-    async def _reuse(self) -> None:
-        """Bring a claimed parked workspace exactly to `base_sha`; raises if it cannot."""
-        problem = await asyncio.to_thread(parked_problem, self.root, self.mirror)
-        if problem is not None:
-            raise GitError(problem)
-        await self._sync_refs()
-        await self._check_out()
-        await self.git("clean", "-ffdxq", action="reuse a workspace")
-        status_args = ("status", "--porcelain", "-z", "--ignored", "--untracked-files=all")
-        _, status = await self.git(*status_args, action="reuse a workspace")
-        _, head = await self.git(
-            "rev-parse", "HEAD", "--symbolic-full-name", "HEAD", action="reuse a workspace"
-        )
-        if status or head.split() != [self.base_sha, f"refs/heads/{self.branch}"]:
-            raise GitError("A parked workspace did not end at the commit Honk checked out.")
-        await asyncio.to_thread(renew_dirs, self.root)
 
     async def _finish(self) -> None:
         await self.git("remote", "set-url", "origin", self.clone_url, action="configure the clone")
@@ -306,8 +313,7 @@ async def prepare_workspace(
     branch: str,
     existing_branch: bool = False,
 ) -> Workspace:
-    """Refresh the mirror, then reuse a parked clone of the repository or clone from the mirror,
-    and check out `branch`.
+    """Refresh the mirror, clone it into a new workspace and check out `branch`.
 
     `existing_branch` means `branch` is a pull request's head, which must exist on GitHub.
     Otherwise `branch` is Honk's own: continued if it exists on GitHub, else made from the head
@@ -315,7 +321,6 @@ async def prepare_workspace(
     mirror = mirror_path(data_dir, full_name)
     check_branch(branch)
     check_branch(base_branch)
-    pool = pool_path(workspace_root, full_name)
     async with mirror_lock(mirror):
         await refresh_mirror(mirror, clone_url, token, full_name)
         remote_sha = await ref_sha(mirror, branch)
@@ -324,39 +329,13 @@ async def prepare_workspace(
         start = remote_sha or await ref_sha(mirror, base_branch)
         if start is None:
             raise GitError(f"The branch {base_branch!r} does not exist in {full_name}.")
-        claimed = await asyncio.to_thread(claim_parked, pool, workspace_root, safe_id(run_id))
-        fresh = None if claimed else await _clone(mirror, workspace_root, run_id)
+        root, lock_fd = await _clone(mirror, workspace_root, run_id)
     mode: PushMode = "pr_head" if existing_branch else "own"
-
-    def workspace(root: Path, lock_fd: int) -> Workspace:
-        return Workspace(root, full_name, clone_url, branch, base_branch, mode, start, remote_sha,
-                         mirror, head_sha=start, _lock_fd=lock_fd)  # fmt: skip
-
-    if claimed is not None:
-        reused = await _reused(workspace(*claimed))
-        if reused is not None:
-            return reused
-    if fresh is None:
-        async with mirror_lock(mirror):
-            fresh = await _clone(mirror, workspace_root, run_id)
-    ws = workspace(*fresh)
+    ws = Workspace(root, full_name, clone_url, branch, base_branch, mode, start, remote_sha,
+                   mirror, head_sha=start, _lock_fd=lock_fd)  # fmt: skip
     try:
         await ws._check_out()
         await ws._finish()
-    except BaseException:
-        await ws._discard()
-        raise
-    return ws
-
-
-async def _reused(ws: Workspace) -> Workspace | None:
-    """The claimed parked workspace at `ws.base_sha`, or None (and deleted) if it is unfit."""
-    try:
-        await ws._reuse()
-        await ws._finish()
-    except (GitError, OSError):
-        await ws._discard()
-        return None
     except BaseException:
         await ws._discard()
         raise
@@ -369,7 +348,9 @@ async def _clone(mirror: Path, workspace_root: Path, run_id: str) -> tuple[Path,
     try:
         clone = ("clone", "--quiet", "--shared", "--no-checkout")
         git_dir = f"--separate-git-dir={root / 'git'}"
-        await run_git(*clone, git_dir, str(mirror), str(root / "repo"), action="clone")
+        await run_git(
+            *clone, git_dir, str(mirror), str(root / "repo"), action="clone", allow_file=True
+        )
     except BaseException:
         os.close(lock_fd)
         await asyncio.to_thread(delete_tree, root)

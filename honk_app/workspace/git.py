@@ -2,8 +2,16 @@
 
 The installation token only ever lives in Honk's memory: each git command that talks to GitHub gets
 it as an HTTP header through its own environment (GIT_CONFIG_COUNT), never in a URL, .git/config or
-a file. Every git command also disables hooks, fsmonitor, credential helpers and prompts, and reads
-no system or global config.
+a file.
+
+Honk's git runs outside the sandbox, holding Honk's environment, on work trees a hostile agent
+wrote. So no git command may run a program named by anything but Honk: it reads no system or
+global config or attributes, runs no hooks, fsmonitor, credential helper, pager, editor or prompt,
+speaks only https/http (and `file` for Honk's own local remotes), and never recurses into
+submodules or nested repositories (git would run itself there, reading that repository's config:
+filters, fsmonitor, includes; the config below turns recursion off, and workspace/clone.py keeps
+them out of `git add`, which recurses regardless). Filters, diff drivers and textconv named by a
+work tree's `.gitattributes` are then inert: the only config Honk's git reads is its own.
 
 A mirror (`<data_dir>/mirrors/<owner>/<repo>.git`, bare) is shared by runs and processes, so each
 refresh holds an asyncio lock and an fcntl lock; runs clone from it without downloading again.
@@ -33,20 +41,31 @@ LOCAL_TIMEOUT_S = 300.0
 LOCK_TIMEOUT_S = 1800.0
 BRANCH_PREFIX = "honk/"
 
-# every git command: no credential helper, hooks, fsmonitor, askpass, auto-gc or signing
+# every git command (command-line config outranks any file, and reaches git's own children)
 _SAFE_CONFIG = (
+    # no program of anyone else's choosing: helper, hooks, fsmonitor, askpass, pager, editor
     "credential.helper=", "core.hooksPath=/dev/null", "core.fsmonitor=false", "core.askPass=",
+    "core.pager=cat", "core.editor=false", "core.attributesFile=/dev/null",
+    # never look inside a submodule or nested repository (git would run there with its config)
+    "submodule.recurse=false", "diff.ignoreSubmodules=all", "status.submoduleSummary=false",
+    "fetch.recurseSubmodules=false", "push.recurseSubmodules=no",
+    # no ext::, ssh or git transports; `file` only for Honk's own local remotes (see run_git)
+    "protocol.allow=never", "protocol.https.allow=always", "protocol.http.allow=always",
+    "protocol.file.allow=never",
     "gc.auto=0", "maintenance.auto=false", "commit.gpgSign=false", "advice.detachedHead=false",
+    "core.quotePath=true",  # the policy's parser expects quoted unusual names
     "checkout.workers=0",  # write files in parallel, one worker per CPU
 )  # fmt: skip
 _SAFE_FLAGS = tuple(arg for setting in _SAFE_CONFIG for arg in ("-c", setting))
+_ALLOW_FILE = ("-c", "protocol.file.allow=always")
 _PASSED_ENV = (
     "PATH", "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO", "HTTPS_PROXY", "https_proxy",
     "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
 )  # fmt: skip
 _FIXED_ENV = {
     "LC_ALL": "C", "LANG": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull, "GCM_INTERACTIVE": "never",
+    "GIT_CONFIG_GLOBAL": os.devnull, "GIT_ATTR_NOSYSTEM": "1", "GIT_NO_REPLACE_OBJECTS": "1",
+    "GCM_INTERACTIVE": "never",
 }  # fmt: skip
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _BAD_REF = re.compile(r"[\x00-\x20~^:?*\[\\\x7f]|\.\.|@\{|//|^[-/.]|[/.]$|\.lock$|/\.")
@@ -157,6 +176,44 @@ def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+async def run_git_bytes(
+    *args: str,
+    action: str,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    token: str | None = None,
+    url: str | None = None,
+    input_data: bytes | None = None,
+    timeout_s: float = LOCAL_TIMEOUT_S,
+    check: bool = True,
+    allow_file: bool = False,
+) -> tuple[int, bytes]:
+    """Run git with the safe flags; returns (exit code, stdout as bytes, for file names that are
+    not UTF-8). Raises GitError if `check`. `allow_file` (or a `file:` url) permits the `file`
+    transport, for a remote that is Honk's own: a mirror, or a local repository in tests."""
+    extra = dict(env or {})
+    if token is not None and url is not None:
+        extra.update(auth_env(token, url))
+    local = allow_file or (url is not None and urlsplit(url).scheme == "file")
+    pipe = asyncio.subprocess.PIPE
+    stdin = pipe if input_data is not None else asyncio.subprocess.DEVNULL
+    proc = await asyncio.create_subprocess_exec(
+        "git", *_SAFE_FLAGS, *(_ALLOW_FILE if local else ()), *args, cwd=cwd, env=_env(extra),
+        start_new_session=True, stdin=stdin, stdout=pipe, stderr=pipe,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(input_data), timeout=timeout_s)
+    except TimeoutError:
+        await terminate_group(proc)
+        raise GitError(f"git did not {action} within {timeout_s:.0f} seconds.") from None
+    except asyncio.CancelledError:
+        kill_group(proc.pid, signal.SIGKILL)
+        raise
+    if check and proc.returncode != 0:
+        raise GitError(explain(err.decode("utf-8", "replace"), action, token_forms(token or "")))
+    return proc.returncode or 0, out
+
+
 async def run_git(
     *args: str,
     action: str,
@@ -167,29 +224,15 @@ async def run_git(
     input_text: str | None = None,
     timeout_s: float = LOCAL_TIMEOUT_S,
     check: bool = True,
+    allow_file: bool = False,
 ) -> tuple[int, str]:
     """Run git with the safe flags; returns (exit code, stdout). Raises GitError if `check`."""
-    extra = dict(env or {})
-    if token is not None and url is not None:
-        extra.update(auth_env(token, url))
-    pipe = asyncio.subprocess.PIPE
-    stdin = pipe if input_text is not None else asyncio.subprocess.DEVNULL
-    proc = await asyncio.create_subprocess_exec(
-        "git", *_SAFE_FLAGS, *args, cwd=cwd, env=_env(extra), start_new_session=True,
-        stdin=stdin, stdout=pipe, stderr=pipe,
+    code, out = await run_git_bytes(
+        *args, action=action, cwd=cwd, env=env, token=token, url=url, timeout_s=timeout_s,
+        input_data=None if input_text is None else input_text.encode(), check=check,
+        allow_file=allow_file,
     )  # fmt: skip
-    data = input_text.encode() if input_text is not None else None
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(data), timeout=timeout_s)
-    except TimeoutError:
-        await terminate_group(proc)
-        raise GitError(f"git did not {action} within {timeout_s:.0f} seconds.") from None
-    except asyncio.CancelledError:
-        kill_group(proc.pid, signal.SIGKILL)
-        raise
-    if check and proc.returncode != 0:
-        raise GitError(explain(err.decode("utf-8", "replace"), action, token_forms(token or "")))
-    return proc.returncode or 0, out.decode("utf-8", "replace")
+    return code, out.decode("utf-8", "replace")
 
 
 @contextlib.asynccontextmanager

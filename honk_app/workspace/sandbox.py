@@ -1,11 +1,14 @@
 """Run one shell command confined to a workspace: every command the agent or validation runs.
 
 A command gets an allow-listed environment (nothing of Honk's: no token, key or secret), a private
-HOME and TMPDIR, its own process group that a time limit or a cancellation kills as a whole, and an
-output cap that keeps the head and the tail. Where bubblewrap works, the command also runs in fresh
-namespaces: no network unless asked, the filesystem read-only except the workspace and the
-sandbox's own temp dir, and /tmp, /run and any `hidden_paths` (Honk's data dir, its .env) emptied.
-Without bubblewrap the same command runs unconfined ("none"), which is logged once.
+HOME and TMPDIR, its own process group that a time limit or a cancellation kills as a whole, an
+output cap that keeps the head and the tail, and limits on processes, memory, CPU time, file size
+and the run's disk (`limits.py`; a limit hit puts one sentence at the head of the output). Where
+bubblewrap works, the command also runs in fresh namespaces, no network unless asked, and sees
+only an allow-list of the host (`confine.py`): the system directories read-only, its workspace
+and temp dir read-write, the `readonly_paths` it is given, and nothing else (not other runs, not
+Honk's data dir, env file or key, wherever they are). Without bubblewrap the same command runs
+unconfined ("none"), which is logged once.
 """
 
 from __future__ import annotations
@@ -16,15 +19,17 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO, Literal, Self
 
-from honk_app.models import CommandResult
+from honk_app.models import CommandResult, Limits
 from honk_app.safety.secret_scan import find_secrets
+from honk_app.workspace import confine
+from honk_app.workspace.cgroup import CommandCgroup, delegated_parent
+from honk_app.workspace.limits import DEFAULT_LIMITS, MB, DiskMeter, Guard, limited
 
 log = logging.getLogger("honk.sandbox")
 
@@ -53,12 +58,7 @@ def bwrap_candidates() -> list[str]:
 
 def creates_namespaces(binary: str) -> bool:
     """Whether `binary` can build Honk's sandbox here (a container may forbid namespaces)."""
-    probe = [binary, *_bwrap_base_args(network=False), "--", shutil.which("true") or "/bin/true"]
-    try:
-        done = subprocess.run(probe, capture_output=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
+    return confine.working_features(binary) is not None
 
 
 def bwrap_binary() -> str | None:
@@ -72,17 +72,6 @@ def bwrap_binary() -> str | None:
 
 def bwrap_usable() -> bool:
     return bwrap_binary() is not None
-
-
-def _bwrap_base_args(*, network: bool) -> list[str]:
-    args = ["--unshare-all", "--die-with-parent", "--new-session"]
-    if network:
-        args.append("--share-net")
-    # an empty /tmp hides other runs' workspaces and sandboxes; the binds below re-add ours
-    args += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]  # noqa: S108
-    if Path("/run").is_dir() and not Path("/run").is_symlink():
-        args += ["--tmpfs", "/run"]  # sockets of local services (databases, docker)
-    return args
 
 
 class Sandbox:
@@ -99,6 +88,7 @@ class Sandbox:
         readonly_paths: Sequence[Path] = (),
         hidden_paths: Sequence[Path] = (),
         mode: Literal["auto", "bwrap", "none"] = "auto",
+        limits: Limits | None = DEFAULT_LIMITS,
     ) -> None:
         self.workspace = workspace.resolve()
         self.default_timeout_s = default_timeout_s
@@ -114,6 +104,10 @@ class Sandbox:
         (self.temp_dir / "home").mkdir(exist_ok=True)
         (self.temp_dir / "tmp").mkdir(exist_ok=True)
         self._mode = mode
+        self.limits = limits
+        self._disk: DiskMeter | None = None
+        if limits is not None and limits.max_disk_mb:
+            self._disk = DiskMeter([self.workspace, self.temp_dir], limits.max_disk_mb)
 
     @property
     def isolation(self) -> Isolation:
@@ -150,22 +144,23 @@ class Sandbox:
     def argv(self, command: str, *, network: bool) -> list[str]:
         """The process to start for `command` (exposed so the confinement can be inspected)."""
         bash = shutil.which("bash") or "/bin/bash"
-        if self.isolation == "none":
-            return [bash, "-c", command]
-        args = [bwrap_binary() or "bwrap", *_bwrap_base_args(network=network)]
-        resolv = Path("/etc/resolv.conf").resolve()
-        if network and resolv.is_relative_to("/run") and resolv.is_file():
-            args += ["--ro-bind", str(resolv), str(resolv)]  # DNS behind the emptied /run
-        for path in self.hidden_paths:
-            if path.is_dir():
-                args += ["--tmpfs", str(path)]
-            elif path.exists():
-                args += ["--ro-bind", os.devnull, str(path)]
-        for path in self.readonly_paths:
-            args += ["--ro-bind", str(path), str(path)]
-        for path in (self.workspace, self.temp_dir):
-            args += ["--bind", str(path), str(path)]
-        return [*args, "--chdir", str(self.workspace), "--", bash, "-c", command]
+        inner = [bash, "-c", command]
+        confined = self.isolation == "bwrap"
+        if self.limits is not None:
+            inner = limited(inner, self.limits, bash=bash, nproc=confined)
+        if not confined:
+            return inner
+        binary = bwrap_binary() or "bwrap"
+        memory = self.limits.max_memory_mb * MB if self.limits is not None else 0
+        args = confine.profile(
+            network=network,
+            found=confine.features(binary),
+            tmpfs_bytes=memory or None,
+            readonly=self.readonly_paths,
+            writable=[self.workspace, self.temp_dir],
+            hidden=self.hidden_paths,
+        )
+        return [binary, *args, "--chdir", str(self.workspace), "--", *inner]
 
     async def run(
         self,
@@ -176,21 +171,57 @@ class Sandbox:
         env: Mapping[str, str] | None = None,
     ) -> CommandResult:
         """Run `command` with `bash -c`; never raises for the command's own failure."""
-        limit = self.default_timeout_s if timeout_s is None else timeout_s
         if _bwrap_binary is False and self._mode != "none":
             await asyncio.to_thread(bwrap_usable)  # the one-time probe, off the event loop
         started = time.monotonic()
+        cgroup = await self._cgroup()
+        try:
+            allowance = await asyncio.to_thread(self._disk.start) if self._disk else 0
+            argv = self.argv(command, network=network)
+            return await self._run(
+                command,
+                cgroup.wrap(argv) if cgroup else argv,
+                timeout_s=self.default_timeout_s if timeout_s is None else timeout_s,
+                env=self.environment(env),
+                cgroup=cgroup,
+                allowance=allowance,
+                started=started,
+            )
+        finally:
+            if cgroup is not None:
+                await asyncio.to_thread(cgroup.remove)
+
+    async def _cgroup(self) -> CommandCgroup | None:
+        """A cgroup for the next command where the host delegates cgroups to Honk."""
+        if self.limits is None:
+            return None
+        parent = await asyncio.to_thread(delegated_parent, self.limits.cgroup)
+        if parent is None:
+            return None
+        return await asyncio.to_thread(CommandCgroup.create, parent, self.limits)
+
+    async def _run(
+        self,
+        command: str,
+        argv: list[str],
+        *,
+        timeout_s: float,
+        env: dict[str, str],
+        cgroup: CommandCgroup | None,
+        allowance: int,
+        started: float,
+    ) -> CommandResult:
         # Output goes through our own pipe, not asyncio's: `Process.wait()` would otherwise also
         # wait for every background job that inherited stdout to close it.
         read_fd, write_fd = os.pipe()
         spawn = asyncio.ensure_future(
             asyncio.create_subprocess_exec(
-                *self.argv(command, network=network),
+                *argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=write_fd,
                 stderr=write_fd,
                 cwd=self.workspace,
-                env=self.environment(env),
+                env=env,
                 start_new_session=True,
             )
         )
@@ -211,9 +242,20 @@ class Sandbox:
             os.close(write_fd)
         capture = CappedOutput(self.output_cap_bytes)
         transport, reader = await capture.attach(os.fdopen(read_fd, "rb", buffering=0))
+        guard = None
+        if self.limits is not None:
+            guard = Guard(
+                self.limits,
+                proc.pid,
+                stop=lambda: kill_group(proc.pid, signal.SIGKILL),
+                cgroup=cgroup,
+                disk=self._disk,
+                allowance=allowance,
+            )
+        watching = asyncio.create_task(guard.watch()) if guard else None
         timed_out = False
         try:
-            await asyncio.wait_for(proc.wait(), timeout=limit)
+            await asyncio.wait_for(proc.wait(), timeout=timeout_s)
         except TimeoutError:
             timed_out = True
             await terminate_group(proc)
@@ -226,14 +268,24 @@ class Sandbox:
             raise
         finally:
             kill_group(proc.pid, signal.SIGKILL)  # leftovers: background jobs of the command
+            if watching is not None:
+                watching.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(reader), timeout=DRAIN_TIMEOUT_S)
         reader.cancel()
         transport.close()
+        exit_code = -1 if timed_out or proc.returncode is None else proc.returncode
+        output = capture.text()
+        reason = None
+        if guard is not None and not timed_out:
+            reason = await guard.final(exit_code, output)
+        if reason is not None and self.limits is not None:
+            output = f"{self.limits.sentence(reason)}\n{output}"
+            exit_code = exit_code or -1  # a limit hit is never a success
         return CommandResult(
             command=command,
-            exit_code=-1 if timed_out else (proc.returncode if proc.returncode is not None else -1),
-            output=capture.text(),
+            exit_code=exit_code,
+            output=output,
             duration_s=round(time.monotonic() - started, 3),
             timed_out=timed_out,
             truncated=capture.dropped > 0,

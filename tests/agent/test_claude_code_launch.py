@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import honk_app.workspace.sandbox as sandbox_module
 from honk_app.agent.base import AgentUnavailable
 from honk_app.agent.claude_code_launch import (
     NO_CLI,
@@ -28,7 +29,9 @@ from honk_app.agent.claude_code_launch import (
     read_pid,
 )
 from honk_app.agent.proxy_rules import ProxyGrant
-from honk_app.workspace.sandbox import bwrap_binary
+from honk_app.models import Limits
+from honk_app.workspace import confine
+from honk_app.workspace.sandbox import Sandbox, bwrap_binary
 from tests.needs import missing
 
 REAL_KEY = "sk-ant-api03-" + "RealKeyOfHonk" * 4
@@ -83,16 +86,23 @@ def test_the_sandbox_has_no_network_and_a_read_only_git_directory(tmp_path: Path
     )
     assert "--unshare-all" in argv and "--share-net" not in argv
     assert {"--die-with-parent", "--new-session"} <= set(argv)
+    assert ("--cap-drop", "ALL") in itertools.pairwise(argv)
     assert "--setenv" not in argv  # values stay out of command lines, which anyone can read
     triples = [tuple(argv[i : i + 3]) for i in range(len(argv) - 2)]
     assert ("--bind", "/work/ws", "/work/ws") in triples
     git = ("--ro-bind-try", "/work/ws/.git", "/work/ws/.git")
     assert triples.index(git) > triples.index(("--bind", "/work/ws", "/work/ws"))
-    assert ("--ro-bind", "/p/a.sock", "/p/a.sock") in triples
-    assert ("--ro-bind", os.devnull, str(tmp_path / ".env")) in triples  # Honk's .env, emptied
-    assert ("--tmpfs", str(tmp_path)) in itertools.pairwise(argv)  # a data dir, emptied
+    assert ("--ro-bind-try", "/p/a.sock", "/p/a.sock") in triples
+    bundled = "/venv/claude_agent_sdk/_bundled"
+    assert ("--ro-bind-try", bundled, bundled) in triples  # the CLI's own directory
+    # Honk's data dir and .env are not in the allow-list: nothing shows them, nothing masks them
+    assert not [arg for arg in argv if arg.startswith(str(tmp_path))]
+    assert "/etc" not in argv and ("--ro-bind", "/", "/") not in triples  # an allow-list
     assert str(PATHS.root) not in argv  # the launcher stays out of the agent's reach
-    assert argv[-2:] == ["--", "/venv/claude_agent_sdk/_bundled/claude"]
+    tail = argv[argv.index("--") + 1 :]
+    assert tail[0].endswith("bash") and tail[1] == "-c" and "ulimit" in tail[2]
+    assert tail[-2:] == ["honk-limits", "/venv/claude_agent_sdk/_bundled/claude"]
+    assert "-t" not in tail[2].split()  # no CPU limit: the CLI lives as long as the run
     web = launch_argv(
         ClaudeCodeSettings(isolation="bwrap", allow_web=True),
         bwrap="/usr/bin/bwrap",
@@ -102,6 +112,38 @@ def test_the_sandbox_has_no_network_and_a_read_only_git_directory(tmp_path: Path
         socket_path=Path("/p/a.sock"),
     )
     assert "--share-net" in web  # WebFetch runs in the CLI itself
+
+
+def test_the_cli_gets_the_sandboxs_allow_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claude Code and `Sandbox` share one profile: the same system part, the same end."""
+    monkeypatch.setattr(sandbox_module, "_bwrap_binary", "/usr/bin/bwrap")
+    limits = Limits(max_memory_mb=512)
+    settings = ClaudeCodeSettings(isolation="bwrap", read_only_paths=("/opt/node",), limits=limits)
+    cli_argv = launch_argv(
+        settings,
+        bwrap="/usr/bin/bwrap",
+        cli=Path("/opt/claude/claude"),
+        workspace=tmp_path / "repo",
+        paths=PATHS,
+        socket_path=Path("/p/a.sock"),
+    )
+    box = Sandbox(tmp_path / "repo", temp_dir=tmp_path / "scratch", limits=limits)
+    box_argv = box.argv("true", network=False)
+    system = confine.system_args(
+        network=False, found=confine.features("/usr/bin/bwrap"), tmpfs_bytes=512 * 1024 * 1024
+    )
+
+    def starts_with_system(argv: list[str]) -> bool:
+        return argv[1 : 1 + len(system)] == system
+
+    assert starts_with_system(cli_argv) and starts_with_system(box_argv)
+    for argv in (cli_argv, box_argv):
+        assert argv[argv.index("--chdir") - 2 : argv.index("--chdir")] == ["--remount-ro", "/"]
+    triples = [tuple(cli_argv[i : i + 3]) for i in range(len(cli_argv) - 2)]
+    assert ("--ro-bind-try", "/opt/node", "/opt/node") in triples  # the operator's toolchain
+    assert ("--ro-bind-try", "/opt/claude", "/opt/claude") in triples  # the CLI itself
 
 
 @pytest.mark.parametrize("isolation", ["none", "bwrap"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import subprocess
 import typing
@@ -11,13 +12,13 @@ from pathlib import Path
 import pytest
 from anthropic.types import ToolBash20250124Param, ToolTextEditor20250728Param
 
+from honk_app.agent.editor_files import ToolInputError, opened, read_lines
+from honk_app.agent.tool_output import cut_middle, cut_middle_stream, number_lines
 from honk_app.agent.tools import (
     WorkspaceTools,
     bash_tool,
-    cut_middle,
     editor_tool,
     insert_after,
-    number_lines,
     replace_once,
 )
 from honk_app.workspace.sandbox import Sandbox
@@ -273,3 +274,61 @@ def test_editing_helpers() -> None:
     assert insert_after("one\nthree\n", 1, "two") == "one\ntwo\nthree\n"
     assert insert_after("one\n", 1, "two\n") == "one\ntwo\n"
     assert insert_after("", 0, "first") == "first\n"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_bounded_rendering_matches_rendering_everything_then_cutting(seed: int) -> None:
+    """number_lines(limit=) and cut_middle_stream only avoid building what cut_middle drops."""
+    rng = random.Random(seed)
+    for _ in range(500):
+        lines = [rng.choice(["", "a", "é" * rng.randint(1, 40), "x" * rng.randint(0, 300)])]
+        content = "\n".join(lines * rng.randint(0, 40)) + rng.choice(["", "\n"])
+        first, limit = rng.choice([1, 7, 999_990, 9_999_995]), rng.randint(1, 3_000)
+        assert number_lines(content, first, limit) == cut_middle(
+            number_lines(content, first), limit
+        )
+        pieces = [content[i : i + 17] for i in range(0, len(content), 17)]
+        assert cut_middle_stream(pieces, limit) == cut_middle(content, limit)
+
+
+# ---- the bounded reader ----------------------------------------------------------------------
+
+
+def _naive_lines(data: bytes, first: int, last: int | None, cap: int) -> tuple[bytes, bool]:
+    """What read_lines must return, computed the obvious way: the whole file split."""
+    pieces = [line + b"\n" for line in data.split(b"\n")]
+    pieces[-1] = pieces[-1][:-1]
+    wanted = b"".join(pieces[first - 1 : last])
+    if len(wanted) <= cap:
+        return wanted, False
+    whole = wanted[:cap].rfind(b"\n") + 1
+    return wanted[: whole or cap], True
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 5, 64])
+def test_read_lines_streams_what_splitting_the_whole_file_gives(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    monkeypatch.setattr("honk_app.agent.editor_files._CHUNK", chunk)
+    rng = random.Random(chunk)
+    for _ in range(500):
+        data = b"".join(
+            rng.choice([b"a", b"bc", b"\n", b"xyz\n"]) for _ in range(rng.randint(0, 30))
+        )
+        first = rng.randint(1, 12)
+        last = rng.choice([None, first + rng.randint(0, 6)])
+        cap = rng.randint(1, 40)
+        (workspace / "f").write_bytes(data)
+        with opened(workspace / "f", "f") as (fd, _):
+            got = read_lines(fd, first, last, cap=cap)
+        assert (got.data, got.cut) == _naive_lines(data, first, last, cap), (data, first, last)
+        if got.total is not None:
+            assert got.total == data.count(b"\n") + (not data.endswith(b"\n") and bool(data))
+
+
+def test_view_range_stops_counting_at_the_scan_cap(workspace: Path) -> None:
+    (workspace / "f.txt").write_bytes(b"line\n" * 10_000)
+    with opened(workspace / "f.txt", "f.txt") as (fd, _), pytest.raises(ToolInputError) as err:
+        read_lines(fd, 9_000, 9_001, scan_cap=1_000)
+    assert "line 9000 is not within the first 1 kB of the file" in str(err.value)
+    assert "sed -n" in str(err.value)

@@ -46,7 +46,7 @@ def workspace(tmp_path: Path) -> Path:
 async def sandbox(workspace: Path) -> AsyncIterator[Sandbox]:
     # bubblewrap where it works, as in production; the sandbox empties /tmp, so show it this
     # interpreter's environment (a checkout under /tmp keeps its .venv there)
-    async with Sandbox(workspace, readonly_paths=[Path(sys.prefix)]) as box:
+    async with Sandbox(workspace, readonly_paths=[Path(sys.prefix), Path(sys.base_prefix)]) as box:
         yield box
 
 

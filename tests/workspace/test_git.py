@@ -1,7 +1,7 @@
-"""git_cmd's pure helpers: branch names, numstat parsing, readable errors, mirror paths.
+"""git.py's pure helpers (branch names, numstat parsing, readable errors, mirror paths), and what
+every git command Honk runs ignores: config from Honk's environment, and transports it does not use.
 
-Running git itself (run_git, the mirrors and their locks) is exercised against real git over smart
-HTTP in tests/test_workspace.py."""
+The mirrors and their locks are exercised against real git over smart HTTP in test_clone.py."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from honk_app.workspace.git import (
     explain,
     mirror_path,
     parse_numstat,
+    run_git,
 )
 
 TOKEN = "ghs_" + "T0kenValue" * 4  # looks like a real installation token (40 chars)
@@ -78,3 +79,48 @@ def test_mirror_path_is_lowercase_under_data_dir(tmp_path: Path) -> None:
 def test_mirror_path_refuses_anything_but_owner_slash_repo(tmp_path: Path, bad: str) -> None:
     with pytest.raises(GitError, match="not a repository name of the form owner/repo"):
         mirror_path(tmp_path, bad)
+
+
+# ---- what every git command ignores --------------------------------------------------------------
+
+
+async def test_git_reads_only_its_own_config_whatever_honks_environment_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Config and attributes from HOME, XDG, GIT_CONFIG_* or GIT_DIR in Honk's environment never
+    reach git: only the command line (Honk's flags) and the repository's own config."""
+    home = tmp_path / "home"
+    (home / ".config" / "git").mkdir(parents=True)
+    for path in (home / ".gitconfig", home / ".config" / "git" / "config"):
+        path.write_text('[filter "x"]\n\tclean = touch /tmp/never\n')
+    for name, value in {
+        "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"), "GIT_DIR": str(tmp_path),
+        "GIT_CONFIG_PARAMETERS": "'core.fsmonitor'='touch /tmp/never'", "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "diff.external", "GIT_CONFIG_VALUE_0": "touch /tmp/never",
+        "GIT_EXTERNAL_DIFF": "touch /tmp/never", "GIT_CONFIG_SYSTEM": str(home / ".gitconfig"),
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    repo = tmp_path / "repo"
+    await run_git("init", "--quiet", str(repo), action="init")
+
+    _, listing = await run_git("config", "--list", "--show-origin", action="list", cwd=repo)
+
+    origins = {line.split("\t")[0] for line in listing.splitlines()}
+    assert origins == {"command line:", "file:.git/config"}
+    assert "touch /tmp/never" not in listing
+    settings = dict(line.split("\t")[1].split("=", 1) for line in listing.splitlines())
+    assert settings["protocol.allow"] == "never" and settings["diff.ignoresubmodules"] == "all"
+
+
+async def test_git_speaks_no_ext_or_ssh_and_file_only_when_told(tmp_path: Path) -> None:
+    marker = tmp_path / "ext-ran"
+    source = tmp_path / "source.git"
+    await run_git("init", "--quiet", "--bare", str(source), action="init")
+
+    for url in (f"ext::sh -c touch% {marker}", "ssh://example.invalid/x.git", str(source)):
+        with pytest.raises(GitError):
+            await run_git("ls-remote", url, action="list refs")
+    assert not marker.exists()
+    await run_git("ls-remote", str(source), action="list refs", allow_file=True)
+    file_url = f"file://{source}"
+    await run_git("ls-remote", file_url, action="list refs", token="t", url=file_url)

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     HONK_PUBLIC_URL: str | None = None  # where GitHub reaches this server (setup mode)
     HONK_POLL_INTERVAL_S: float = Field(default=1.0, gt=0, le=60)
     HONK_ACCESS_LOG: bool = False
+    # "off" runs commands unconfined where bubblewrap cannot work; every report then says so.
+    HONK_SANDBOX: Literal["on", "off"] = "on"
     # The sandbox (honk_app/workspace/limits.py, confine.py); a limit of 0 is no limit.
     HONK_SANDBOX_MAX_PROCS: int = Field(default=512, ge=0)
     HONK_SANDBOX_MAX_MEMORY_MB: int = Field(default=4096, ge=0)

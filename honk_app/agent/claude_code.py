@@ -29,7 +29,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from honk_app.agent.base import (
     AgentTask,
@@ -383,6 +383,7 @@ def open_claude_code_session(
     hidden_paths: Sequence[Path] = (),
     read_only_paths: Sequence[Path] = (),
     limits: Limits | None = None,
+    isolation: Literal["bwrap", "none"] = "bwrap",
 ) -> ClaudeCodeSession:
     """A session for a run whose repository chose `agent: claude-code`; `hidden_paths` (Honk's
     data dir, key file) join the `.env` of the working directory in being emptied."""
@@ -392,6 +393,7 @@ def open_claude_code_session(
         hidden_paths=tuple(str(p.resolve()) for p in [Path(".env"), *hidden_paths]),
         read_only_paths=tuple(str(p) for p in read_only_paths),
         limits=limits or DEFAULT_LIMITS,
+        isolation=isolation,
     )
     backend = ClaudeCodeBackend(shared_proxy(api_key, base_url), settings)
     return backend.open(task, progress=progress, audit=audit)

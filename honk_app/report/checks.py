@@ -23,6 +23,7 @@ from honk_app.models import Outcome
 from honk_app.report.comment import (
     MAX_LISTED_FAILURES,
     OUTPUT_TAIL_CHARS,
+    UNCONFINED_LINE,
     RunView,
     TestFailure,
     ValidationView,
@@ -106,6 +107,8 @@ def check_run_output(view: RunView, *, known_secrets: Iterable[str] = ()) -> Che
         summary.append(inline(view.outcome_detail))
     elif step := next_step(view):
         summary.append(step)
+    if view.unconfined:
+        summary.append(UNCONFINED_LINE)
     pr = f"{link(view.pr_url, f'#{view.pr_number}')} · " if view.pr_number is not None else ""
     summary.append(pr + spend_line(view))
     notes = failure_annotations(view.validation) + policy_annotations(view)

@@ -41,6 +41,9 @@ from honk_app.report.text import (
 from honk_app.safety.policy import Annotation
 from honk_app.safety.secret_scan import redact
 
+UNCONFINED_LINE = (
+    "⚠️ Commands ran unconfined: sandboxing is off on this Honk server (`HONK_SANDBOX=off`)."
+)
 OUTPUT_TAIL_CHARS = 20_000
 ERROR_DETAIL_CHARS = 8_000
 MAX_LISTED_FILES = 100
@@ -119,6 +122,7 @@ class RunView:
     agent: str = "builtin"
     model: str = ""
     log_url: str | None = None
+    unconfined: bool = False  # commands ran without the sandbox (HONK_SANDBOX=off)
 
 
 # --- markers ---------------------------------------------------------------------------------
@@ -313,6 +317,8 @@ def tracking_comment(view: RunView, *, known_secrets: Iterable[str] = ()) -> str
         lines.append(inline(view.outcome_detail))
     if step := next_step(view):
         lines.append(step)
+    if view.unconfined:
+        lines.append(UNCONFINED_LINE)
     if view.trigger_line.strip():
         by = f" (@{login(view.sender)})" if login(view.sender) else ""
         lines += ["", f"> {inline(view.trigger_line)}{by}"]

@@ -14,6 +14,7 @@ from honk_app.models import Outcome
 from honk_app.report.comment import (
     MAX_LISTED_FAILURES,
     OUTPUT_TAIL_CHARS,
+    UNCONFINED_LINE,
     RunView,
     changed_files_list,
     draft_reason,
@@ -44,6 +45,8 @@ def pull_request_body(
     lines = [run_marker(view.run_id)]
     if reason := draft_reason(view):
         lines += [f"> **Draft:** {reason}", ""]
+    if view.unconfined:
+        lines += [UNCONFINED_LINE, ""]
     ref = ""
     if issue_number is not None:
         ref = f" {'Fixes' if validated else 'Refs'} #{issue_number}."

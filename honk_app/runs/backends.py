@@ -48,6 +48,7 @@ def open_session(
             hidden_paths=rt.secret_paths(),
             read_only_paths=rt.settings.sandbox_readonly,
             limits=rt.settings.sandbox_limits,
+            isolation="bwrap" if rt.settings.HONK_SANDBOX == "on" else "none",
         )
     from honk_app.agent import loop  # the one deliberate late import (see the module docstring)
 

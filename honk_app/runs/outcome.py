@@ -34,6 +34,7 @@ class WorkResult:
     duration_s: float = 0.0
     limits: dict[str, Any] = field(default_factory=dict)
     draft_always: bool = False
+    unconfined: bool = False  # HONK_SANDBOX=off: every report says so
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

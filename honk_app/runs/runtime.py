@@ -18,7 +18,7 @@ from honk_app.runs.store import RunStore, make_engine
 from honk_app.settings import Settings
 from honk_app.triggers import TriggerRules
 from honk_app.workspace.pool import sweep_stale
-from honk_app.workspace.sandbox import bwrap_usable
+from honk_app.workspace.sandbox import NO_SANDBOX, UNCONFINED, bwrap_usable
 
 log = logging.getLogger("honk.runtime")
 
@@ -108,11 +108,10 @@ async def open_runtime(settings: Settings, role: Role, env_file: Path = Path(".e
     )
     rt = Runtime(settings, store, github, rules, role, settings.known_secrets(), env_file)
     if role != "web":
-        if not await asyncio.to_thread(bwrap_usable):
-            log.warning(
-                "bubblewrap (bwrap) is not usable here: the agent's commands will run without "
-                "isolation, with network, as this user. Install bubblewrap for production."
-            )
+        if settings.HONK_SANDBOX == "off":
+            log.warning(UNCONFINED)
+        elif not await asyncio.to_thread(bwrap_usable):
+            log.error(NO_SANDBOX)
         for path in await sweep_stale(rt.workspace_root):
             log.info("removed stale workspace %s", path)
     _current = rt

@@ -74,6 +74,7 @@ def final_view(trigger: Trigger, work: WorkResult, pull: dict[str, Any] | None) 
     view.policy_annotations = [Annotation(**a) for a in work.annotations]
     view.changed_files = list(work.changed_files)
     view.agent = work.agent_name
+    view.unconfined = work.unconfined
     view.model = work.model
     if work.limits:
         view.limits = RunLimits(**work.limits)

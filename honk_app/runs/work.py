@@ -50,7 +50,7 @@ from honk_app.verify.results import ValidationResult
 from honk_app.verify.validate import validate
 from honk_app.workspace.clone import Workspace, prepare_workspace
 from honk_app.workspace.git import branch_name
-from honk_app.workspace.sandbox import Sandbox
+from honk_app.workspace.sandbox import NO_SANDBOX, Sandbox, SandboxUnavailable, bwrap_usable
 
 log = logging.getLogger("honk.work")
 
@@ -90,6 +90,9 @@ async def do_work(
     rt: Runtime, trigger: Trigger, comment_id: int | None, config_json: dict[str, Any]
 ) -> dict[str, Any]:
     config = RepoConfig.model_validate(config_json["config"])
+    confined = rt.settings.HONK_SANDBOX == "on"
+    if confined and not await asyncio.to_thread(bwrap_usable):
+        raise SandboxUnavailable(NO_SANDBOX)  # the failure report shows this sentence
     started = time.monotonic()
     gh = await rt.github.installation(trigger.installation_id)
     progress = TrackingProgress(gh, trigger, comment_id, known_secrets=rt.known_secrets)
@@ -236,6 +239,7 @@ async def _work_in(
         readonly_paths=[*ws.readonly_paths, *rt.settings.sandbox_readonly],
         hidden_paths=rt.secret_paths(),
         limits=rt.settings.sandbox_limits,
+        mode="bwrap" if rt.settings.HONK_SANDBOX == "on" else "none",
     )
     agent_name = config.agent or rt.settings.HONK_AGENT
     deadline = time.monotonic() + config.timeout_minutes * 60
@@ -326,6 +330,7 @@ async def _conclude(
         protected_restored=restored,
         changed_files=[(f.path, f.added or 0, f.removed or 0) for f in stat.files],
         fix_rounds=rounds,
+        unconfined=rt.settings.HONK_SANDBOX == "off",
         limits={
             "max_turns": config.max_turns,
             "max_cost_usd": config.max_cost_usd,

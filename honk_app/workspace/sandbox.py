@@ -74,6 +74,20 @@ def bwrap_usable() -> bool:
     return bwrap_binary() is not None
 
 
+NO_SANDBOX = (
+    "Honk cannot confine commands on this server (bubblewrap cannot create namespaces here), "
+    "so it runs no work: the operator can make bubblewrap work, or set HONK_SANDBOX=off."
+)
+UNCONFINED = (
+    "Commands ran unconfined: sandboxing is off on this Honk server (HONK_SANDBOX=off), so they "
+    "could read what its user can read and reach the network."
+)
+
+
+class SandboxUnavailable(RuntimeError):
+    """No run starts without confinement unless the operator turned it off."""
+
+
 class Sandbox:
     """Runs commands in `workspace`. Satisfies `honk_app.agent.base.CommandRunner`."""
 

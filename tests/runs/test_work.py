@@ -15,8 +15,11 @@ from typing import Any
 import pytest
 
 from honk_app.models import Trigger
+from honk_app.report.comment import UNCONFINED_LINE
 from honk_app.runs import intake, steps
 from honk_app.runs.outcome import WorkResult
+from honk_app.workspace import sandbox as sandbox_module
+from honk_app.workspace.sandbox import NO_SANDBOX, SandboxUnavailable
 from tests.conftest import WEBHOOK_SECRET
 from tests.e2e_repo import FILES, HONK_YML, create, edit, fix_add
 from tests.fakes import anthropic as fa
@@ -161,3 +164,40 @@ async def test_what_the_work_concluded_is_what_people_see(
         assert opened.draft
         [check] = world.honk_checks(work.head_sha)
         assert check.conclusion == "failure"
+
+
+async def test_without_a_sandbox_no_work_runs_and_the_comment_says_why(
+    git_world: tuple[World, Path], anthropic: fa.FakeAnthropic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world, git_root = git_world
+    monkeypatch.setattr(sandbox_module, "_bwrap_binary", None)  # as where namespaces are refused
+    anthropic.reset(fa.Script(fix_add("Fixed add.")))
+    clone_url = f"file://{repo_path(git_root, REPO)}"
+    payload = payloads.with_repository(payloads.labeled("honk"), clone_url=clone_url)
+    data = await world.recorded(world.trigger("issues", payload))
+    comment_id = await intake.announce(world.rt, data)
+    config = await steps.configure(world.rt, data, comment_id)
+
+    with pytest.raises(SandboxUnavailable) as raised:
+        await steps.work(world.rt, data, comment_id, config)
+    await steps.fail(world.rt, data, comment_id, steps.describe_error(raised.value, []))
+
+    assert anthropic.requests == []  # no model call, no command
+    assert branch_sha(git_root, REPO, BRANCH) is None
+    assert NO_SANDBOX in world.tracking_comment()
+
+
+async def test_with_the_sandbox_turned_off_every_report_says_so(
+    git_world: tuple[World, Path], anthropic: fa.FakeAnthropic
+) -> None:
+    world, git_root = git_world
+    world.rt.settings = world.rt.settings.model_copy(update={"HONK_SANDBOX": "off"})
+
+    _, work, pull = await run_steps(world, git_root, anthropic, fix_add("Fixed add."))
+
+    assert work.unconfined and pull is not None
+    assert UNCONFINED_LINE in world.tracking_comment().splitlines()
+    [opened] = [p for p in world.github.pulls_in(REPO) if p.head_ref == BRANCH]
+    assert UNCONFINED_LINE in opened.body.splitlines()
+    [check] = world.honk_checks(work.head_sha)
+    assert UNCONFINED_LINE in check.output["summary"]

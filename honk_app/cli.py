@@ -17,6 +17,7 @@ from honk_app.runs import launch
 from honk_app.runs.runtime import open_store
 from honk_app.server import create_app
 from honk_app.settings import Settings, load_settings
+from honk_app.workspace.egress_rules import parse_allow_list
 
 log = logging.getLogger("honk")
 
@@ -32,6 +33,10 @@ def _configure_logging(level: str) -> None:
 def check_startup(settings: Settings, *, needs_database: bool = True) -> list[str]:
     """Every problem that stops Honk from starting, one line each, no secret in any line."""
     problems = settings.problems()
+    try:
+        parse_allow_list(settings.HONK_EGRESS_ALLOW)
+    except ValueError as exc:
+        problems.append(f"HONK_EGRESS_ALLOW: {exc}")
     if needs_database and not problems:
         try:
             open_store(settings).engine.dispose()

@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     HONK_ACCESS_LOG: bool = False
     # "off" runs commands unconfined where bubblewrap cannot work; every report then says so.
     HONK_SANDBOX: Literal["on", "off"] = "on"
+    # Hosts a `setup_network: true` command may reach through Honk's proxy (unset: registries).
+    HONK_EGRESS_ALLOW: str | None = None
     # The sandbox (honk_app/workspace/limits.py, confine.py); a limit of 0 is no limit.
     HONK_SANDBOX_MAX_PROCS: int = Field(default=512, ge=0)
     HONK_SANDBOX_MAX_MEMORY_MB: int = Field(default=4096, ge=0)

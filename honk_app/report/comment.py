@@ -123,6 +123,7 @@ class RunView:
     model: str = ""
     log_url: str | None = None
     unconfined: bool = False  # commands ran without the sandbox (HONK_SANDBOX=off)
+    egress_refused: list[str] = field(default_factory=list)  # "host: reason" the proxy refused
 
 
 # --- markers ---------------------------------------------------------------------------------
@@ -326,6 +327,11 @@ def tracking_comment(view: RunView, *, known_secrets: Iterable[str] = ()) -> str
         lines += ["", *(_checklist_item(view, phase) for phase in Phase)]
     if view.policy_findings:
         lines += ["", "**Policy**", findings_list(view)]
+    if view.egress_refused:
+        refused = "\n".join(
+            f"- {inline(line)}" for line in view.egress_refused[:MAX_LISTED_FINDINGS]
+        )
+        lines += ["", "**Network requests refused** (`HONK_EGRESS_ALLOW`)", refused]
     footer = []
     if view.outcome is not None:
         if view.pr_number is not None:

@@ -35,6 +35,7 @@ class WorkResult:
     limits: dict[str, Any] = field(default_factory=dict)
     draft_always: bool = False
     unconfined: bool = False  # HONK_SANDBOX=off: every report says so
+    egress_refused: list[str] = field(default_factory=list)  # what the egress proxy refused
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

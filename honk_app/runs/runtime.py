@@ -17,6 +17,8 @@ from honk_app.models import Role
 from honk_app.runs.store import RunStore, make_engine
 from honk_app.settings import Settings
 from honk_app.triggers import TriggerRules
+from honk_app.workspace.egress import EgressProxy
+from honk_app.workspace.egress_rules import parse_allow_list
 from honk_app.workspace.pool import sweep_stale
 from honk_app.workspace.sandbox import NO_SANDBOX, UNCONFINED, bwrap_usable
 
@@ -32,6 +34,7 @@ class Runtime:
     role: Role = "serve"
     known_secrets: list[str] = field(default_factory=list)
     env_file: Path = Path(".env")
+    egress: EgressProxy | None = None  # the one way out of a sandbox; None in the web role
 
     @property
     def workspace_root(self) -> Path:
@@ -114,6 +117,8 @@ async def open_runtime(settings: Settings, role: Role, env_file: Path = Path(".e
             log.error(NO_SANDBOX)
         for path in await sweep_stale(rt.workspace_root):
             log.info("removed stale workspace %s", path)
+        allow = parse_allow_list(settings.HONK_EGRESS_ALLOW)
+        rt.egress = await asyncio.to_thread(EgressProxy(allow).start)
     _current = rt
     return rt
 
@@ -122,5 +127,7 @@ async def close_runtime(rt: Runtime) -> None:
     global _current
     if _current is rt:
         _current = None
+    if rt.egress is not None:
+        await asyncio.to_thread(rt.egress.stop)
     await rt.github.aclose()
     rt.store.engine.dispose()

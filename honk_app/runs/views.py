@@ -75,6 +75,7 @@ def final_view(trigger: Trigger, work: WorkResult, pull: dict[str, Any] | None) 
     view.changed_files = list(work.changed_files)
     view.agent = work.agent_name
     view.unconfined = work.unconfined
+    view.egress_refused = list(work.egress_refused)
     view.model = work.model
     if work.limits:
         view.limits = RunLimits(**work.limits)

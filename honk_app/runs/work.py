@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from dbos import DBOS
@@ -49,6 +50,7 @@ from honk_app.safety.policy import evaluate, parse_unified_diff
 from honk_app.verify.results import ValidationResult
 from honk_app.verify.validate import validate
 from honk_app.workspace.clone import Workspace, prepare_workspace
+from honk_app.workspace.egress import EgressReport
 from honk_app.workspace.git import branch_name
 from honk_app.workspace.sandbox import NO_SANDBOX, Sandbox, SandboxUnavailable, bwrap_usable
 
@@ -148,10 +150,16 @@ async def _work(
             branch=branch,
             existing_branch=existing,
         )
+        egress = rt.egress.open_run(trigger.run_id) if rt.egress is not None else None
         try:
-            return await _work_in(rt, ws, trigger, config, task, progress, gh)
+            result = await _work_in(
+                rt, ws, trigger, config, task, progress, gh, egress.unix_socket if egress else None
+            )
         finally:
             await ws.remove()
+            report = rt.egress.close_run(trigger.run_id) if rt.egress is not None else None
+        result.egress_refused = egress_refusals(report)
+        return result
 
 
 async def _gather_task(
@@ -216,6 +224,7 @@ async def _work_in(
     task: IssueTask | PullRequestTask,
     progress: TrackingProgress,
     gh: InstallationClient,
+    egress_socket: Path | None,
 ) -> WorkResult:
     repo_instructions = await _repo_instructions(gh, trigger, ws.base_branch)
     agent_task = AgentTask(
@@ -240,6 +249,7 @@ async def _work_in(
         hidden_paths=rt.secret_paths(),
         limits=rt.settings.sandbox_limits,
         mode="bwrap" if rt.settings.HONK_SANDBOX == "on" else "none",
+        egress_socket=egress_socket,
     )
     agent_name = config.agent or rt.settings.HONK_AGENT
     deadline = time.monotonic() + config.timeout_minutes * 60
@@ -325,7 +335,7 @@ async def _conclude(
         agent_name=agent_name,
         model=config.model,
         validation=validation.to_json() if validation is not None else None,
-        policy_findings=findings(report, restored),
+        policy_findings=[*findings(report, restored), *left_out_findings(ws.left_out)],
         annotations=[vars(a) for a in report.annotations()],
         protected_restored=restored,
         changed_files=[(f.path, f.added or 0, f.removed or 0) for f in stat.files],
@@ -368,3 +378,24 @@ async def _conclude(
     result.validated = passed and agent.stop == "done"
     result.outcome, result.outcome_detail = pushed_outcome(agent, validation, passed)
     return result
+
+
+def egress_refusals(report: EgressReport | None) -> list[str]:
+    """What the egress proxy refused this run, one line each, for the run's report."""
+    if report is None:
+        return []
+    lines = [
+        f"{r.host}: {r.reason}" + (f" ({r.count}×)" if r.count > 1 else "") for r in report.refused
+    ]
+    if report.refused_omitted:
+        lines.append(f"and {report.refused_omitted} more")
+    return lines
+
+
+def left_out_findings(paths: tuple[str, ...]) -> list[str]:
+    """Nested repositories never go into Honk's commit; the report says which were left out."""
+    return [
+        f"Left out `{path}`: it is a repository of its own, and Honk never pushes one inside "
+        "another."
+        for path in paths
+    ]

@@ -29,6 +29,7 @@ from honk_app.models import CommandResult, Limits
 from honk_app.safety.secret_scan import find_secrets
 from honk_app.workspace import confine
 from honk_app.workspace.cgroup import CommandCgroup, delegated_parent
+from honk_app.workspace.egress_rules import SandboxEgress, sandbox_egress
 from honk_app.workspace.limits import DEFAULT_LIMITS, MB, DiskMeter, Guard, limited
 
 log = logging.getLogger("honk.sandbox")
@@ -103,8 +104,12 @@ class Sandbox:
         hidden_paths: Sequence[Path] = (),
         mode: Literal["auto", "bwrap", "none"] = "auto",
         limits: Limits | None = DEFAULT_LIMITS,
+        egress_socket: Path | None = None,
     ) -> None:
         self.workspace = workspace.resolve()
+        # With network asked for, the only way out: Honk's filtering proxy (workspace/egress.py)
+        # behind this socket. Without one, `network=True` still gets no network.
+        self.egress_socket = egress_socket
         self.default_timeout_s = default_timeout_s
         self.output_cap_bytes = max(output_cap_bytes, 1_024)
         self.extra_env = dict(env or {})
@@ -166,15 +171,30 @@ class Sandbox:
             return inner
         binary = bwrap_binary() or "bwrap"
         memory = self.limits.max_memory_mb * MB if self.limits is not None else 0
+        egress = self._egress(network)
         args = confine.profile(
-            network=network,
+            network=False,  # never the host's network: egress goes through the proxy's socket
             found=confine.features(binary),
             tmpfs_bytes=memory or None,
             readonly=self.readonly_paths,
             writable=[self.workspace, self.temp_dir],
             hidden=self.hidden_paths,
         )
+        if egress is not None:
+            # after the sandbox's own /tmp, before `/` becomes read-only
+            at = max((i for i, a in enumerate(args) if a == "--remount-ro"), default=len(args))
+            args[at:at] = egress.bwrap_args
+            inner = [*egress.argv_prefix, *inner]
         return [binary, *args, "--chdir", str(self.workspace), "--", *inner]
+
+    def _egress_env(self, network: bool) -> dict[str, str]:
+        egress = self._egress(network) if self.isolation == "bwrap" else None
+        return dict(egress.env) if egress is not None else {}
+
+    def _egress(self, network: bool) -> SandboxEgress | None:
+        if not network or self.egress_socket is None:
+            return None
+        return sandbox_egress(self.egress_socket)
 
     async def run(
         self,
@@ -196,7 +216,7 @@ class Sandbox:
                 command,
                 cgroup.wrap(argv) if cgroup else argv,
                 timeout_s=self.default_timeout_s if timeout_s is None else timeout_s,
-                env=self.environment(env),
+                env=self.environment({**(env or {}), **self._egress_env(network)}),
                 cgroup=cgroup,
                 allowance=allowance,
                 started=started,

@@ -11,6 +11,7 @@ the test, never the machine.
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -208,9 +209,10 @@ def test_an_attack_from_bash_is_refused_and_honk_goes_on(tight: World, name: str
     assert "➖" in done.comment  # nothing changed, and the comment says the run finished
 
 
-def test_a_nested_repository_planted_for_honks_git_never_runs(tight: World) -> None:
-    marker = tight.tmp / f"marker-{uuid.uuid4().hex[:12]}"  # writable by Honk's git, not by bash
-    plant = "\n".join(
+def plant_nested_repository(marker: Path) -> str:
+    """Bash that plants a nested repository at `sub` whose config (filters, textconv, fsmonitor,
+    hooks) and attributes run a script touching `marker`, and declares it a submodule."""
+    return "\n".join(
         [
             "set -e",
             "git init -q sub",
@@ -219,10 +221,10 @@ def test_a_nested_repository_planted_for_honks_git_never_runs(tight: World) -> N
             "git -C sub -c user.name=a -c user.email=a@example.com commit -qm one",
             f"printf '#!/bin/sh\\ntouch {marker}\\ncat\\n' > sub/run.sh",
             "chmod +x sub/run.sh",
-            'for key in filter.x.clean filter.x.smudge diff.x.textconv core.fsmonitor; do',
+            "for key in filter.x.clean filter.x.smudge diff.x.textconv core.fsmonitor; do",
             '  git -C sub config "$key" "$PWD/sub/run.sh"',
             "done",
-            "git -C sub config core.hooksPath \"$PWD/sub\"",
+            'git -C sub config core.hooksPath "$PWD/sub"',
             "cp sub/run.sh sub/post-index-change",
             "echo '* filter=x diff=x' > sub/.gitattributes",
             "echo '* filter=x diff=x' > .gitattributes",
@@ -231,6 +233,23 @@ def test_a_nested_repository_planted_for_honks_git_never_runs(tight: World) -> N
             "echo planted",
         ]
     )
+
+
+def test_the_planted_repository_runs_its_command_under_plain_git(tmp_path: Path) -> None:
+    """The control: plain git (`add -A`, then `status`) on the same plant does run it."""
+    marker = tmp_path / "control-marker"
+    top = tmp_path / "top"
+    top.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_CONFIG_GLOBAL": "/dev/null"}
+    script = "git init -q . && " + f"( {plant_nested_repository(marker)} ) && "
+    script += "git add -A 2>/dev/null; git status >/dev/null 2>&1; true"
+    subprocess.run(["bash", "-c", script], cwd=top, env=env, check=True, capture_output=True)
+    assert marker.exists()
+
+
+def test_a_nested_repository_planted_for_honks_git_never_runs(tight: World) -> None:
+    marker = tight.tmp / f"marker-{uuid.uuid4().hex[:12]}"  # writable by Honk's git, not by bash
+    plant = plant_nested_repository(marker)
     first = run(
         tight,
         "nested repository",
@@ -238,6 +257,11 @@ def test_a_nested_repository_planted_for_honks_git_never_runs(tight: World) -> N
     )
     assert first.results[0].startswith("planted"), first.results[0]
     assert not marker.exists()
+    (pull,) = [p for p in tight.pulls() if p.head_ref.startswith(f"honk/{first.number}-")]
+    pushed = tree(tight, pull.head_ref)
+    assert "calc.py" in pushed  # the real change went out...
+    assert not [e for e in pushed if e == "sub" or e.startswith("sub/")]  # ...the repository not
+    assert "Left out" in (tight.tracking_comment(first.number) or "")  # and it says so
     second = run(
         tight,
         "after the nested repository",
@@ -245,6 +269,25 @@ def test_a_nested_repository_planted_for_honks_git_never_runs(tight: World) -> N
     )
     assert not marker.exists(), "a command planted in the work tree ran outside the sandbox"
     assert "sub" not in second.results[0].split()  # a fresh workspace: nothing left behind
+
+
+def tree(w: World, branch: str) -> list[str]:
+    """Every path on `branch` of the fake GitHub's repository (a gitlink included)."""
+    out = subprocess.run(
+        [
+            "git",
+            "--git-dir",
+            str(w.git_root / f"{REPO}.git"),
+            "ls-tree",
+            "-r",
+            "--name-only",
+            branch,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.split()
 
 
 def test_a_token_in_a_file_marked_minus_diff_still_blocks_the_push(tight: World) -> None:
@@ -279,7 +322,9 @@ def test_viewing_a_huge_sparse_file_keeps_honk_small(roomy: World) -> None:
         roomy,
         "look at the big file",
         [
-            bash("printf 'hello sparse\\n' > big.txt && truncate -s 1500M big.txt && ls -s big.txt"),
+            bash(
+                "printf 'hello sparse\\n' > big.txt && truncate -s 1500M big.txt && ls -s big.txt"
+            ),
             fa.tool_use("str_replace_based_edit_tool", {"command": "view", "path": "big.txt"}),
             bash("rm big.txt; echo removed"),
             fa.text("Looked at it."),
@@ -287,6 +332,7 @@ def test_viewing_a_huge_sparse_file_keeps_honk_small(roomy: World) -> None:
     )
     assert len(done.results) == 3, done.results
     assert "[exit code 0]" in done.results[0], done.results[0]
+    assert "hello sparse" in done.results[1] and "showing the first" in done.results[1]
     assert roomy.honk is not None
     peak = vm_hwm_bytes(roomy.honk.pid)
     assert peak < 500 * 1024 * 1024, f"honk serve peaked at {peak / 2**20:.0f} MiB"

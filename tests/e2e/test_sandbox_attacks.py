@@ -11,6 +11,7 @@ the test, never the machine.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -337,3 +338,33 @@ def test_viewing_a_huge_sparse_file_keeps_honk_small(roomy: World) -> None:
     peak = vm_hwm_bytes(roomy.honk.pid)
     assert peak < 500 * 1024 * 1024, f"honk serve peaked at {peak / 2**20:.0f} MiB"
     assert done.results[2].startswith("removed")
+
+
+def test_setup_network_reaches_only_the_proxy_and_the_report_lists_what_it_refused(
+    tight: World,
+) -> None:
+    """With `setup_network: true` the setup command's requests go through Honk's egress proxy:
+    Honk's own port and a private address are refused there (never connected to: literal
+    addresses are refused unless listed), a direct connection finds no route to the host, and
+    the tracking comment lists each refusal."""
+    fetches = [
+        python(
+            "import urllib.request\n"
+            "try:\n"
+            f"    urllib.request.urlopen('{url}', timeout=10)\n"
+            "except Exception as e:\n"
+            "    print(type(e).__name__)"
+        )
+        for url in (f"http://127.0.0.1:{tight.port}/ping", "http://10.0.0.1/", "http://evil.test/")
+    ]
+    setup = json.dumps("\n".join([*fetches, connect("127.0.0.1", tight.port), "true"]))
+    tight.github.set_file(
+        REPO, ".github/honk.yml", f"{HONK_YML}setup_network: true\nsetup: {setup}\n"
+    )
+    try:
+        done = run(tight, "setup with network", [edit("a - b", "a + b"), fa.text("Fixed add.")])
+    finally:
+        tight.github.set_file(REPO, ".github/honk.yml", HONK_YML)
+    assert "**Network requests refused** (`HONK_EGRESS_ALLOW`)" in done.comment
+    for host in (f"127.0.0.1:{tight.port}", "10.0.0.1", "evil.test"):
+        assert host in done.comment, host

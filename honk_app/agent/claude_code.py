@@ -11,7 +11,12 @@ stopped lives in `claude_code_launch.py`; what it is told and what Honk reads ba
   `auto`, the default, falls back like the command sandbox to `none` (logged): the clean
   environment stays, the rest does not.
 - Limits: turns and budget go to the CLI, and the proxy enforces the budget by its own count;
-  the time limit, `close()` and cancellation kill the CLI and every process it started.
+  the time limit, `close()` and cancellation kill the CLI and every process it started. The
+  sandbox's watchdog (`honk_app.workspace.limits.Guard`) counts the processes of the CLI's tree
+  and the disk its writable directories use: past a limit, it kills the tree and the session
+  ends with an error saying which limit.
+- The web: only with the repository's `allow_web`, and only through Honk's filtering egress
+  proxy (the run's socket, `ClaudeCodeSettings.egress_socket`); never the host's network.
 
 Each `start`/`follow_up` runs one CLI process; a follow-up resumes the CLI's session (stored in the
 run's CLAUDE_CONFIG_DIR), and limits count from `start`.
@@ -46,6 +51,7 @@ from honk_app.agent.claude_code_launch import (
     RunPaths,
     bwrap_problem,
     find_cli,
+    frozen_tree,
     grown_tree,
     kill_all,
     load_sdk,
@@ -67,7 +73,7 @@ from honk_app.agent.proxy import DEFAULT_UPSTREAM, AnthropicProxy
 from honk_app.agent.proxy_rules import Meter, ProxyGrant
 from honk_app.models import AgentOutcome, AgentStop, Limits, Usage
 from honk_app.safety.secret_scan import redact
-from honk_app.workspace.limits import DEFAULT_LIMITS
+from honk_app.workspace.limits import DEFAULT_LIMITS, DiskMeter, Guard
 from honk_app.workspace.sandbox import bwrap_binary
 
 if TYPE_CHECKING:
@@ -149,6 +155,8 @@ class ClaudeCodeSession:
         self._stderr: list[str] = []
         self._pump: asyncio.Task[ResultView | None] | None = None
         self._tree: list[ProcInfo] = []
+        self._disk: DiskMeter | None = None
+        self._limit_hit: str | None = None  # the sentence of the sandbox limit the call passed
         self._closed = False
 
     # the contract
@@ -199,11 +207,13 @@ class ClaudeCodeSession:
         if early is not None:
             return self._outcome(early[0], "", early[1])
         self._forced, self._failure, self._live_turns = None, None, set()
+        self._limit_hit = None
         assert self._paths is not None
         self._paths.pid_file.unlink(missing_ok=True)  # the previous call's CLI is gone
         began = time.monotonic()
         loop = asyncio.get_running_loop()
         deadline = loop.call_later(limits.timeout_s - self._active_s, self._expire)
+        watching = asyncio.create_task(self._watch_limits())
         self._pump = asyncio.create_task(self._drive(prompt))
         try:
             result = await asyncio.shield(self._pump)
@@ -215,6 +225,7 @@ class ClaudeCodeSession:
             raise
         finally:
             deadline.cancel()
+            watching.cancel()
             self._kill()
             await wait_gone(self._tree)
             self._active_s += time.monotonic() - began
@@ -231,6 +242,8 @@ class ClaudeCodeSession:
             limits_timeout_s=limits.timeout_s,
             failure=self._failure,
         )
+        if self._limit_hit is not None:
+            stop, error = "error", self._limit_hit
         summary = result.text if result is not None and not result.is_error else ""
         return self._outcome(stop, summary, error)
 
@@ -250,6 +263,9 @@ class ClaudeCodeSession:
             workspace=self._workspace,
             sdk_version=self._sdk.__version__,
         )
+        limits = self.settings.limits
+        if limits is not None and limits.max_disk_mb:
+            self._disk = DiskMeter([self._workspace, self._paths.root], limits.max_disk_mb)
 
     def _options(self) -> ClaudeAgentOptions:
         assert self._grant is not None and self._paths is not None
@@ -325,6 +341,38 @@ class ClaudeCodeSession:
         self._note_process()
         kill_all(self._tree)
 
+    async def _watch_limits(self) -> None:
+        """The sandbox's watchdog on the CLI's tree (processes, disk) until the call ends: as
+        root the kernel ignores RLIMIT_NPROC, so only this counts the processes."""
+        limits = self.settings.limits
+        if limits is None or not (limits.max_procs or limits.max_disk_mb):
+            return
+        allowance = await asyncio.to_thread(self._disk.start) if self._disk is not None else 0
+        pid = self.process_id
+        while pid is None:  # the launcher, another process, has not recorded its pid yet
+            await asyncio.sleep(0.05)
+            pid = self.process_id
+        guard = Guard(
+            limits,
+            pid,
+            stop=lambda: self._stop_at_limit(limits, guard),
+            disk=self._disk,
+            allowance=allowance,
+        )
+        await guard.watch()
+
+    def _stop_at_limit(self, limits: Limits, guard: Guard) -> None:
+        if guard.tripped is None or self._forced is not None:
+            return
+        sentence = limits.sentence(guard.tripped)
+        self._limit_hit = sentence.replace("The command was stopped", "Claude Code was stopped", 1)
+        self._forced = "error"
+        pid = self.process_id
+        if pid is not None:  # stop the tree from growing, then kill all of it
+            session = self.settings.isolation == "none"
+            self._tree = frozen_tree(self._tree, pid, session=session)
+        self._kill()
+
     def _expire(self) -> None:
         self._forced = "timeout"
         self._kill()
@@ -384,11 +432,15 @@ def open_claude_code_session(
     read_only_paths: Sequence[Path] = (),
     limits: Limits | None = None,
     isolation: Literal["bwrap", "none"] = "bwrap",
+    egress_socket: Path | None = None,
 ) -> ClaudeCodeSession:
     """A session for a run whose repository chose `agent: claude-code`; `hidden_paths` (Honk's
-    data dir, key file) join the `.env` of the working directory in being emptied."""
+    data dir, key file) join the `.env` of the working directory in being emptied;
+    `egress_socket`, the run's grant of Honk's egress proxy, is the web's only way in with
+    `allow_web`."""
     settings = ClaudeCodeSettings(
         allow_web=config.allow_web,
+        egress_socket=egress_socket,
         allowed_commands=tuple(config.allowed_commands) or None,
         hidden_paths=tuple(str(p.resolve()) for p in [Path(".env"), *hidden_paths]),
         read_only_paths=tuple(str(p) for p in read_only_paths),

@@ -11,9 +11,16 @@
   a few files of /etc read-only, the CLI's own directory and the operator's `read_only_paths`
   read-only, writable only the workspace (its `.git` read-only: a hook planted there would run
   outside the sandbox) and the run's own HOME and CLAUDE_CONFIG_DIR, and nothing else of the
-  host. `allow_web` shares the network, since WebFetch runs in the CLI.
+  host. Never the host's network: with `allow_web` (WebFetch and WebSearch run in the CLI
+  itself) and a run's egress socket, the CLI runs under the egress forwarder
+  (`honk_app.workspace.egress_rules.sandbox_egress`), in the sandbox's own network namespace,
+  with HTTP(S)_PROXY pointing at it, so the web is reached only through Honk's filtering proxy.
+  The CLI's calls to the Anthropic API still go to ANTHROPIC_UNIX_SOCKET: the CLI picks that
+  socket for the API before it looks at any proxy variable.
 - Limits: the sandbox's rlimits (`honk_app.workspace.limits`) on the CLI and everything it starts,
-  except CPU time: the CLI itself lives as long as the run, which its own time limit bounds.
+  except CPU time: the CLI itself lives as long as the run, which its own time limit bounds. The
+  sandbox's watchdog (`Guard`: processes, disk) watches the CLI's tree too (claude_code.py), so
+  the process limit holds even as root, where the kernel ignores RLIMIT_NPROC.
 - Processes: the CLI's tree is read from /proc (its descendants and its session), remembered
   while it runs, and killed on a time limit, `close()` or cancellation.
 """
@@ -35,6 +42,7 @@ from honk_app.agent.base import AgentUnavailable
 from honk_app.agent.proxy_rules import ProxyGrant
 from honk_app.models import Limits
 from honk_app.workspace import confine
+from honk_app.workspace.egress_rules import SandboxEgress, sandbox_egress
 from honk_app.workspace.limits import DEFAULT_LIMITS, MB, limited
 
 Isolation = Literal["auto", "bwrap", "none"]
@@ -66,7 +74,8 @@ QUIET = {  # Claude Code's documented switches for everything a headless run doe
 @dataclass(frozen=True)
 class ClaudeCodeSettings:
     isolation: Isolation = "auto"  # auto: bwrap where it works, else none (logged), as the sandbox
-    allow_web: bool = False  # WebFetch runs in the CLI: with it the sandbox shares the network
+    allow_web: bool = False  # WebFetch runs in the CLI: with it, egress through `egress_socket`
+    egress_socket: Path | None = None  # the run's filtering proxy (workspace/egress.py), if any
     allowed_commands: tuple[str, ...] | None = None  # None: any command (inside the sandbox)
     max_retries: int = 2  # CLAUDE_CODE_MAX_RETRIES
     cli_path: Path | None = None  # default: the CLI bundled with claude_agent_sdk
@@ -114,7 +123,18 @@ def cli_environment(
     }
     if settings.isolation != "none":
         env["ANTHROPIC_UNIX_SOCKET"] = str(grant.unix_socket)
+    egress = web_egress(settings)
+    if egress is not None:
+        env.update(egress.env)  # HTTP(S)_PROXY: the forwarder, in the sandbox's own network
     return env
+
+
+def web_egress(settings: ClaudeCodeSettings) -> SandboxEgress | None:
+    """How the CLI reaches the web: only with `allow_web`, inside bubblewrap, and a run's egress
+    socket, through Honk's filtering proxy; otherwise it does not (None)."""
+    if not settings.allow_web or settings.isolation == "none" or settings.egress_socket is None:
+        return None
+    return sandbox_egress(settings.egress_socket)
 
 
 def launch_argv(
@@ -139,13 +159,19 @@ def launch_argv(
     readonly = [Path(p) for p in settings.read_only_paths]
     readonly += [cli.parent, socket_path, workspace / ".git"]
     args = confine.profile(
-        network=settings.allow_web,
+        network=False,  # never the host's network: the web only through the egress proxy
         found=confine.features(bwrap),
         tmpfs_bytes=memory or None,
         readonly=readonly,
         writable=[paths.home, paths.config, workspace],
         hidden=[Path(p) for p in settings.hidden_paths],
     )
+    egress = web_egress(settings)
+    if egress is not None:
+        # as in `Sandbox.argv`: after the sandbox's own /tmp, before `/` becomes read-only
+        at = max((i for i, a in enumerate(args) if a == "--remount-ro"), default=len(args))
+        args[at:at] = egress.bwrap_args
+        command = [*egress.argv_prefix, *command]  # the forwarder wraps the CLI
     return [bwrap, *args, "--chdir", str(workspace), "--", *command]
 
 
@@ -320,3 +346,18 @@ def grown_tree(tree: Sequence[ProcInfo], pid: int, *, session: bool) -> list[Pro
     for proc in process_tree(table, pid, session=session):
         known[proc.pid] = proc
     return list(known.values())
+
+
+def frozen_tree(tree: Sequence[ProcInfo], pid: int, *, session: bool) -> list[ProcInfo]:
+    """`grown_tree`, with every process in it stopped (SIGSTOP) until no new one appears: a fork
+    bomb outside a pid namespace could otherwise fork faster than it is killed."""
+    known = grown_tree(tree, pid, session=session)
+    for _ in range(100):
+        for proc in alive(known):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(proc.pid, signal.SIGSTOP)
+        grown = grown_tree(known, pid, session=session)
+        if len(grown) == len(known):
+            return grown
+        known = grown
+    return known

@@ -13,6 +13,7 @@ from honk_app.agent.claude_code import open_claude_code_session
 from honk_app.repo_config import RepoConfig
 from honk_app.runs.progress import TrackingProgress
 from honk_app.runs.runtime import Runtime
+from honk_app.workspace.sandbox import Sandbox
 
 
 def _api_key(rt: Runtime) -> str:
@@ -49,6 +50,8 @@ def open_session(
             read_only_paths=rt.settings.sandbox_readonly,
             limits=rt.settings.sandbox_limits,
             isolation="bwrap" if rt.settings.HONK_SANDBOX == "on" else "none",
+            # the run's grant of the egress proxy, opened with the run's sandbox (runs/work.py)
+            egress_socket=runner.egress_socket if isinstance(runner, Sandbox) else None,
         )
     from honk_app.agent import loop  # the one deliberate late import (see the module docstring)
 

@@ -8,6 +8,8 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -36,7 +38,9 @@ from honk_app.agent.claude_code_launch import (
 from honk_app.agent.claude_code_messages import AUDIT_CAP
 from honk_app.agent.proxy import AnthropicProxy
 from honk_app.models import AgentOutcome
+from honk_app.models import Limits as SandboxLimits
 from honk_app.repo_config import RepoConfig
+from honk_app.workspace.limits import DEFAULT_LIMITS
 from tests.agent.test_claude_code_launch import PLANTED, REAL_KEY, require_bwrap
 from tests.fakes import anthropic as fake_api
 from tests.needs import require_claude_code_sdk as require_sdk
@@ -103,13 +107,18 @@ async def running(
     isolation: str = "bwrap",
     limits: Limits | None = None,
     model: str = "claude-sonnet-4-5",
+    sandbox: SandboxLimits = DEFAULT_LIMITS,
 ) -> AsyncIterator[Run]:
     require_sdk()
     if isolation == "bwrap":
         require_bwrap()
     fake = fake_api.FakeAnthropic(scripted(steps), api_key=REAL_KEY)
     with fake, AnthropicProxy(REAL_KEY, upstream_url=fake.url) as proxy:
-        settings = ClaudeCodeSettings(isolation=isolation, max_retries=0)  # type: ignore[arg-type]
+        settings = ClaudeCodeSettings(
+            isolation=isolation,  # type: ignore[arg-type]
+            max_retries=0,
+            limits=sandbox,
+        )
         task = AgentTask(
             workspace=workspace,
             system_prompt="You are Honk, working on a GitHub issue.",
@@ -309,6 +318,41 @@ async def test_stopping_a_run_leaves_no_process_behind(
         assert not any(marker in cmdline(p.pid) for p in proc_table())
         await run.session.close()
         assert await token_refused(run)
+
+
+# As in tests/workspace/test_sandbox_limits.py: every process stays alive, and it stops at depth 9
+# (at most 1023 processes) should every limit fail.
+FORK_BOMB = (
+    "f(){ if [ $1 -lt 9 ]; then f $(($1+1)) & f $(($1+1)) & fi; exec -a {m} sleep 30; }; f 0"
+)
+
+
+def live(marker: str) -> list[int]:
+    return [p.pid for p in alive(proc_table()) if marker in cmdline(p.pid)]
+
+
+@pytest.mark.parametrize("isolation", ["bwrap", "none"])
+async def test_a_fork_bomb_in_the_cli_ends_the_session_and_leaves_nothing(
+    isolation: str, repo: Path
+) -> None:
+    """The sandbox's watchdog counts the CLI's processes, even as root (where the kernel ignores
+    RLIMIT_NPROC): past the limit it kills the whole tree and says which limit."""
+    marker = f"honk-bomb-{uuid.uuid4().hex[:12]}"
+    command = FORK_BOMB.replace("{m}", marker)
+    steps = [fake_api.tool_use("Bash", {"command": command}), fake_api.text("never")]
+    sandbox = SandboxLimits(max_procs=64)
+    async with running(steps, repo, isolation=isolation, sandbox=sandbox) as run:
+        began = time.monotonic()
+        outcome = await run.session.start()
+        elapsed = time.monotonic() - began
+        for _ in range(100):
+            if not live(marker):
+                break
+            await asyncio.sleep(0.05)
+        assert not live(marker)
+    assert outcome.stop == "error"
+    assert outcome.error == "Claude Code was stopped: it started more than 64 processes at once."
+    assert elapsed < 25  # well before the bomb's sleeps would end on their own
 
 
 async def test_an_api_error_stops_the_run_with_a_readable_sentence(repo: Path) -> None:

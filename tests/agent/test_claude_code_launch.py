@@ -27,10 +27,17 @@ from honk_app.agent.claude_code_launch import (
     parse_stat,
     process_tree,
     read_pid,
+    web_egress,
 )
 from honk_app.agent.proxy_rules import ProxyGrant
 from honk_app.models import Limits
 from honk_app.workspace import confine
+from honk_app.workspace.egress_rules import (
+    FORWARDER,
+    SANDBOX_FORWARDER,
+    SANDBOX_SOCKET,
+    sandbox_egress,
+)
 from honk_app.workspace.sandbox import Sandbox, bwrap_binary
 from tests.needs import missing
 
@@ -103,15 +110,59 @@ def test_the_sandbox_has_no_network_and_a_read_only_git_directory(tmp_path: Path
     assert tail[0].endswith("bash") and tail[1] == "-c" and "ulimit" in tail[2]
     assert tail[-2:] == ["honk-limits", "/venv/claude_agent_sdk/_bundled/claude"]
     assert "-t" not in tail[2].split()  # no CPU limit: the CLI lives as long as the run
-    web = launch_argv(
-        ClaudeCodeSettings(isolation="bwrap", allow_web=True),
+
+
+EGRESS = Path("/run/honk-egress/run-1.sock")
+
+
+@pytest.mark.parametrize(
+    ("allow_web", "egress_socket", "isolation"),
+    [
+        (True, EGRESS, "bwrap"),
+        (True, None, "bwrap"),  # no grant: no web at all
+        (False, EGRESS, "bwrap"),  # the config did not allow it
+        (True, EGRESS, "none"),  # no sandbox, nothing to bind
+    ],
+)
+def test_the_web_is_reached_only_through_honks_egress_proxy(
+    allow_web: bool, egress_socket: Path | None, isolation: str
+) -> None:
+    """Never the host's network; with `allow_web` and a run's egress socket, the same plumbing as
+    the command sandbox: the socket and forwarder bound in, the forwarder wrapping the CLI, and
+    HTTP(S)_PROXY set, while the Anthropic API stays on ANTHROPIC_UNIX_SOCKET."""
+    settings = ClaudeCodeSettings(
+        isolation=isolation,  # type: ignore[arg-type]
+        allow_web=allow_web,
+        egress_socket=egress_socket,
+    )
+    argv = launch_argv(
+        settings,
         bwrap="/usr/bin/bwrap",
         cli=Path("/c/claude"),
-        workspace=workspace,
+        workspace=Path("/work/ws"),
         paths=PATHS,
         socket_path=Path("/p/a.sock"),
     )
-    assert "--share-net" in web  # WebFetch runs in the CLI itself
+    env = cli_environment(settings, GRANT, PATHS, "0.2.187")
+    assert "--share-net" not in argv
+    if not (allow_web and egress_socket is not None and isolation == "bwrap"):
+        assert web_egress(settings) is None
+        assert str(EGRESS) not in argv and SANDBOX_SOCKET not in argv
+        assert not any("proxy" in name.lower() for name in env)
+        return
+    egress = sandbox_egress(EGRESS)
+    triples = [tuple(argv[i : i + 3]) for i in range(len(argv) - 2)]
+    assert ("--ro-bind", str(EGRESS), SANDBOX_SOCKET) in triples
+    assert ("--ro-bind", str(FORWARDER), SANDBOX_FORWARDER) in triples
+    # bound before `/` becomes read-only, as in the command sandbox
+    last_remount = len(argv) - 1 - argv[::-1].index("--remount-ro")
+    assert triples.index(("--ro-bind", str(EGRESS), SANDBOX_SOCKET)) < last_remount
+    tail = argv[argv.index("--") + 1 :]
+    assert tail[: len(egress.argv_prefix)] == egress.argv_prefix  # the forwarder wraps the CLI
+    assert tail[-2:] == ["honk-limits", "/c/claude"]
+    assert {k: env[k] for k in egress.env} == egress.env
+    assert env["HTTPS_PROXY"].startswith("http://127.0.0.1:")
+    assert env["ANTHROPIC_UNIX_SOCKET"] == str(GRANT.unix_socket)  # the API's own way out
 
 
 def test_the_cli_gets_the_sandboxs_allow_list(

@@ -14,6 +14,7 @@ from typing import Any
 from dbos import DBOS
 
 from honk_app.github.installation import InstallationClient
+from honk_app.github.models import WRITE_PERMISSIONS
 from honk_app.models import Outcome, Phase, PhaseState, Trigger
 from honk_app.repo_config import ConfigError, parse_config
 from honk_app.report.comment import RunView, run_marker, tracking_comment
@@ -42,8 +43,22 @@ async def configure(
     trigger = Trigger.from_json(trigger_json)
     if await rt.store.ais_cancelled(trigger.run_id):
         return {"error": "stopped before it started"}
-    await rt.store.aupdate(trigger.run_id, status="running")
     gh = await rt.github.installation(trigger.installation_id)
+    # Asked again when the run starts: a run may wait long in the queue, and access can go.
+    if await gh.permission(trigger.target.full_name, trigger.sender_login) not in WRITE_PERMISSIONS:
+        sentence = (
+            f"@{trigger.sender_login} no longer has write access here, so this run did not start."
+        )
+        view = dataclasses.replace(
+            start_view(trigger), outcome=Outcome.UNAUTHORIZED, outcome_detail=sentence
+        )
+        await _finish_comment(rt, gh, trigger, comment_id, view)
+        await rt.store.aupdate(
+            trigger.run_id, status="refused", outcome="unauthorized", summary=sentence
+        )
+        await rt.store.aaudit(trigger.run_id, "refused", {"reason": "no write access at start"})
+        return {"error": sentence}
+    await rt.store.aupdate(trigger.run_id, status="running")
     text, source = await gh.repo_config_text(
         trigger.target.full_name, trigger.target.owner, trigger.repository.default_branch
     )

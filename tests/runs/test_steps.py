@@ -20,6 +20,7 @@ from tests.fixtures import payloads
 from tests.runs.memory_world import (
     PR,
     REPO,
+    SENDER,
     World,
     failed_tests,
     headline,
@@ -133,6 +134,24 @@ async def test_a_configuration_error_without_a_tracking_comment_posts_one(world:
     await steps.configure(world.rt, data, None)
     await steps.configure(world.rt, data, None)  # replayed after a crash
     assert headline(world.tracking_comment()) == "⚠️ Honk could not use its configuration."
+
+
+@pytest.mark.parametrize("level", ["read", "none"])
+async def test_a_requester_who_lost_write_access_while_queued_gets_no_run(
+    world: World, level: str
+) -> None:
+    trigger = world.trigger()
+    data = await world.recorded(trigger)
+    comment_id = await intake.announce(world.rt, data)
+    world.github.set_permission(REPO, SENDER, level)  # removed while the run waited
+
+    result = await steps.configure(world.rt, data, comment_id)
+
+    assert "config" not in result
+    body = world.tracking_comment()  # the mention is shown, not sent
+    assert f"`@{SENDER}` no longer has write access here, so this run did not start." in body
+    row = world.row(trigger)
+    assert (row.status, row.outcome) == ("refused", "unauthorized")
 
 
 async def test_a_stopped_run_does_not_start(world: World) -> None:

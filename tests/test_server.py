@@ -45,6 +45,8 @@ def test_fresh_install_registers_the_app_and_then_serves_webhooks(tmp_path: Path
             lambda: re.search(r"(http://\S+/\?token=\S+) to register", log_path.read_text()),
             "the setup link in the log",
         ).group(1)
+        # the link is logged while the app is built, just before the server starts listening
+        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/ping"), "Honk to listen")
         # without the token from the log, a stranger cannot register an App of their own
         assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 403
         page = httpx.get(link)
@@ -125,3 +127,10 @@ def test_startup_fails_before_listening_with_one_line_per_problem(tmp_path: Path
         except httpx.HTTPError:
             listening = False
     assert not listening
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False

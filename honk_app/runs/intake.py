@@ -6,6 +6,7 @@ and return plain JSON, which DBOS stores; the runtime is passed in by the workfl
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -88,6 +89,10 @@ async def authorize(rt: Runtime, trigger_json: dict[str, Any]) -> str | None:
             head_repo = pull.head_repo_full_name
         if head_repo is None or head_repo.lower() != trigger.target.full_name.lower():
             return "fork"
+    # What `/honk retry` looks for: only a request that was authorized may be repeated.
+    await rt.store.aaudit(
+        trigger.run_id, "authorized", {"by": trigger.sender_login, "permission": permission}
+    )
     return None
 
 
@@ -184,16 +189,21 @@ async def resolve_retry(rt: Runtime, trigger_json: dict[str, Any]) -> dict[str, 
     trigger = Trigger.from_json(trigger_json)
     store = rt.store
 
-    def replayable(row: RunRow | None) -> bool:
-        """Only a request that passed `authorize` may be repeated, never a refused one."""
-        return row is not None and row.command == "run" and row.status not in ("refused",)
+    async def replayable(row: RunRow | None) -> bool:
+        """Only a request recorded as authorized may be repeated: never a refused one, nor one
+        whose permission check never finished."""
+        if row is None or row.command != "run" or row.status == "refused":
+            return False
+        trail = await asyncio.to_thread(store.audit_trail, row.run_id)
+        return any(kind == "authorized" for kind, _ in trail)
 
     earlier = await store.aget(trigger.retry_of) if trigger.retry_of else None
-    if not replayable(earlier):
-        earlier = next(
-            (r for r in await store.afor_target(trigger.target.key, limit=20) if replayable(r)),
-            None,
-        )
+    if not await replayable(earlier):
+        earlier = None
+        for row in await store.afor_target(trigger.target.key, limit=20):
+            if await replayable(row):
+                earlier = row
+                break
     if earlier is None:
         await store.aupdate(trigger.run_id, status="succeeded", outcome="nothing to retry")
         await _reply(

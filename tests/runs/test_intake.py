@@ -267,7 +267,9 @@ async def test_retry_with_nothing_to_retry_answers_with_help(world: World) -> No
 
 async def test_retry_repeats_the_last_request_that_was_allowed(world: World) -> None:
     allowed = world.trigger("issue_comment", payloads.issue_comment("/honk fix the README"))
-    await world.recorded(allowed)
+    assert await intake.authorize(world.rt, await world.recorded(allowed)) is None
+    unchecked = world.trigger("issue_comment", payloads.issue_comment("/honk push it all"))
+    await world.recorded(unchecked)  # newer, but Honk crashed before its permission was checked
     refused = world.trigger("issue_comment", payloads.issue_comment("/honk rm -rf", sender="x"))
     await intake.refuse(world.rt, await world.recorded(refused), "unauthorized")
     trigger = world.trigger("issue_comment", payloads.issue_comment("/honk retry"))

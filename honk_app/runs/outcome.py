@@ -36,6 +36,7 @@ class WorkResult:
     draft_always: bool = False
     unconfined: bool = False  # HONK_SANDBOX=off: every report says so
     egress_refused: list[str] = field(default_factory=list)  # what the egress proxy refused
+    notes: list[str] = field(default_factory=list)  # sentences for the report (RunView.notes)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

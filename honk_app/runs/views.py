@@ -76,6 +76,7 @@ def final_view(trigger: Trigger, work: WorkResult, pull: dict[str, Any] | None) 
     view.agent = work.agent_name
     view.unconfined = work.unconfined
     view.egress_refused = list(work.egress_refused)
+    view.notes = list(work.notes)
     view.model = work.model
     if work.limits:
         view.limits = RunLimits(**work.limits)

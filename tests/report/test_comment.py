@@ -327,3 +327,14 @@ def test_many_findings_are_counted_after_the_first_fifteen() -> None:
     body = tracking_comment(view)
     assert "- Finding 14.\n- … and 385 more" in body
     assert "Finding 15." not in body
+
+
+def test_notes_are_listed_as_safe_single_lines() -> None:
+    view = RunView(
+        run_id="honk-1",
+        target=Target("o", "r", 1),
+        notes=["The issue was edited after @mallory asked; fixes #9 ![x](https://evil/x)"],
+    )
+    body = tracking_comment(view)
+    note = next(line for line in body.splitlines() if line.startswith("ℹ️"))
+    assert "`@mallory`" in note and "`#9`" in note

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import logging
 import signal
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from honk_app import __version__
 from honk_app.runs import launch
-from honk_app.runs.runtime import open_store
+from honk_app.runs.runtime import current, open_store, settings_secrets
+from honk_app.safety.secret_scan import redact
 from honk_app.server import create_app
 from honk_app.settings import Settings, load_settings
 from honk_app.workspace.egress_rules import parse_allow_list
@@ -22,12 +26,49 @@ from honk_app.workspace.egress_rules import parse_allow_list
 log = logging.getLogger("honk")
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, known_secrets: Iterable[str] = ()) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    static = list(known_secrets)
+
+    def live() -> list[str]:
+        """The runtime's secrets once it runs (they grow with each installation token)."""
+        try:
+            return current().known_secrets
+        except RuntimeError:
+            return static
+
+    logging.setLogRecordFactory(redacting_records(logging.getLogRecordFactory(), live))
+
+
+def redacting_records(
+    factory: Callable[..., logging.LogRecord], known_secrets: Callable[[], Iterable[str]]
+) -> Callable[..., logging.LogRecord]:
+    """A log record factory that redacts each record's message, traceback and stack as it is made.
+
+    Libraries log at debug what they send (the Anthropic SDK logs request bodies with the agent's
+    tool output in them); a factory reaches every logger and every handler, uvicorn's included,
+    where a handler's filter would miss the handlers others configure.
+    """
+    formatter = logging.Formatter()
+
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        # A record whose message cannot be formatted is left for logging to report as it does.
+        with contextlib.suppress(Exception):
+            secrets = list(known_secrets())
+            record.msg = redact(record.getMessage(), secrets)
+            record.args = None
+            if record.exc_info:
+                record.exc_text = redact(formatter.formatException(record.exc_info), secrets)
+            if record.stack_info:
+                record.stack_info = redact(record.stack_info, secrets)
+        return record
+
+    return make
 
 
 def check_startup(settings: Settings, *, needs_database: bool = True) -> list[str]:
@@ -56,7 +97,7 @@ def _fail(problems: list[str]) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.env_file)
-    _configure_logging(settings.LOG_LEVEL)
+    _configure_logging(settings.LOG_LEVEL, settings_secrets(settings))
     if not settings.needs_setup:
         problems = check_startup(settings)
         if problems:
@@ -94,7 +135,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def worker(args: argparse.Namespace) -> int:
     settings = load_settings(args.env_file)
-    _configure_logging(settings.LOG_LEVEL)
+    _configure_logging(settings.LOG_LEVEL, settings_secrets(settings))
     problems = check_startup(settings)
     if problems:
         return _fail(problems)

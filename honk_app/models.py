@@ -7,6 +7,8 @@ outputs are stored), and free of I/O.
 from __future__ import annotations
 
 import enum
+import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,6 +23,8 @@ class Command(enum.StrEnum):
     STATUS = "status"
     UNKNOWN = "unknown"  # `/honk` followed by nothing usable: answered with usage
 
+
+_ID_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 
 TriggerSource = Literal["label", "issue_comment", "review_comment", "review", "check_run"]
 
@@ -64,6 +68,16 @@ class Repository:
     private: bool = True
     id: int = 0
 
+    @property
+    def web_url(self) -> str:
+        """The GitHub host this repository lives on (github.com or an Enterprise server), read
+        from the signed payload's clone URL: the one host published links may point to."""
+        scheme, sep, rest = self.clone_url.partition("://")
+        host = rest.split("/", 1)[0]
+        if sep and scheme in ("http", "https") and host and "@" not in host:
+            return f"{scheme}://{host}"
+        return "https://github.com"
+
 
 @dataclass(frozen=True)
 class Trigger:
@@ -88,12 +102,20 @@ class Trigger:
     retry_of: str | None = None  # run id of a check run being re-requested
     title: str = ""
     body: str = ""  # issue or pull request body (untrusted)
+    # What the signed body names (a comment's id, a labeling); "" falls back to the delivery id,
+    # which is not signed: a body re-sent under a new delivery id must not be a second run.
+    run_key: str = ""
 
     @property
     def run_id(self) -> str:
-        """Deterministic workflow id: a redelivery of the same webhook maps to the same run."""
+        """Deterministic workflow id: the same comment or labeling maps to the same run."""
+        if self.run_key:
+            return f"honk-{self.run_key}"
+        delivery = self.delivery_id
+        if not _ID_SAFE.fullmatch(delivery):  # kept within the run marker's charset
+            delivery = "d" + hashlib.sha256(delivery.encode()).hexdigest()[:32]
         suffix = f"-c{self.comment_id}" if self.comment_id is not None else ""
-        return f"honk-{self.delivery_id}{suffix}"
+        return f"honk-{delivery}{suffix}"
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON types. By hand: `dataclasses.asdict` deep-copies and was a tenth of the

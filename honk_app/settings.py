@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     HONK_SANDBOX_MAX_DISK_MB: int = Field(default=4096, ge=0)
     HONK_SANDBOX_CGROUP: str = ""  # "": Honk's own cgroup if delegated; a cgroup's path; "off"
     HONK_SANDBOX_READONLY: str = ""  # colon-separated host paths a sandbox may read (toolchains)
+    # Budgets beyond one run (honk_app/runs/budgets.py), in USD; unset is unlimited. Days and
+    # months are UTC: a day's budget resets at 00:00 UTC, a month's on the 1st at 00:00 UTC.
+    HONK_BUDGET_REPO_DAY_USD: float | None = Field(default=None, ge=0)
+    HONK_BUDGET_PERSON_DAY_USD: float | None = Field(default=None, ge=0)
+    HONK_BUDGET_INSTALLATION_MONTH_USD: float | None = Field(default=None, ge=0)
 
     @field_validator("WEBHOOK_PATH")
     @classmethod

@@ -8,6 +8,7 @@ what GitHub really sends can never drop a delivery. Every missing or mistyped fi
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -171,6 +172,21 @@ def _head(pull_request: Mapping[str, Any]) -> tuple[str | None, str | None, str 
     return _optional_text(head.get("ref")), _optional_text(head.get("sha")), full_name
 
 
+def _labeling_key(
+    repository: Repository, number: int, label: Mapping[str, Any], issue: Mapping[str, Any]
+) -> str:
+    """One labeling, from what the signed body says: repository, issue, label and the time the
+    issue changed. "" (fall back to the delivery id) when the body gives no time."""
+    when = _optional_text(issue.get("updated_at"))
+    if when is None:
+        return ""
+    label_id = _optional_int(label.get("id"))
+    which = str(label_id) if label_id is not None else str(label.get("name", "")).casefold()
+    where = str(repository.id) if repository.id else repository.full_name.lower()
+    digest = hashlib.sha256(f"{where}\n{number}\n{which}\n{when}".encode()).hexdigest()
+    return f"l{number}-{digest[:24]}"
+
+
 # ---------------------------------------------------------------------------------------------
 # One function per event
 
@@ -191,11 +207,14 @@ def _on_issues(
         return common
     issue = _mapping(payload.get("issue"), "issue")
     is_pr = _is_mapping(issue.get("pull_request"))
+    target = _target(common["repository"], issue.get("number"), "issue.number", is_pr)
+    label = _mapping(payload.get("label"), "label")
     return Trigger(
         command=Command.RUN,
         source="label",
-        target=_target(common["repository"], issue.get("number"), "issue.number", is_pr),
+        target=target,
         delivery_id=delivery_id,
+        run_key=_labeling_key(common["repository"], target.number, label, issue),
         title=_optional_text(issue.get("title")) or "",
         body=_optional_text(issue.get("body")) or "",
         **common,
@@ -212,16 +231,23 @@ class _CommentEvent:
     counts: str  # for reasons: what counts instead
     source: TriggerSource
     parent: str  # "issue" or "pull_request": title, body and number come from it
+    id_prefix: str  # the three kinds have separate id spaces: their run ids must not meet
 
 
 _ISSUE_COMMENT = _CommentEvent(
-    "comment", "comment", "created", "new comments", "issue_comment", "issue"
+    "comment", "comment", "created", "new comments", "issue_comment", "issue", "ic"
 )
 _REVIEW_COMMENT = _CommentEvent(
-    "review comment", "comment", "created", "new comments", "review_comment", "pull_request"
+    "review comment",
+    "comment",
+    "created",
+    "new comments",
+    "review_comment",
+    "pull_request",
+    "rc",
 )
 _REVIEW = _CommentEvent(
-    "review", "review", "submitted", "newly submitted reviews", "review", "pull_request"
+    "review", "review", "submitted", "newly submitted reviews", "review", "pull_request", "rv"
 )
 
 
@@ -258,14 +284,16 @@ def _on_comment(
             side=_optional_text(item.get("side")),
             diff_hunk=_optional_text(item.get("diff_hunk")),
         )
+    comment_id = _integer(item.get("id"), f"{spec.key}.id")
     return Trigger(
         command=parsed.command,
         source=spec.source,
         target=_target(common["repository"], parent.get("number"), f"{spec.parent}.number", is_pr),
         delivery_id=delivery_id,
+        run_key=f"{spec.id_prefix}{comment_id}",
         instruction=parsed.instruction,
         command_line=parsed.line,
-        comment_id=_integer(item.get("id"), f"{spec.key}.id"),
+        comment_id=comment_id,
         location=location,
         head_ref=head_ref,
         head_repo_full_name=head_repo,

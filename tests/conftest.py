@@ -7,12 +7,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from honk_app.settings import Settings
 from tests.fakes.github_auth import generate_private_key_pem
 from tests.postgres import stop_server
 
 WEBHOOK_SECRET = "test-webhook-secret-0123456789"
+
+# Property-based tests are deterministic (the same examples on every run and machine, no example
+# database) and have no per-example deadline: CI must not flake on a slow, shared machine.
+hypothesis_settings.register_profile(
+    "honk",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.load_profile("honk")
 
 
 def pytest_sessionfinish() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import pydantic
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -151,3 +152,36 @@ def test_env_file_is_read_and_environment_wins(
         s.WEBHOOK_SECRET is not None and s.WEBHOOK_SECRET.get_secret_value() == "from-file-secret"
     )
     assert s.PORT == 5000
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({}, (None, None, None)),
+        (
+            {
+                "HONK_BUDGET_REPO_DAY_USD": "20",
+                "HONK_BUDGET_PERSON_DAY_USD": "7.5",
+                "HONK_BUDGET_INSTALLATION_MONTH_USD": "0",
+            },
+            (20.0, 7.5, 0.0),
+        ),
+    ],
+    ids=["unset-is-unlimited", "set"],
+)
+def test_budgets_are_dollars_or_unlimited(
+    tmp_path: Path, values: dict[str, str], expected: tuple[float | None, ...]
+) -> None:
+    s = settings(tmp_path, **values)
+    found = (
+        s.HONK_BUDGET_REPO_DAY_USD,
+        s.HONK_BUDGET_PERSON_DAY_USD,
+        s.HONK_BUDGET_INSTALLATION_MONTH_USD,
+    )
+    assert found == expected
+
+
+@pytest.mark.parametrize("value", ["-1", "lots"])
+def test_a_budget_must_be_a_non_negative_amount(tmp_path: Path, value: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match="HONK_BUDGET_REPO_DAY_USD"):
+        settings(tmp_path, HONK_BUDGET_REPO_DAY_USD=value)

@@ -149,11 +149,10 @@ def test_edited_comment_is_ignored_with_reason(client: TestClient) -> None:
 
 
 def test_trigger_is_durably_enqueued_before_202(client: TestClient) -> None:
-    delivery = str(uuid.uuid4())
-    response = post(client, payloads.issue_comment("/honk fix the README"), delivery=delivery)
+    response = post(client, payloads.issue_comment("/honk fix the README", comment_id=31))
     assert response.status_code == 202, response.text
     run_id = response.json()["run_id"]
-    assert delivery in run_id
+    assert run_id == "honk-ic31"
     # In DBOS's queue when the 202 left (the web role only enqueues: nothing dequeues it).
     status = DBOS.get_workflow_status(run_id)
     assert status is not None
@@ -172,6 +171,76 @@ def test_redelivery_maps_to_the_same_run(client: TestClient) -> None:
         lambda: DBOS.list_workflows(workflow_ids=[first.json()["run_id"]]), "the queued run"
     )
     assert len(found) == 1
+
+
+@pytest.mark.parametrize(
+    ("event", "payload"),
+    [
+        ("issue_comment", payloads.issue_comment("/honk fix it", comment_id=4100)),
+        ("issues", payloads.labeled("honk")),
+    ],
+    ids=["comment", "labeling"],
+)
+def test_the_same_signed_body_under_another_delivery_id_is_the_same_run(
+    client: TestClient, event: str, payload: dict[str, Any]
+) -> None:
+    """X-GitHub-Delivery is not signed: a captured body re-sent with a fresh id is no new run."""
+    first = post(client, payload, event=event)
+    replayed = post(client, payload, event=event)  # `post` makes up a new delivery id each time
+    assert first.status_code == replayed.status_code == 202
+    run_id = first.json()["run_id"]
+    assert replayed.json()["run_id"] == run_id
+    assert len(DBOS.list_workflows(workflow_ids=[run_id])) == 1
+
+
+def test_two_comments_are_two_runs(client: TestClient) -> None:
+    one = post(client, payloads.issue_comment("/honk fix it", comment_id=4201))
+    other = post(client, payloads.issue_comment("/honk fix it", comment_id=4202))
+    assert one.json()["run_id"] != other.json()["run_id"]
+    found = DBOS.list_workflows(workflow_ids=[one.json()["run_id"], other.json()["run_id"]])
+    assert len(found) == 2
+
+
+UNSIGNED = [
+    ("no-signature", {"x-hub-signature-256": None}),
+    ("wrong-hmac", {"x-hub-signature-256": "sha256=" + "0" * 64}),
+    ("signed-with-another-secret", {"x-hub-signature-256": "other"}),
+    ("no-event", {"x-github-event": None}),
+    ("no-delivery", {"x-github-delivery": None}),
+]
+
+
+@pytest.mark.parametrize(("case", "override"), UNSIGNED, ids=[u[0] for u in UNSIGNED])
+def test_nothing_is_enqueued_or_stored_before_the_signature_holds(
+    client: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
+    override: dict[str, str | None],
+) -> None:
+    honk = client.app.state.honk  # type: ignore[attr-defined]
+    touched: list[str] = []
+
+    async def enqueue(trigger: Any) -> str:
+        touched.append(trigger.run_id)
+        return "never"
+
+    monkeypatch.setattr(honk.ctx, "enqueue", enqueue)
+    monkeypatch.setattr(honk.runtime.store, "record", lambda *a: touched.append("store"))
+    body = json.dumps(payloads.issue_comment("/honk fix it", comment_id=4300)).encode()
+    hdrs: dict[str, str] = headers(body)
+    for key, value in override.items():
+        if value is None:
+            hdrs.pop(key)
+        elif value == "other":
+            hdrs[key] = sign(b"not-the-webhook-secret", body)
+        else:
+            hdrs[key] = value
+
+    response = client.post(PATH, content=body, headers=hdrs)
+
+    assert response.status_code in (400, 401)
+    assert touched == []
+    assert DBOS.list_workflows(workflow_ids=["honk-ic4300"]) == []
 
 
 def test_handler_exception_is_a_500_and_the_server_keeps_serving(
@@ -202,7 +271,7 @@ def test_payload_a_model_rejects_is_still_accepted(client: TestClient) -> None:
 
 def test_a_comment_with_a_lone_surrogate_escape_is_still_a_trigger(client: TestClient) -> None:
     """JSON allows a lone surrogate escape; the delivery must not be lost over it."""
-    payload = payloads.issue_comment("/honk fix the parser \ud800 please")
+    payload = payloads.issue_comment("/honk fix the parser \ud800 please", comment_id=4400)
     body = json.dumps(payload).encode()
     assert b"\\ud800" in body
     response = client.post(PATH, content=body, headers=headers(body))

@@ -6,7 +6,8 @@ stopped lives in `claude_code_launch.py`; what it is told and what Honk reads ba
 
 - It never sees a secret of Honk's: a per-run launcher gives the CLI only the environment Honk
   built. The API key is a per-run token for Honk's proxy (`proxy.py`), which holds the real key,
-  meters the spend and enforces the budget.
+  reserves each request's worst case against the budget before forwarding it (`ledger.py`), and
+  passes server-side tools (web search and fetch) only with `allow_web`.
 - Isolation `bwrap` runs the CLI, and every command it starts, in bubblewrap with no network.
   `auto`, the default, falls back like the command sandbox to `none` (logged): the clean
   environment stays, the rest does not.
@@ -252,7 +253,9 @@ class ClaudeCodeSession:
         if self._grant is not None:
             return
         self._proxy.start()
-        self._grant = self._proxy.issue(self.run_id, self._task.limits.max_cost_usd)
+        self._grant = self._proxy.issue(
+            self.run_id, self._task.limits.max_cost_usd, allow_web=self.settings.allow_web
+        )
         self._paths = RunPaths.under(Path(tempfile.mkdtemp(prefix="honk-claude-code-")))
         self._env = write_run_files(
             self._paths,

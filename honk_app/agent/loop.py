@@ -5,16 +5,19 @@ the workspace), and sends the results back, until the model answers without a to
 prompt is cached: a breakpoint on the tools, one on the system prompt, and two that move with the
 conversation (the newest user message and the one before it, whose prefix the previous turn wrote),
 so a long run pays full price for each token once. The API key stays in the client: tools and the
-commands they run never see it.
+commands they run never see it. Money goes through the run's `Ledger`, as Claude Code's through the
+proxy: each turn reserves its worst case before it is sent, and a turn that would not fit in what
+is left stops the run as `max_cost` instead of being sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import anthropic
 
@@ -27,15 +30,20 @@ from honk_app.agent.base import (
     ignore_audit,
     ignore_progress,
 )
-from honk_app.agent.pricing import cost_usd
+from honk_app.agent.ledger import Ledger, Refused, RequestCost, Wait, reservation_usd
+from honk_app.agent.loop_turns import (
+    AUDIT_CAP,
+    EPHEMERAL,
+    assistant_blocks,
+    cap_values,
+    turn_usage,
+    with_cache_breakpoints,
+)
+from honk_app.agent.pricing import cost_usd, fees_usd
 from honk_app.agent.tools import DEFAULT_RESULT_CAP, WorkspaceTools, cut_middle
 from honk_app.http_pool import tls_context
 from honk_app.models import AgentOutcome, AgentStop, Usage
 from honk_app.safety.secret_scan import redact
-
-AUDIT_CAP = 4_000
-EPHEMERAL: dict[str, str] = {"type": "ephemeral"}
-MESSAGE_BREAKPOINTS = 2  # plus tools and system: the API allows four
 
 
 def anthropic_client_factory(
@@ -60,58 +68,7 @@ def anthropic_client_factory(
     return make
 
 
-# ---- pure helpers ----------------------------------------------------------------------------
-
-
-def with_cache_breakpoints(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A copy of `messages` with a breakpoint on the last block of the two newest user messages."""
-    marked = list(messages)
-    users = [i for i, m in enumerate(marked) if m["role"] == "user"][-MESSAGE_BREAKPOINTS:]
-    for index in users:
-        message = marked[index]
-        content = message["content"]
-        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
-        if not blocks:
-            continue
-        blocks = [*blocks[:-1], {**blocks[-1], "cache_control": EPHEMERAL}]
-        marked[index] = {**message, "content": blocks}
-    return marked
-
-
-def assistant_blocks(content: Sequence[Any]) -> list[dict[str, Any]]:
-    """Response blocks as request params (empty text blocks dropped: the API refuses them)."""
-    blocks: list[dict[str, Any]] = []
-    for block in content:
-        if block.type == "text":
-            if block.text:
-                blocks.append({"type": "text", "text": block.text})
-        elif block.type == "tool_use":
-            blocks.append(
-                {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
-            )
-        else:  # thinking, redacted_thinking, ...: sent back as received
-            blocks.append(block.model_dump(mode="json", exclude_none=True))
-    return blocks or [{"type": "text", "text": "(no answer)"}]
-
-
-def turn_usage(raw: Any) -> Usage:
-    return Usage(
-        input_tokens=raw.input_tokens or 0,
-        output_tokens=raw.output_tokens or 0,
-        cache_creation_input_tokens=raw.cache_creation_input_tokens or 0,
-        cache_read_input_tokens=raw.cache_read_input_tokens or 0,
-    )
-
-
-def cap_values(value: Any, limit: int = AUDIT_CAP) -> Any:
-    """The tool input for the audit trail, long strings (a created file) shortened."""
-    if isinstance(value, str):
-        return cut_middle(value, limit)
-    if isinstance(value, dict):
-        return {k: cap_values(v, limit) for k, v in value.items()}
-    if isinstance(value, list):
-        return [cap_values(v, limit) for v in value]
-    return value
+# ---- the pure part of a turn is in loop_turns.py -------------------------------------------
 
 
 def describe_api_error(exc: anthropic.AnthropicError, secrets: Sequence[str]) -> str:
@@ -201,11 +158,15 @@ class BuiltinSession:
         self.messages: list[dict[str, Any]] = []
         self.turns = 0
         self.usage = Usage()
-        self.cost_usd = 0.0
+        self.ledger = Ledger(task.limits.max_cost_usd, max_in_flight=1)  # one turn at a time
         self.active_s = 0.0  # time spent inside start/follow_up, which the timeout limits
         self.summary = ""
         self._client: anthropic.AsyncAnthropic | None = None
         self._closed = False
+
+    @property
+    def cost_usd(self) -> float:
+        return self.ledger.spent_usd
 
     # -- the AgentSession protocol --
 
@@ -283,26 +244,17 @@ class BuiltinSession:
         return [s for s in (client.api_key, client.auth_token) if s] if client else []
 
     def _check_budget(self) -> None:
-        limits = self.task.limits
-        if self.turns >= limits.max_turns:
+        if self.turns >= self.task.limits.max_turns:
             raise _Stop(
                 "max_turns", f"The agent was stopped after {self.turns} turns, its turn limit."
-            )
-        if self.cost_usd >= limits.max_cost_usd:
-            raise _Stop(
-                "max_cost",
-                f"The agent was stopped after spending ${self.cost_usd:.2f}, its budget being "
-                f"${limits.max_cost_usd:.2f}.",
             )
 
     async def _loop(self) -> None:
         while True:
             self._check_budget()
-            message = await self._call_model()
+            message, used = await self._call_model()
             self.turns += 1
-            used = turn_usage(message.usage)
             self.usage.add(used)
-            self.cost_usd += cost_usd(self.task.model, used)
             content = assistant_blocks(message.content)
             self.messages.append({"role": "assistant", "content": content})
             text = "\n\n".join(b.text for b in message.content if b.type == "text").strip()
@@ -327,20 +279,51 @@ class BuiltinSession:
                 return
             self.messages.append({"role": "user", "content": await self._run_tools(calls, message)})
 
-    async def _call_model(self) -> Any:
+    async def _call_model(self) -> tuple[Any, Usage]:
+        """One turn: reserve its worst case, send it, settle what it cost."""
         if self._client is None:
             self._client = self.backend.client_factory()
         tools: list[dict[str, Any]] = [dict(t) for t in WorkspaceTools.definitions()]
         tools[-1] = {**tools[-1], "cache_control": EPHEMERAL}
         system = [{"type": "text", "text": self.task.system_prompt, "cache_control": EPHEMERAL}]
-        async with self._client.messages.stream(
-            model=self.task.model,
-            max_tokens=self.backend.max_tokens,
-            system=cast(Any, system),
-            tools=cast(Any, tools),
-            messages=cast(Any, with_cache_breakpoints(self.messages)),
-        ) as stream:
-            return await stream.get_final_message()
+        params: dict[str, Any] = {
+            "model": self.task.model,
+            "max_tokens": self.backend.max_tokens,
+            "system": system,
+            "tools": tools,
+            "messages": with_cache_breakpoints(self.messages),
+        }
+        size = len(json.dumps(params).encode())
+        reservation = reservation_usd(RequestCost(self.task.model, self.backend.max_tokens, size))
+        admission = self.ledger.admit(reservation)
+        if isinstance(admission, Refused | Wait):  # one turn at a time: never Wait
+            raise _Stop("max_cost", self._over_budget(reservation))
+        try:
+            async with self._client.messages.stream(**params) as stream:
+                message = await stream.get_final_message()
+        except anthropic.APIStatusError as exc:
+            if exc.status_code >= 400:  # refused before any work: the API charges nothing
+                self.ledger.release(admission.ticket)
+            else:  # failed mid-stream: what it used is unknown
+                self.ledger.charge(admission.ticket)
+            raise
+        except BaseException:  # lost, timed out or cancelled: it may have been billed
+            self.ledger.charge(admission.ticket)
+            raise
+        used = turn_usage(message.usage)
+        searches = getattr(
+            getattr(message.usage, "server_tool_use", None), "web_search_requests", 0
+        )
+        cost = cost_usd(self.task.model, used) + fees_usd(searches or 0)
+        self.ledger.settle(admission.ticket, cost, used, web_searches=searches or 0)
+        return message, used
+
+    def _over_budget(self, reservation: float) -> str:
+        return (
+            f"The agent was stopped after spending ${self.cost_usd:.2f}: its next turn could cost "
+            f"up to ${reservation:.2f}, more than is left of its ${self.ledger.budget_usd:.2f} "
+            "budget."
+        )
 
     async def _run_tools(self, calls: list[dict[str, Any]], message: Any) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []

@@ -3,7 +3,8 @@
 Prices are USD per million tokens, from Anthropic's published price list. A 5-minute cache write
 costs 1.25x the input price; a cache read costs a fraction of it (0.1x for most models). A model
 this table does not know is priced as the most expensive one it knows, so a budget errs on the
-side of stopping early, and `pricing_note` says so.
+side of stopping early, and `pricing_note` says so. Server-side tools add a fee per use on top of
+their tokens (web search: $10 per 1,000 searches; web fetch: tokens only).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ PRICES: dict[str, Price] = {
 _BANDED: dict[str, tuple[int, Price, Price]] = {
     "claude-haiku-5-5": (100_000, _standard(0.10, 0.50), _standard(0.50, 2.50)),
 }
+
+WEB_SEARCH_USD = 10.0 / 1_000  # per search, whatever the model
 
 MOST_EXPENSIVE = max(PRICES.values(), key=lambda p: (p.output, p.input))
 
@@ -113,3 +116,8 @@ def cost_usd(model: str, usage: Usage) -> float:
         + usage.cache_creation_input_tokens * price.cache_write
         + usage.cache_read_input_tokens * price.cache_read
     ) / 1_000_000
+
+
+def fees_usd(web_searches: int) -> float:
+    """The per-use fees of server-side tools, which no token count includes."""
+    return max(0, web_searches) * WEB_SEARCH_USD

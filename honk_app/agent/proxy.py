@@ -2,19 +2,23 @@
 
 Each run gets a token (`honk-proxy-…`) that the proxy swaps for the real key, which lives only
 in this object's memory. The proxy forwards nothing but `POST /v1/messages` and
-`POST /v1/messages/count_tokens`, meters each run's spend from the usage in the responses (JSON and
-server-sent events alike), refuses a run's requests once its budget is spent, and forgets the token
-when the run ends.
+`POST /v1/messages/count_tokens`, and only with the tools and beta flags `proxy_rules` allows. Each
+run's money is a `Ledger`: a request reserves its worst case before it is forwarded (waiting, never
+holding the lock, while two are in flight or until an open one settles; refused if it cannot fit),
+and is settled from the usage in the response (JSON and server-sent events alike), or charged its
+reservation if the usage never arrives. The token is forgotten when the run ends.
 
 One proxy serves a whole Honk process: it runs uvicorn in its own thread with its own event loop,
 so streaming model output never competes with the loop that answers GitHub, and callers on any loop
 or thread may issue and revoke tokens. It listens on 127.0.0.1 and on a Unix socket; the socket is
 what a sandbox without a network reaches (Claude Code's `ANTHROPIC_UNIX_SOCKET`). What it decides
-without I/O (which requests pass, headers, reading usage, the meter) lives in `proxy_rules`.
+without I/O (which requests, tools and flags pass, headers, usage) lives in `proxy_rules`, and the
+money in `ledger`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -23,9 +27,10 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -34,15 +39,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from honk_app.agent.pricing import cost_usd
+from honk_app.agent.ledger import Admitted, Ledger, Meter, Refused, Wait, reservation_usd
+from honk_app.agent.pricing import cost_usd, fees_usd
 from honk_app.agent.proxy_rules import (
     METERED_PATH,
-    Meter,
+    Billed,
     ProxyGrant,
     StreamUsage,
-    budget_message,
     downstream_headers,
     error_body,
+    inspect_request,
     is_forwarded,
     message_usage,
     presented_token,
@@ -55,6 +61,7 @@ log = logging.getLogger(__name__)
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
 TOKEN_PREFIX = "honk-proxy-"  # noqa: S105 - a prefix, not a secret
 MAX_BODY_BYTES = 64 * 1024 * 1024  # above the API's own request limit
+UNKNOWN_TOKEN = "This Honk proxy token is unknown or has expired."  # noqa: S105 - a sentence
 
 CostFunction = Callable[[str, Usage], float]
 
@@ -63,8 +70,13 @@ CostFunction = Callable[[str, Usage], float]
 class _Account:
     run_id: str
     token: str
-    meter: Meter
+    ledger: Ledger
     cost: CostFunction
+    allow_web: bool = False
+    revoked: bool = False
+
+    def price(self, billed: Billed) -> float:
+        return self.cost(billed.model, billed.usage) + fees_usd(billed.web_searches)
 
 
 class _ThreadServer(uvicorn.Server):
@@ -99,6 +111,8 @@ class AnthropicProxy:
         self._by_token: dict[str, _Account] = {}
         self._by_run: dict[str, _Account] = {}
         self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed = asyncio.Event()  # set, and replaced, whenever a reservation is freed
         self._server: _ThreadServer | None = None
         self._thread: threading.Thread | None = None
         self._socket_dir: Path | None = None
@@ -187,11 +201,19 @@ class AnthropicProxy:
 
     # tokens
 
-    def issue(self, run_id: str, budget_usd: float, *, cost: CostFunction = cost_usd) -> ProxyGrant:
-        """A fresh token for `run_id`, good until `revoke` and for `budget_usd` of spend."""
+    def issue(
+        self,
+        run_id: str,
+        budget_usd: float,
+        *,
+        allow_web: bool = False,
+        cost: CostFunction = cost_usd,
+    ) -> ProxyGrant:
+        """A fresh token for `run_id`, good until `revoke` and for `budget_usd` of spend;
+        `allow_web` (the repository's config) lets its requests use web search and fetch."""
         self._require_started()
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        account = _Account(run_id, token, Meter(budget_usd=budget_usd), cost)
+        account = _Account(run_id, token, Ledger(budget_usd), cost, allow_web)
         with self._lock:
             if run_id in self._by_run:
                 raise ValueError(f"Run {run_id} already holds a proxy token.")
@@ -203,16 +225,22 @@ class AnthropicProxy:
         """The run's spend so far (a copy), or None if the run holds no token."""
         with self._lock:
             account = self._by_run.get(run_id)
-            return account.meter.snapshot() if account else None
+            return account.ledger.snapshot() if account else None
 
     def revoke(self, run_id: str) -> Meter | None:
-        """Refuse the run's token from now on; returns its final meter. Safe to call twice."""
+        """Refuse the run's token from now on; returns its final meter, with requests still in
+        flight charged their reservations. Safe to call twice."""
         with self._lock:
             account = self._by_run.pop(run_id, None)
             if account is None:
                 return None
             self._by_token.pop(account.token, None)
-            return account.meter.snapshot()
+            account.revoked = True
+            account.ledger.charge_open()
+            final = account.ledger.snapshot()
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake)  # its waiting requests give up
+        return final
 
     # the server (runs on the proxy's own thread and loop)
 
@@ -222,9 +250,10 @@ class AnthropicProxy:
             async with httpx.AsyncClient(
                 timeout=self._timeout, follow_redirects=False, trust_env=self._trust_env
             ) as client:
-                self._client = client
+                self._client, self._loop = client, asyncio.get_running_loop()
+                self._changed = asyncio.Event()
                 yield
-            self._client = None
+            self._client = self._loop = None
 
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
         return Starlette(
@@ -243,75 +272,135 @@ class AnthropicProxy:
         token = presented_token(request.headers)
         with self._lock:
             account = self._by_token.get(token) if token else None
-            if account is not None and path == METERED_PATH and account.meter.exhausted:
-                account.meter.refused += 1
-                refused: float | None = account.meter.budget_usd
-            else:
-                refused = None
         if account is None:
-            return self._fail(
-                401, "authentication_error", "This Honk proxy token is unknown or has expired."
-            )
-        if refused is not None:
-            log.info("proxy refused a request of run %s: budget spent", account.run_id)
-            return self._fail(402, "billing_error", budget_message(refused))
-        return await self._forward(request, account)
-
-    async def _forward(self, request: Request, account: _Account) -> Response:
-        assert self._client is not None
-        url = self._upstream + request.url.path
-        if request.url.query:
-            url += "?" + request.url.query
+            return self._fail(401, "authentication_error", UNKNOWN_TOKEN)
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > self._max_body:
                 return self._fail(413, "request_too_large", "The request is too large.")
-        upstream = self._client.build_request(
-            "POST",
-            url,
-            headers=upstream_headers(request.headers.items(), self._api_key),
-            content=bytes(body),
+        metered = path == METERED_PATH
+        inspected = inspect_request(bytes(body), allow_web=account.allow_web, metered=metered)
+        if isinstance(inspected, str):
+            log.info("proxy refused a request of run %s: %s", account.run_id, inspected)
+            return self._fail(400, "invalid_request_error", inspected)
+        if not metered:
+            return await self._forward(request, account, inspected.body, None)
+        admission = await self._admit(account, reservation_usd(inspected.cost))
+        if admission is None:
+            return self._fail(401, "authentication_error", UNKNOWN_TOKEN)
+        if isinstance(admission, Refused):
+            log.info("proxy refused a request of run %s: over budget", account.run_id)
+            return self._fail(402, "billing_error", admission.message)
+        try:
+            return await self._forward(request, account, inspected.body, admission.ticket)
+        except BaseException:  # cancelled mid-way: it may have been billed (a no-op if settled)
+            self._close(account, admission.ticket, None, pay=True)
+            raise
+
+    async def _admit(self, account: _Account, reservation: float) -> Admitted | Refused | None:
+        """Reserve, waiting while the run's requests in flight leave no room; None if revoked."""
+        while True:
+            with self._lock:
+                if account.revoked:
+                    return None
+                admission = account.ledger.admit(reservation)
+                changed = self._changed
+            if not isinstance(admission, Wait):
+                return admission
+            await changed.wait()  # without the lock: `_wake` on this loop sets it
+
+    def _wake(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def _close(
+        self, account: _Account, ticket: int | None, billed: Billed | None, *, pay: bool
+    ) -> None:
+        """Settle a reservation: from `billed` if final, else charge it (`pay`) or free it."""
+        if ticket is None:
+            return
+        with self._lock:
+            if billed is not None:
+                account.ledger.settle(
+                    ticket, account.price(billed), billed.usage, web_searches=billed.web_searches
+                )
+            elif pay:
+                account.ledger.charge(ticket)
+            else:
+                account.ledger.release(ticket)
+        self._wake()
+
+    async def _forward(
+        self, request: Request, account: _Account, body: bytes, ticket: int | None
+    ) -> Response:
+        assert self._client is not None
+        query = request.url.query
+        url = self._upstream + request.url.path + (f"?{query}" if query else "")
+        headers = upstream_headers(
+            request.headers.items(), self._api_key, allow_web=account.allow_web
         )
+        upstream = self._client.build_request("POST", url, headers=headers, content=body)
         try:
             response = await self._client.send(upstream, stream=True)
         except httpx.HTTPError as exc:
             log.warning("proxy could not reach the Anthropic API: %s", type(exc).__name__)
+            # never sent: nothing to pay; sent and lost: the API may have worked, so pay
+            self._close(account, ticket, None, pay=not isinstance(exc, httpx.ConnectError))
             return self._fail(502, "api_error", "Honk's proxy could not reach the Anthropic API.")
-        metered = request.url.path == METERED_PATH
-        headers = downstream_headers(response.headers.multi_items())
+        if response.status_code != 200:  # the API charges nothing for a refused request
+            self._close(account, ticket, None, pay=False)
+            ticket = None
         if response.headers.get("content-type", "").startswith("text/event-stream"):
-            return StreamingResponse(
-                self._relay(response, account, metered),
-                status_code=response.status_code,
-                headers=headers,
-            )
+            return _RelayedStream(self, account, ticket, response)
         try:
             content = await response.aread()  # decoded, whatever encoding upstream chose
+        except httpx.HTTPError:
+            self._close(account, ticket, None, pay=True)
+            return self._fail(502, "api_error", "Honk's proxy lost the Anthropic API's answer.")
         finally:
             await response.aclose()
-        if metered and response.status_code == 200:
-            found = message_usage(content)
-            if found is not None:
-                self._record(account, *found)
-        return Response(content, status_code=response.status_code, headers=headers)
+        self._close(account, ticket, message_usage(content), pay=True)
+        headers_out = downstream_headers(response.headers.multi_items())
+        return Response(content, status_code=response.status_code, headers=headers_out)
 
-    async def _relay(
-        self, response: httpx.Response, account: _Account, metered: bool
-    ) -> AsyncIterator[bytes]:
-        reader = StreamUsage()
+
+class _RelayedStream(StreamingResponse):
+    """One stream passing through: its usage is read as it passes, and however it ends (even if
+    the client left before the first byte), its reservation is settled exactly once."""
+
+    def __init__(
+        self, proxy: AnthropicProxy, account: _Account, ticket: int | None, upstream: httpx.Response
+    ) -> None:
+        self.proxy, self.account, self.ticket, self.upstream = proxy, account, ticket, upstream
+        self.reader = StreamUsage()
+        self.settled = False
+        self.chunks = self._chunks()
+        headers = downstream_headers(upstream.headers.multi_items())
+        super().__init__(self.chunks, status_code=upstream.status_code, headers=headers)
+
+    async def _chunks(self) -> AsyncGenerator[bytes]:
         try:
-            async for chunk in response.aiter_bytes():  # decoded, so usage is always readable
-                reader.feed(chunk)
+            async for chunk in self.upstream.aiter_bytes():  # decoded: usage is always readable
+                self.reader.feed(chunk)
                 yield chunk
-        finally:
-            await response.aclose()
-            if metered and reader.seen:
-                self._record(account, reader.model, reader.usage)
+        except httpx.HTTPError as exc:  # upstream failed mid-way: the client sees a cut stream
+            log.warning("proxy lost an Anthropic API stream: %s", type(exc).__name__)
+        self.settle()  # before the client reads the end of the stream
 
-    def _record(self, account: _Account, model: str, usage: Usage) -> None:
-        cost = account.cost(model, usage)
-        with self._lock:
-            account.meter.usage.add(usage)
-            account.meter.spent_usd += cost
-            account.meter.requests += 1
+    def settle(self) -> None:
+        if not self.settled:
+            self.settled = True
+            reader = self.reader
+            billed = reader.billed if reader.final and not reader.failed else None
+            self.proxy._close(self.account, self.ticket, billed, pay=True)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.settle()
+            with contextlib.suppress(Exception):
+                await self.chunks.aclose()
+            with contextlib.suppress(Exception):
+                await self.upstream.aclose()

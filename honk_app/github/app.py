@@ -2,12 +2,17 @@
 
 Every call Honk makes to GitHub goes through `GitHubApp` and the `InstallationClient`s it hands
 out. One installation token per installation serves both the REST calls and git (the workspace
-asks `installation_token`), refreshed five minutes before it expires and never logged.
+asks `installation_token`), refreshed five minutes before it expires and never logged. Every
+answer to an installation's call updates that installation's quota (github/ratelimit.py), which
+runs read through `installation_quota` to pace themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import threading
+import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -27,6 +32,7 @@ from honk_app.github.models import (
     bot_login,
     present,
 )
+from honk_app.github.ratelimit import Quota, QuotaBook
 from honk_app.http_pool import SharedTransport, tls_context
 
 if TYPE_CHECKING:
@@ -37,16 +43,24 @@ TOKEN_MARGIN = timedelta(minutes=5)
 
 
 class _InstallationTokenAuth(httpx.Auth):
-    """Adds the installation's current token to each request, minting one when needed."""
+    """Adds the installation's current token to each request, minting one when needed, and
+    hands each answer's headers to `observe`: httpx gives an auth flow every response, retries
+    included, which makes it the one public place that sees all of an installation's answers."""
 
-    def __init__(self, token: Callable[[], Awaitable[str]]) -> None:
+    def __init__(
+        self,
+        token: Callable[[], Awaitable[str]],
+        observe: Callable[[httpx.Headers], None],
+    ) -> None:
         self._token = token
+        self._observe = observe
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         request.headers["Authorization"] = f"token {await self._token()}"
-        yield request
+        response = yield request
+        self._observe(response.headers)
 
     def sync_auth_flow(
         self, request: httpx.Request
@@ -59,9 +73,26 @@ class _InstallationTokenStrategy(BaseAuthStrategy):
     """githubkit's hook for our token source (its own would mint a second token each hour)."""
 
     token: Callable[[], Awaitable[str]]
+    observe: Callable[[httpx.Headers], None]
 
     def get_auth_flow(self, github: GitHubCore[Any]) -> httpx.Auth:
-        return _InstallationTokenAuth(self.token)
+        return _InstallationTokenAuth(self.token, self.observe)
+
+
+# The quota source of each client `GitHubApp.installation` handed out: InstallationClient's
+# interface stays GitHub's calls only, and a client made elsewhere (a test's fake) has none.
+_quota_sources: weakref.WeakKeyDictionary[InstallationClient, Callable[[], Quota | None]] = (
+    weakref.WeakKeyDictionary()
+)
+_quota_sources_lock = threading.Lock()
+
+
+def installation_quota(client: object) -> Quota | None:
+    """What GitHub last said about the quota of the installation `client` acts as; None before
+    any answer, or for a client `GitHubApp` did not make."""
+    with _quota_sources_lock:
+        source = _quota_sources.get(client) if isinstance(client, InstallationClient) else None
+    return source() if source is not None else None
 
 
 def _expiry(stamp: str) -> datetime:
@@ -102,6 +133,7 @@ class GitHubApp:
         self._bot_id_settled = False
         self._tokens: dict[int, str] = {}  # the latest token per installation, for redaction
         self._locks: dict[tuple[int, int], asyncio.Lock] = {}
+        self.quotas = QuotaBook()  # shared by all repositories of each installation
 
     async def aclose(self) -> None:
         """Close the keep-alive connections this event loop holds."""
@@ -181,10 +213,16 @@ class GitHubApp:
         async def token() -> str:
             return await self.installation_token(installation_id)
 
-        return GitHub(_InstallationTokenStrategy(token), config=self._config)
+        def observe(headers: httpx.Headers) -> None:
+            self.quotas.observe(installation_id, headers)
+
+        return GitHub(_InstallationTokenStrategy(token, observe), config=self._config)
 
     async def installation(self, installation_id: int) -> InstallationClient:
         info = await self._load_info(installation_id)
-        return InstallationClient(
+        client = InstallationClient(
             self._installation_github(installation_id), info, self.known_secrets
         )
+        with _quota_sources_lock:
+            _quota_sources[client] = functools.partial(self.quotas.get, installation_id)
+        return client

@@ -1,4 +1,5 @@
-"""Every call Honk makes as one installation: issues (github_issues.py), pulls and check runs.
+"""Every call Honk makes as one installation: issues (issues.py), branches (branches.py), pulls
+and check runs.
 
 Each method that changes something first looks for what an earlier attempt made (a pull request by
 its head branch, a check run by its external id, a review reply by its marker) and only then
@@ -10,8 +11,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
+from honk_app.github.branches import BranchCalls
 from honk_app.github.errors import GitHubError
-from honk_app.github.issues import PER_PAGE, IssueCalls, with_marker
+from honk_app.github.issues import PER_PAGE, with_marker
 from honk_app.github.models import (
     CheckRunInfo,
     PullInfo,
@@ -45,7 +47,7 @@ mutation($id: ID!) {
 }"""
 
 
-class InstallationClient(IssueCalls):
+class InstallationClient(BranchCalls):
     """One installation of the App; repositories are named per call (`owner/repo`)."""
 
     # -- review comments -----------------------------------------------------------------------

@@ -30,6 +30,7 @@ from honk_app.github.models import (
     present,
     split_full_name,
 )
+from honk_app.github.permission_cache import PermissionCache
 
 if TYPE_CHECKING:
     from githubkit import GitHub
@@ -51,6 +52,7 @@ class IssueCalls:
         self._gh = github
         self._app = app
         self._secrets = secrets
+        self._permissions = PermissionCache()  # for filtering a task's text, never for asking
 
     def _errors(self, op: str, endpoint: str) -> AbstractContextManager[None]:
         return translated(op, endpoint, self._secrets())
@@ -80,6 +82,16 @@ class IssueCalls:
                 return "none"
             raise
         return permission_level(data.permission, data.role_name)
+
+    async def cached_permission(self, full_name: str, login: str) -> str:
+        """`permission`, remembered by this client for a few minutes: for deciding whose text
+        reaches the agent, where one answer per person and run is enough. Whether someone may
+        ask Honk is decided with `permission`, which always asks GitHub."""
+        level = self._permissions.get(full_name, login)
+        if level is None:
+            level = await self.permission(full_name, login)
+            self._permissions.put(full_name, login, level)
+        return level
 
     async def add_reaction(
         self,
@@ -240,3 +252,14 @@ class IssueCalls:
         with self._errors("get_issue", f"GET /repos/{full_name}/issues/{number}"):
             resp = await self._gh.rest.issues.async_get(owner, repo, number)
             return issue_from(resp.parsed_data)
+
+    async def create_comment(self, full_name: str, issue_number: int, body: str) -> Comment:
+        """Post without looking for an earlier attempt first: for a caller that records what it
+        posted itself (an outsider's one reply a day), so that no list of comments is paged."""
+        owner, repo = split_full_name(full_name)
+        endpoint = f"POST /repos/{full_name}/issues/{issue_number}/comments"
+        with self._errors("create_comment", endpoint):
+            resp = await self._gh.rest.issues.async_create_comment(
+                owner, repo, issue_number, data={"body": body}
+            )
+            return comment_from(resp.parsed_data)

@@ -32,9 +32,11 @@ from honk_app.report.comment import (
     findings_list,
     headline,
     next_step,
+    site,
     spend_line,
     test_result,
 )
+from honk_app.report.render import GITHUB, Site, defuse_closing, last_pass, plain_lines, untrusted
 from honk_app.report.text import (
     code,
     cut,
@@ -44,10 +46,10 @@ from honk_app.report.text import (
     link,
     login,
     money,
+    plain,
     shorten,
     tail,
 )
-from honk_app.safety.secret_scan import redact
 
 CHECK_NAME = "Honk"
 ANNOTATIONS_PER_REQUEST = 50
@@ -104,24 +106,26 @@ def check_run_output(view: RunView, *, known_secrets: Iterable[str] = ()) -> Che
     secrets = list(known_secrets)
     summary = [headline(view)]
     if view.outcome_detail and view.outcome is not Outcome.FAILED:
-        summary.append(inline(view.outcome_detail))
+        summary.append(inline(view.outcome_detail, site=site(view)))
     elif step := next_step(view):
         summary.append(step)
     if view.unconfined:
         summary.append(UNCONFINED_LINE)
     pr = f"{link(view.pr_url, f'#{view.pr_number}')} · " if view.pr_number is not None else ""
     summary.append(pr + spend_line(view))
-    notes = failure_annotations(view.validation) + policy_annotations(view)
+    notes = failure_annotations(view.validation, site(view)) + policy_annotations(view)
     return CheckOutput(
-        title=redact(check_title(view), secrets),
-        summary=cut(redact("\n".join(summary), secrets)),
-        text=cut(redact(_details(view), secrets)),
-        annotations=[_redact_values(note, secrets) for note in notes],
+        title=last_pass(check_title(view), secrets),
+        summary=cut(last_pass("\n".join(summary), secrets)),
+        text=cut(last_pass(_details(view), secrets)),
+        annotations=[_last_pass_values(note, secrets) for note in notes],
     )
 
 
-def _redact_values(note: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
-    return {key: redact(val, secrets) if isinstance(val, str) else val for key, val in note.items()}
+def _last_pass_values(note: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    return {
+        key: last_pass(val, secrets) if isinstance(val, str) else val for key, val in note.items()
+    }
 
 
 def check_title(view: RunView) -> str:
@@ -162,7 +166,7 @@ _TITLES = {
 def _details(view: RunView) -> str:
     parts: list[str] = []
     if view.validation is not None:
-        parts += ["### Tests", _tests_section(view.validation)]
+        parts += ["### Tests", _tests_section(view.validation, site(view))]
     if view.policy_findings:
         parts += ["### Policy", findings_list(view)]
     if view.changed_files:
@@ -178,14 +182,14 @@ def _details(view: RunView) -> str:
     return "\n\n".join(parts)
 
 
-def _tests_section(validation: ValidationView) -> str:
+def _tests_section(validation: ValidationView, on: Site) -> str:
     icon = "✅" if validation.passed else "❌"
     lines = [f"{icon} {test_result(validation)}."]
     if validation.failures:
         lines.append("")
     for failure in validation.failures[:MAX_LISTED_FAILURES]:
         where = f" ({code(_location(failure), 160)})" if failure.file else ""
-        message = f": {inline(failure.message, 300)}" if failure.message.strip() else ""
+        message = f": {inline(failure.message, 300, on)}" if failure.message.strip() else ""
         lines.append(f"- {code(failure.name, 150)}{where}{message}")
     if len(validation.failures) > MAX_LISTED_FAILURES:
         lines.append(f"- … and {len(validation.failures) - MAX_LISTED_FAILURES} more")
@@ -199,8 +203,14 @@ def _location(failure: TestFailure) -> str:
     return f"{failure.file}:{failure.line}" if failure.line else str(failure.file)
 
 
-def failure_annotations(validation: ValidationView | None) -> list[dict[str, Any]]:
-    """One `failure` annotation per failing test whose file is known and inside the repository."""
+def failure_annotations(
+    validation: ValidationView | None, where: Site = GITHUB
+) -> list[dict[str, Any]]:
+    """One `failure` annotation per failing test whose file is known and inside the repository.
+
+    Annotations are plain text; the test's name, message and output are untrusted (the agent
+    wrote the tests), so they go through the plain-text renderer, the output verbatim but defused.
+    """
     if validation is None:
         return []
     found = []
@@ -213,11 +223,12 @@ def failure_annotations(validation: ValidationView | None) -> list[dict[str, Any
             path,
             line,
             "failure",
-            f"Test failed: {failure.name}",
+            f"Test failed: {plain(failure.name, 200, where)}",
             failure.message.strip() or "This test failed.",
+            where,
         )
         if failure.details.strip():
-            note["raw_details"] = tail(failure.details, ANNOTATION_DETAILS_CHARS)
+            note["raw_details"] = defuse_closing(tail(failure.details, ANNOTATION_DETAILS_CHARS))
         found.append(note)
     return found
 
@@ -227,18 +238,23 @@ def policy_annotations(view: RunView) -> list[dict[str, Any]]:
     for note in view.policy_annotations:
         path = _repository_path(note.path)
         if path is not None:
-            found.append(_annotation(path, max(note.line, 1), note.level, note.title, note.message))
+            title = plain(note.title, 255, site(view))
+            level, where = note.level, site(view)
+            found.append(_annotation(path, max(note.line, 1), level, title, note.message, where))
     return found
 
 
-def _annotation(path: str, line: int, level: str, title: str, message: str) -> dict[str, Any]:
+def _annotation(
+    path: str, line: int, level: str, title: str, message: str, where: Site
+) -> dict[str, Any]:
+    """`title` is rendered already; `message` is untrusted plain text, kept line by line."""
     return {
         "path": path,
         "start_line": line,
         "end_line": line,
         "annotation_level": level,
-        "title": shorten(" ".join(title.split()), 255),
-        "message": shorten(message, ANNOTATION_MESSAGE_CHARS),
+        "title": shorten(title, 255),
+        "message": plain_lines(untrusted(message, ANNOTATION_MESSAGE_CHARS, one_line=False), where),
     }
 
 

@@ -13,9 +13,9 @@ Outcomes, and why each is what it is:
 - NO_CHANGE, BLOCKED (a policy refused the push: secret or size), FAILED (an error),
   CANCELLED (`/honk stop`), UNAUTHORIZED, CONFIG_ERROR: nothing new was pushed.
 
-Everything that comes from people or the agent is untrusted: it is redacted, HTML-escaped, its
-@mentions and closing keywords are defused (so a summary cannot ping people or close issues), and
-it is cut to size (the helpers for that are in `report_text.py`).
+Everything that comes from people, the agent or the tests is untrusted: it reaches the text only
+through `text.inline`, `code` and `fenced` (see `render.py`), and every whole text gets a last
+pass that redacts secrets and defuses a closing keyword formed across Honk's and untrusted words.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from honk_app.models import Outcome, Phase, PhaseState, Target, Usage
+from honk_app.report.render import GITHUB_URL, Site, last_pass
 from honk_app.report.text import (
     code,
     cut,
@@ -39,7 +40,6 @@ from honk_app.report.text import (
     tokens,
 )
 from honk_app.safety.policy import Annotation
-from honk_app.safety.secret_scan import redact
 
 UNCONFINED_LINE = (
     "⚠️ Commands ran unconfined: sandboxing is off on this Honk server (`HONK_SANDBOX=off`)."
@@ -125,6 +125,12 @@ class RunView:
     unconfined: bool = False  # commands ran without the sandbox (HONK_SANDBOX=off)
     egress_refused: list[str] = field(default_factory=list)  # "host: reason" the proxy refused
     notes: list[str] = field(default_factory=list)  # one sentence each: what a reader should know
+    github_url: str = GITHUB_URL  # the host links may point to (Settings.web_url)
+
+
+def site(view: RunView) -> Site:
+    """Where the view's text is published: links may stay links only to this host and repo."""
+    return Site(view.github_url, view.target.full_name)
 
 
 # --- markers ---------------------------------------------------------------------------------
@@ -174,9 +180,9 @@ def is_draft(view: RunView) -> bool:
 def draft_reason(view: RunView) -> str | None:
     """Why the pull request is a draft, as one sentence; None when it is ready for review."""
     if view.draft_reason:
-        return inline(view.draft_reason)
+        return inline(view.draft_reason, site=site(view))
     if view.outcome is Outcome.LIMIT:
-        detail = f" ({inline(view.outcome_detail, 200)})" if view.outcome_detail else ""
+        detail = f" ({inline(view.outcome_detail, 200, site(view))})" if view.outcome_detail else ""
         return f"Honk stopped at a limit before finishing{detail}; this is the work so far."
     if view.outcome is not Outcome.UNVALIDATED:
         return None
@@ -227,7 +233,9 @@ def headline(view: RunView) -> str:
         who = f" by @{login(view.stopped_by)}" if login(view.stopped_by) else ""
         return f"⏹️ Stopped{who}."
     if outcome is Outcome.FAILED:
-        detail = inline(view.outcome_detail, 250).rstrip(".") if view.outcome_detail else ""
+        detail = (
+            inline(view.outcome_detail, 250, site(view)).rstrip(".") if view.outcome_detail else ""
+        )
         return f"❌ Honk failed: {detail}." if detail else "❌ Honk hit an error and stopped."
     return {
         Outcome.NO_CHANGE: "➖ Finished without changing anything.",
@@ -289,7 +297,7 @@ def changed_files_list(view: RunView) -> str:
 
 
 def findings_list(view: RunView) -> str:
-    lines = [f"- {inline(f, 400)}" for f in view.policy_findings[:MAX_LISTED_FINDINGS]]
+    lines = [f"- {inline(f, 400, site(view))}" for f in view.policy_findings[:MAX_LISTED_FINDINGS]]
     if len(view.policy_findings) > MAX_LISTED_FINDINGS:
         lines.append(f"- … and {len(view.policy_findings) - MAX_LISTED_FINDINGS} more")
     return "\n".join(lines)
@@ -316,22 +324,23 @@ def tracking_comment(view: RunView, *, known_secrets: Iterable[str] = ()) -> str
     """The one comment Honk edits in place while a run goes on."""
     lines = [run_marker(view.run_id), headline(view)]
     if view.outcome_detail and view.outcome is not Outcome.FAILED:
-        lines.append(inline(view.outcome_detail))
+        lines.append(inline(view.outcome_detail, site=site(view)))
     if step := next_step(view):
         lines.append(step)
     if view.unconfined:
         lines.append(UNCONFINED_LINE)
-    lines += [f"ℹ️ {inline(note)}" for note in view.notes[:MAX_LISTED_FINDINGS]]
+    lines += [f"ℹ️ {inline(note, site=site(view))}" for note in view.notes[:MAX_LISTED_FINDINGS]]
     if view.trigger_line.strip():
         by = f" (@{login(view.sender)})" if login(view.sender) else ""
-        lines += ["", f"> {inline(view.trigger_line)}{by}"]
+        lines += ["", f"> {inline(view.trigger_line, site=site(view))}{by}"]
     if view.outcome is not Outcome.UNAUTHORIZED:  # nothing ran: a checklist would be noise
         lines += ["", *(_checklist_item(view, phase) for phase in Phase)]
     if view.policy_findings:
         lines += ["", "**Policy**", findings_list(view)]
     if view.egress_refused:
         refused = "\n".join(
-            f"- {inline(line)}" for line in view.egress_refused[:MAX_LISTED_FINDINGS]
+            f"- {inline(line, site=site(view))}"
+            for line in view.egress_refused[:MAX_LISTED_FINDINGS]
         )
         lines += ["", "**Network requests refused** (`HONK_EGRESS_ALLOW`)", refused]
     footer = []
@@ -348,7 +357,7 @@ def tracking_comment(view: RunView, *, known_secrets: Iterable[str] = ()) -> str
         lines += ["", " · ".join(footer)]
     if fold := error_fold(view):
         lines += ["", fold]
-    return cut(redact("\n".join(lines), known_secrets))
+    return cut(last_pass("\n".join(lines), known_secrets))
 
 
 def _checklist_item(view: RunView, phase: Phase) -> str:
@@ -364,7 +373,7 @@ def _phase_text(view: RunView, phase: Phase, state: PhaseState) -> str:
     if phase is Phase.WORKSPACE:
         return "Workspace"
     if phase is Phase.AGENT:
-        text = f"Agent ({inline(view.agent, 40)})"
+        text = f"Agent ({inline(view.agent, 40, site(view))})"
         if state is not PhaseState.PENDING:
             text += f" · {budget_line(view)}"
         if state is PhaseState.ACTIVE and view.current_tool:

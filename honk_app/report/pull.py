@@ -1,8 +1,10 @@
 """Pure: the pull request Honk opens or updates, written for a phone first.
 
 The body opens with the outcome; `Fixes #N` only when the tests passed, so merging closes only
-verified work. The agent's summary is untrusted (it read the issue) and is made safe like all
-other text. The views and shared phrases it builds on live in `report.py`.
+verified work, and it is the only closing keyword Honk writes: it is added after the last pass
+that defuses every other one. The agent's summary is untrusted (it read the issue) and is made
+safe like all other text. The title is plain text: squash-merging makes it a commit subject on
+the default branch, where GitHub reads closing keywords and mentions too.
 """
 
 from __future__ import annotations
@@ -21,16 +23,17 @@ from honk_app.report.comment import (
     findings_list,
     headline,
     run_marker,
+    site,
     spend_line,
     test_result,
 )
-from honk_app.report.text import code, cut, fenced, folded, inline, link, shorten, tail
-from honk_app.safety.secret_scan import redact
+from honk_app.report.render import GITHUB, Site, last_pass
+from honk_app.report.text import code, cut, fenced, folded, inline, link, plain, shorten, tail
 
 
-def pull_request_title(issue_title: str, number: int) -> str:
+def pull_request_title(issue_title: str, number: int, site: Site = GITHUB) -> str:
     """`Honk #12: Fix the login redirect`, short enough for a phone's list of pull requests."""
-    title = " ".join(shorten(issue_title, 200).split())
+    title = plain(issue_title, 110, site)
     return shorten(f"Honk #{number}: {title}" if title else f"Honk #{number}", 120)
 
 
@@ -47,11 +50,13 @@ def pull_request_body(
         lines += [f"> **Draft:** {reason}", ""]
     if view.unconfined:
         lines += [UNCONFINED_LINE, ""]
+    lines.append(_pull_request_outcome(view, validated))
     ref = ""
     if issue_number is not None:
         ref = f" {'Fixes' if validated else 'Refs'} #{issue_number}."
-    lines.append(_pull_request_outcome(view, validated) + ref)
-    bullets = summary_bullets(view.agent_summary)
+    head = last_pass("\n".join(lines), known_secrets)
+    lines = []
+    bullets = summary_bullets(view.agent_summary, site=site(view))
     if bullets:
         lines += ["", "### What changed", *bullets]
     lines += ["", "### Verification", _verification(view)]
@@ -69,7 +74,7 @@ def pull_request_body(
         tail_text = tail(view.validation.output_tail, OUTPUT_TAIL_CHARS)
         details += ["", "**Test output (last lines)**", "", fenced(tail_text)]
     lines += ["", folded("Details", "\n".join(details))]
-    return cut(redact("\n".join(lines), known_secrets))
+    return cut(head + ref + last_pass("\n".join(lines), known_secrets))
 
 
 def _pull_request_outcome(view: RunView, validated: bool) -> str:
@@ -92,7 +97,7 @@ def _verification(view: RunView) -> str:
     icon = "✅" if validation.passed else "❌"
     lines = [f"{icon} {test_result(validation)}."]
     for failure in validation.failures[:MAX_LISTED_FAILURES]:
-        message = f": {inline(failure.message, 200)}" if failure.message.strip() else ""
+        message = f": {inline(failure.message, 200, site(view))}" if failure.message.strip() else ""
         lines.append(f"- {code(failure.name, 150)}{message}")
     if len(validation.failures) > MAX_LISTED_FAILURES:
         lines.append(f"- … and {len(validation.failures) - MAX_LISTED_FAILURES} more")
@@ -102,13 +107,15 @@ def _verification(view: RunView) -> str:
 _BULLET = re.compile(r"^(?:[-*+•]|\d+[.)])\s+")
 
 
-def summary_bullets(summary: str, max_bullets: int = 8, max_chars: int = 240) -> list[str]:
+def summary_bullets(
+    summary: str, max_bullets: int = 8, max_chars: int = 240, *, site: Site = GITHUB
+) -> list[str]:
     """The agent's own summary as a few short bullets (untrusted: it read the issue)."""
     lines = [line.strip() for line in summary.splitlines()]
     lines = [line for line in lines if line and not line.startswith(("```", "#", "<!--"))]
     if len(lines) == 1:
         lines = re.split(r"(?<=[.!?])\s+", lines[0])
-    items = [inline(_BULLET.sub("", line), max_chars) for line in lines]
+    items = [inline(_BULLET.sub("", line), max_chars, site) for line in lines]
     items = [item for item in items if item]
     extra = len(items) - max_bullets
     bullets = [f"- {item}" for item in items[:max_bullets]]

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from honk_app.report.text import inline
-from honk_app.safety.sanitize import clean_untrusted, inline_code, quote_for_reply
+from honk_app.report.render import last_pass
+from honk_app.report.text import code, inline, link, login
+from honk_app.safety.sanitize import quote_for_reply
 from honk_app.triggers import HONK_MARKER_PREFIX
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -40,7 +41,7 @@ def _reply(trigger_line: str, *parts: str) -> str:
     blocks = [quote_for_reply(trigger_line)] if trigger_line.strip() else []
     blocks.extend(part for part in parts if part)
     blocks.append(REPLY_MARKER)
-    return "\n\n".join(blocks) + "\n"
+    return last_pass("\n\n".join(blocks)) + "\n"
 
 
 def help_reply(command_word: str, trigger_line: str, label: str = "honk") -> str:
@@ -71,9 +72,9 @@ def _when(moment: datetime) -> str:
 
 
 def _run_line(run: RunSummary) -> str:
-    name = f"[`{run.run_id}`]({run.url})" if run.url else f"`{run.run_id}`"
-    line = f"- {name}: {run.status}, asked by {run.sender} at {_when(run.created_at)}"
-    summary = inline(clean_untrusted(run.summary), _SUMMARY_LIMIT + 40)
+    name = link(run.url, code(run.run_id, 100))
+    line = f"- {name}: {run.status}, asked by {login(run.sender)} at {_when(run.created_at)}"
+    summary = inline(run.summary, _SUMMARY_LIMIT + 40)
     if len(summary) > _SUMMARY_LIMIT:
         summary = summary[: _SUMMARY_LIMIT - 1].rstrip() + "…"
     return f"{line}. {summary}" if summary else line
@@ -106,11 +107,11 @@ def status_reply(trigger_line: str, runs: Sequence[RunSummary]) -> str:
     return _reply(trigger_line, *sections)
 
 
-def unauthorized_reply(trigger_line: str, login: str) -> str:
+def unauthorized_reply(trigger_line: str, sender: str) -> str:
     """The sender may not use Honk here (no write access, or a bot that is not allowed)."""
     return _reply(
         trigger_line,
-        f"Sorry @{login}, only people with write access to this repository can use Honk.",
+        f"Sorry @{login(sender)}, only people with write access to this repository can use Honk.",
         "Ask a maintainer to run the command for you.",
     )
 
@@ -129,7 +130,7 @@ def unknown_command_reply(command_word: str, trigger_line: str, word: str) -> st
     """A subcommand Honk does not know; points at the help."""
     return _reply(
         trigger_line,
-        f"Honk does not know {inline_code(f'/{command_word} {word}')}.",
+        f"Honk does not know {code(f'/{command_word} {word}', 100)}.",
         f"Comment `/{command_word} help` to see what it can do.",
     )
 
@@ -140,6 +141,32 @@ def stopped_reply(trigger_line: str, stopper_login: str, count: int) -> str:
         return _reply(trigger_line, "Nothing to stop: no Honk run is queued or running here.")
     return _reply(
         trigger_line,
-        f"Stopped {_count(count, 'run')} at @{stopper_login}'s request.",
+        f"Stopped {_count(count, 'run')} at @{login(stopper_login)}'s request.",
         "Comment a new command to start again.",
     )
+
+
+def notice_reply(trigger_line: str, sentence: str) -> str:
+    """One sentence in answer (a refusal, a budget), rendered like untrusted text: it may quote
+    an error or a name."""
+    return _reply(trigger_line, inline(sentence, 500))
+
+
+def could_not_start_reply(trigger_line: str, sentence: str) -> str:
+    """A run failed before it began; `sentence` may quote an error."""
+    return notice_reply(trigger_line, f"Honk could not start: {sentence}")
+
+
+def review_thread_reply(validated: bool, head_sha: str | None, detail: str, url: str) -> str:
+    """The answer in a review comment's thread once Honk pushed to the pull request (`url`, from
+    GitHub, is trusted).
+
+    `detail` can carry the agent's words (its summary or error), so it is rendered like them.
+    """
+    sha = code((head_sha or "")[:7] or "unknown", 10)
+    if validated:
+        return last_pass(
+            f"Done in {sha}: the tests pass. Details in the tracking comment on {url}."
+        )
+    said = f" ({inline(detail, 300)})" if detail.strip() else ""
+    return last_pass(f"Pushed {sha}{said}. Details in the tracking comment.")

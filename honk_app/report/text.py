@@ -1,58 +1,47 @@
-"""Pure: untrusted text made safe to show on GitHub, and numbers made short to read.
+"""Pure: the helpers every renderer writes with: untrusted text made safe, numbers made short.
 
-Text from people or the agent is redacted, HTML-escaped, its @mentions and closing keywords are
-defused (so a summary cannot ping people or close issues), and it is cut to GitHub's limits.
-Shared by the comment, pull request and check run renderers.
+`inline`, `code`, `plain` and `fenced` are the only ways a word Honk did not choose reaches what
+it publishes; all four go through `render.py` (see there what "safe" means). Shared by the
+comment, pull request, check run and reply renderers and by the commit message.
 """
 
 from __future__ import annotations
 
 import re
 
+from honk_app.report.render import (
+    GITHUB,
+    Site,
+    code_span,
+    defuse_closing,
+    fence_block,
+    markdown_line,
+    plain_line,
+    untrusted,
+)
 from honk_app.safety.secret_scan import redact
 
 GITHUB_TEXT_LIMIT = 65_535  # comment bodies, pull request bodies, check run summary and text
 
-_MENTION = re.compile(r"(?<![\w`/])@[A-Za-z0-9](?:[A-Za-z0-9-]*)(?:/[A-Za-z0-9_.-]+)?")
-_CLOSING = re.compile(
-    r"(?i)\b(close[sd]?|fix(?:e[sd])?|resolve[sd]?)(:?\s+)"
-    r"((?:https?://\S+/issues/|[\w.-]+/[\w.-]+#|#|GH-)\d+)"
-)
 
-
-_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)")
-
-
-def inline(text: str, limit: int = 300) -> str:
-    """Untrusted text as one safe line of markdown prose; its code spans stay as they are."""
-    text = shorten(" ".join(text.split()), limit)
-    pieces, start = [], 0
-    for span in _CODE_SPAN.finditer(text):
-        pieces += [_defuse(text[start : span.start()]), span.group(0)]
-        start = span.end()
-    return "".join([*pieces, _defuse(text[start:])])
-
-
-def _defuse(prose: str) -> str:
-    """No HTML, no @mentions, no closing keywords: code spans render all three inert."""
-    prose = prose.replace("<", "&lt;")
-    prose = _CLOSING.sub(lambda m: f"{m.group(1)}{m.group(2)}`{m.group(3)}`", prose)
-    return _MENTION.sub(lambda m: f"`{m.group(0)}`", prose)
+def inline(text: str, limit: int = 300, site: Site = GITHUB) -> str:
+    """Untrusted text as one inert line of markdown prose; its code spans stay code."""
+    return markdown_line(untrusted(text, limit), site)
 
 
 def code(text: str, limit: int = 200) -> str:
     """Untrusted text as an inline code span that its own backticks cannot break."""
-    text = shorten(" ".join(text.split()), limit)
-    ticks = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") or not text else ""
-    return f"{ticks}{pad}{text}{pad}{ticks}"
+    return code_span(defuse_closing(untrusted(text, limit)))
+
+
+def plain(text: str, limit: int = 300, site: Site = GITHUB) -> str:
+    """Untrusted text as one line of plain text: a title, a commit subject, an annotation."""
+    return plain_line(untrusted(text, limit), site)
 
 
 def fenced(text: str) -> str:
-    """A fenced code block whose fence is longer than any backtick run inside."""
-    longest = max((len(run) for run in re.findall(r"`{3,}", text)), default=2)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}text\n{redact(text).rstrip()}\n{fence}"
+    """Verbatim output (redacted) in a fence that nothing inside can close."""
+    return fence_block(redact(text))
 
 
 def folded(summary: str, body: str) -> str:

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from dbos import DBOS
@@ -20,11 +21,11 @@ from honk_app.github.models import WRITE_PERMISSIONS
 from honk_app.models import Command, Outcome, Trigger, work_workflow_id
 from honk_app.report import replies
 from honk_app.report.comment import run_marker, tracking_comment
-from honk_app.runs import checks
+from honk_app.report.text import inline
+from honk_app.runs import budgets, checks, outsiders, spend
 from honk_app.runs.runtime import Runtime
 from honk_app.runs.store import RunRow
 from honk_app.runs.views import start_view
-from honk_app.safety.sanitize import quote_for_reply
 
 log = logging.getLogger("honk.intake")
 
@@ -102,11 +103,35 @@ async def refuse(rt: Runtime, trigger_json: dict[str, Any], reason: str) -> None
     await rt.store.aupdate(trigger.run_id, status="refused", outcome=reason)
     if trigger.source not in REPLYING_SOURCES:
         return
-    if reason == "fork":
-        body = replies.fork_reply(trigger.command_line)
-    else:
-        body = replies.unauthorized_reply(trigger.command_line, trigger.sender_login)
-    await _reply(rt, trigger, body)
+    if reason == "fork":  # asked by a writer: answered like any other command
+        await _reply(rt, trigger, replies.fork_reply(trigger.command_line))
+        return
+    # Anyone may comment: one reply per issue and day, from the delivery alone.
+    body = replies.unauthorized_reply(trigger.command_line, trigger.sender_login)
+    if not await outsiders.reply_once(rt, trigger, body, reply_marker(trigger)):
+        log.info(
+            "%s: an outsider was answered on %s today already", trigger.run_id, trigger.target.key
+        )
+
+
+@DBOS.step(name="honk.check_budget")
+async def check_budget(rt: Runtime, trigger_json: dict[str, Any]) -> str | None:
+    """The operator's budgets before a run is announced: None, or the sentence that refused it.
+    Asked again when the run starts (steps.configure), since it may wait in the queue."""
+    trigger = Trigger.from_json(trigger_json)
+    limits = spend.limits_of(rt.settings)
+    if not limits.any:
+        return None
+    applying = budgets.budgets_for(limits, spend.subjects_of(trigger), datetime.now(UTC))
+    decision = budgets.decide(None, await spend.SpendLedger(rt.store.engine).aspent(applying))
+    if not decision.refused:
+        return None
+    sentence = budgets.refusal(decision)
+    await rt.store.aupdate(trigger.run_id, status="refused", outcome="budget", summary=sentence)
+    await rt.store.aaudit(trigger.run_id, "refused", {"reason": "budget", "sentence": sentence})
+    # a writer asked, by label or comment: they hear why
+    await _reply(rt, trigger, replies.notice_reply(trigger.command_line, sentence))
+    return sentence
 
 
 @DBOS.step(name="honk.help")
@@ -138,7 +163,19 @@ async def reply_status(rt: Runtime, trigger_json: dict[str, Any]) -> None:
         for r in rows
     ]
     await store.aupdate(trigger.run_id, status="succeeded", outcome="status")
-    await _reply(rt, trigger, replies.status_reply(trigger.command_line, summaries))
+    body = replies.status_reply(trigger.command_line, summaries)
+    lines = await _budget_lines(rt, trigger)
+    await _reply(rt, trigger, "\n\n".join([body, *lines]) if lines else body)
+
+
+async def _budget_lines(rt: Runtime, trigger: Trigger) -> list[str]:
+    """What is left of each budget the operator set, and when it resets."""
+    limits = spend.limits_of(rt.settings)
+    if not limits.any:
+        return []
+    applying = budgets.budgets_for(limits, spend.subjects_of(trigger), datetime.now(UTC))
+    spent = await spend.SpendLedger(rt.store.engine).aspent(applying)
+    return ["\n".join(f"- {inline(budgets.status_line(b, used))}" for b, used in spent)]
 
 
 def _summary_status(status: str) -> Any:
@@ -223,6 +260,7 @@ async def resolve_retry(rt: Runtime, trigger_json: dict[str, Any]) -> dict[str, 
         command_line=trigger.command_line or original.command_line,
         source=trigger.source if trigger.source != "check_run" else original.source,
         retry_of=earlier.run_id,
+        run_key=trigger.run_key,  # the retry's own run, under the id it was recorded with
     )
     data = retried.to_json()
     await store.aupdate(trigger.run_id, command="run", trigger_json=json.dumps(data))
@@ -263,12 +301,14 @@ async def is_stopped(rt: Runtime, trigger_json: dict[str, Any]) -> bool:
 
 @DBOS.step(name="honk.intake_failed")
 async def intake_failed(rt: Runtime, trigger_json: dict[str, Any], sentence: str) -> None:
-    """Mark the run failed first (so nothing waits on it), then tell the person, best effort."""
+    """Mark the run failed first (so nothing waits on it), then tell the person, best effort:
+    only someone found to have write access, since anyone may comment `/honk`."""
     trigger = Trigger.from_json(trigger_json)
     await rt.store.aupdate(trigger.run_id, status="failed", outcome="failed", summary=sentence)
-    if trigger.source in REPLYING_SOURCES:
+    trail = await asyncio.to_thread(rt.store.audit_trail, trigger.run_id)
+    if trigger.source in REPLYING_SOURCES and any(kind == "authorized" for kind, _ in trail):
         try:
-            quoted = quote_for_reply(trigger.command_line) + "\n\n" if trigger.command_line else ""
-            await _reply(rt, trigger, f"{quoted}Honk could not start: {sentence}")
+            body = replies.could_not_start_reply(trigger.command_line, sentence)
+            await _reply(rt, trigger, body)
         except Exception as exc:
             log.warning("could not reply to %s: %s", trigger.run_id, exc)

@@ -15,7 +15,7 @@ from dbos import DBOS, DBOSConfig
 
 from honk_app import __version__
 from honk_app.models import Role
-from honk_app.runs.runtime import Runtime, close_runtime, open_runtime
+from honk_app.runs.runtime import RedactingSerializer, Runtime, close_runtime, open_runtime
 from honk_app.runs.workflow import INTAKE_QUEUE, RUNS_QUEUE
 from honk_app.settings import Settings
 
@@ -39,7 +39,9 @@ def dbos_config(settings: Settings, role: Role) -> DBOSConfig:
 async def start(settings: Settings, role: Role, env_file: Path) -> Runtime:
     """Open the runtime, then launch DBOS, which recovers this executor's pending workflows."""
     rt = await open_runtime(settings, role, env_file)
-    DBOS(config=dbos_config(settings, role))
+    config = dbos_config(settings, role)
+    config["serializer"] = RedactingSerializer(lambda: rt.known_secrets)  # no secret at rest
+    DBOS(config=config)
     if role == "web":
         DBOS.listen_queues([])  # accept and enqueue only; workers dequeue
     await asyncio.to_thread(DBOS.launch)

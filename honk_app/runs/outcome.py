@@ -7,9 +7,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from honk_app.models import AgentOutcome, CommandResult, Outcome, Trigger, Usage
-from honk_app.report.text import inline
+from honk_app.report.render import GITHUB_URL, Site, plain_lines, untrusted
+from honk_app.report.text import login, plain, shorten
 from honk_app.safety.policy import PolicyReport
-from honk_app.safety.secret_scan import redact
 from honk_app.verify.results import ValidationResult
 
 
@@ -74,8 +74,9 @@ def as_command_result(validation: ValidationResult) -> CommandResult:
 
 
 def co_author(trigger: Trigger) -> str:
-    login = trigger.sender_login
-    return f"{login} <{trigger.sender_id}+{login}@users.noreply.github.com>"
+    """A `Co-authored-by` value GitHub credits; the login is cut to the characters logins have."""
+    name = login(trigger.sender_login) or "ghost"
+    return f"{name} <{int(trigger.sender_id)}+{name}@users.noreply.github.com>"
 
 
 def findings(report: PolicyReport, restored: list[str]) -> list[str]:
@@ -112,9 +113,13 @@ def pushed_outcome(
     return Outcome.UNVALIDATED.value, "The tests still fail after the agent's fix attempts."
 
 
-def commit_message(trigger: Trigger, agent: AgentOutcome) -> str:
-    title = " ".join((trigger.title or f"#{trigger.target.number}").split())[:60]
-    lines = redact(agent.summary.strip())[:2000].splitlines()
-    summary = "\n".join(inline(line, 200) if line.strip() else "" for line in lines)
+def commit_message(trigger: Trigger, agent: AgentOutcome, github_url: str = GITHUB_URL) -> str:
+    """Plain text, read raw by GitHub: the issue title and the agent's summary can neither close
+    an issue (merged to the default branch), mention anyone, add a trailer nor break the subject
+    line; `Refs #N` and the trailers below are Honk's own."""
+    site = Site(github_url, trigger.target.full_name)
+    title = shorten(plain(trigger.title, 60, site), 66) or f"#{trigger.target.number}"
+    summary = plain_lines(untrusted(agent.summary.strip(), 2000, one_line=False), site)
+    body = "\n".join(line[:200] for line in summary.splitlines()).strip("\n")
     ref = f"Refs #{trigger.target.number}"
-    return f"Honk: {title}\n\n{summary}\n\n{ref}\nHonk-Run: {trigger.run_id}"
+    return f"Honk: {title}\n\n{body}\n\n{ref}\nHonk-Run: {trigger.run_id}"

@@ -11,6 +11,8 @@ from typing import Any
 from honk_app.models import Outcome, Trigger
 from honk_app.report.comment import run_marker
 from honk_app.report.pull import pull_request_body, pull_request_title
+from honk_app.report.render import Site
+from honk_app.report.replies import review_thread_reply
 from honk_app.runs.outcome import WorkResult
 from honk_app.runs.runtime import Runtime
 from honk_app.runs.views import final_view
@@ -30,7 +32,12 @@ async def publish_pull(rt: Runtime, trigger: Trigger, work: WorkResult) -> dict[
                 full_name,
                 trigger.target.number,
                 trigger.comment_id,
-                _thread_reply(view.outcome, work, pull.html_url),
+                review_thread_reply(
+                    view.outcome is Outcome.VALIDATED,
+                    work.head_sha,
+                    work.outcome_detail or str(view.outcome),
+                    pull.html_url,
+                ),
                 marker=f"<!-- honk:reply={trigger.run_id} -->",
             )
         return {"number": pull.number, "url": pull.html_url, "updated": True}
@@ -42,7 +49,11 @@ async def publish_pull(rt: Runtime, trigger: Trigger, work: WorkResult) -> dict[
         full_name,
         head=work.branch,
         base=work.base_branch,
-        title=pull_request_title(trigger.title, trigger.target.number),
+        title=pull_request_title(
+            trigger.title,
+            trigger.target.number,
+            Site(trigger.repository.web_url, full_name),
+        ),
         body=pull_request_body(
             view,
             issue_number=trigger.target.number,
@@ -57,10 +68,3 @@ async def publish_pull(rt: Runtime, trigger: Trigger, work: WorkResult) -> dict[
     # "Updated" only if an earlier run opened it: after a crash, this run may find its own.
     updated = existing is not None and run_marker(trigger.run_id) not in existing.body
     return {"number": pull.number, "url": pull.html_url, "updated": updated}
-
-
-def _thread_reply(outcome: Outcome | None, work: WorkResult, url: str) -> str:
-    sha = (work.head_sha or "")[:7]
-    if outcome is Outcome.VALIDATED:
-        return f"Done in {sha}: the tests pass. Details in the tracking comment on {url}."
-    return f"Pushed {sha} ({work.outcome_detail or outcome}). Details in the tracking comment."

@@ -7,15 +7,23 @@ workflow reads it once, with `current()`, and passes it to its steps.
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import logging
+import pickle
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from dbos import Serializer
 
 from honk_app.github.app import GitHubApp
 from honk_app.models import Role
 from honk_app.runs.store import RunStore, make_engine
-from honk_app.settings import Settings
+from honk_app.safety.secret_scan import redact_value, secret_parts
+from honk_app.settings import Settings, SettingsError
 from honk_app.triggers import TriggerRules
 from honk_app.workspace.egress import EgressProxy
 from honk_app.workspace.egress_rules import parse_allow_list
@@ -32,9 +40,15 @@ class Runtime:
     github: GitHubApp
     rules: TriggerRules
     role: Role = "serve"
-    known_secrets: list[str] = field(default_factory=list)
+    static_secrets: list[str] = field(default_factory=list)  # from the settings
     env_file: Path = Path(".env")
     egress: EgressProxy | None = None  # the one way out of a sandbox; None in the web role
+
+    @property
+    def known_secrets(self) -> list[str]:
+        """Every secret value this process holds now: the settings' and the App's key, and each
+        installation token minted so far (patterns alone miss a token glued to other text)."""
+        return secret_parts([*self.static_secrets, *self.github.known_secrets()])
 
     @property
     def workspace_root(self) -> Path:
@@ -85,10 +99,41 @@ def current() -> Runtime:
     return _current
 
 
+def settings_secrets(settings: Settings) -> list[str]:
+    """The secret values in the settings, the private key also as the PEM it is read into."""
+    values = settings.known_secrets()
+    # No key yet (first start, before setup) or an unreadable one: nothing more to redact.
+    with contextlib.suppress(SettingsError, OSError, ValueError):
+        values.append(settings.private_key_pem())
+    return secret_parts(values)
+
+
+class RedactingSerializer(Serializer):
+    """DBOS's pickle format, with every string redacted before it is written.
+
+    DBOS stores workflow inputs, step results, errors, events and streams through its serializer;
+    redacting there keeps secrets an agent printed (its summary, a test's output) out of every
+    DBOS table, whichever step returned them. Rows of the default format still read back.
+    """
+
+    def __init__(self, known_secrets: Callable[[], Iterable[str]]) -> None:
+        self._known_secrets = known_secrets
+
+    def serialize(self, data: Any) -> str:
+        clean = redact_value(data, self._known_secrets())
+        return base64.b64encode(pickle.dumps(clean)).decode("ascii")
+
+    def deserialize(self, serialized_data: str) -> Any:
+        return pickle.loads(base64.b64decode(serialized_data))  # noqa: S301 - DBOS's own rows
+
+    def name(self) -> str:
+        return "honk_redacted_pickle"
+
+
 def open_store(settings: Settings) -> RunStore:
     """Connect and migrate Honk's own tables; raises if the database is unreachable."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = RunStore(make_engine(settings.database_url), settings.known_secrets())
+    store = RunStore(make_engine(settings.database_url), settings_secrets(settings))
     store.migrate()
     return store
 
@@ -109,7 +154,7 @@ async def open_runtime(settings: Settings, role: Role, env_file: Path = Path(".e
         allowed_bots=settings.allowed_bots,
         repo_allowlist=settings.repo_allowlist,
     )
-    rt = Runtime(settings, store, github, rules, role, settings.known_secrets(), env_file)
+    rt = Runtime(settings, store, github, rules, role, settings_secrets(settings), env_file)
     if role != "web":
         if settings.HONK_SANDBOX == "off":
             log.warning(UNCONFINED)

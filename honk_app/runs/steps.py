@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from dbos import DBOS
@@ -18,7 +19,7 @@ from honk_app.github.models import WRITE_PERMISSIONS
 from honk_app.models import Outcome, Phase, PhaseState, Trigger
 from honk_app.repo_config import ConfigError, parse_config
 from honk_app.report.comment import RunView, run_marker, tracking_comment
-from honk_app.runs import checks
+from honk_app.runs import checks, spend
 from honk_app.runs.outcome import WorkResult
 from honk_app.runs.publish import publish_pull
 from honk_app.runs.runtime import Runtime
@@ -75,8 +76,34 @@ async def configure(
         await rt.store.aaudit(trigger.run_id, "config", {"source": source, "error": parsed.message})
         return {"error": parsed.message}
     config = parsed.model_dump(mode="json")
+    reserved = await spend.SpendLedger(rt.store.engine).areserve(
+        trigger.run_id,
+        spend.subjects_of(trigger),
+        spend.limits_of(rt.settings),
+        config["max_cost_usd"],
+        datetime.now(UTC),
+    )
+    if reserved.refusal is not None:  # it waited in the queue while other runs spent the budget
+        return await _over_budget(rt, gh, trigger, comment_id, reserved.refusal)
+    config["max_cost_usd"] = reserved.cap_usd  # the agent's ledger keeps the run within it
     await rt.store.aaudit(trigger.run_id, "config", {"source": source, "config": config})
-    return {"config": config, "source": source}
+    result: dict[str, Any] = {"config": config, "source": source}
+    if reserved.note is not None:
+        result["notes"] = [reserved.note]
+    return result
+
+
+async def _over_budget(
+    rt: Runtime, gh: InstallationClient, trigger: Trigger, comment_id: int | None, sentence: str
+) -> dict[str, Any]:
+    view = dataclasses.replace(start_view(trigger), outcome=Outcome.LIMIT, outcome_detail=sentence)
+    view.phases[Phase.QUEUED] = PhaseState.DONE
+    for phase in (Phase.WORKSPACE, Phase.AGENT, Phase.VALIDATION, Phase.PULL_REQUEST):
+        view.phases[phase] = PhaseState.SKIPPED
+    await _finish_comment(rt, gh, trigger, comment_id, view)
+    await rt.store.aupdate(trigger.run_id, status="refused", outcome="budget", summary=sentence)
+    await rt.store.aaudit(trigger.run_id, "refused", {"reason": "budget", "sentence": sentence})
+    return {"error": sentence}
 
 
 async def _finish_comment(
@@ -115,6 +142,11 @@ async def report(
 ) -> None:
     trigger = Trigger.from_json(trigger_json)
     work = WorkResult.from_json(work_json)
+    ledger = spend.SpendLedger(rt.store.engine)
+    await ledger.asettle(trigger.run_id, work.agent.cost_usd)  # first: money before words
+    note = await ledger.anote(trigger.run_id)
+    if note is not None and note not in work.notes:
+        work.notes = [*work.notes, note]
     gh = await rt.github.installation(trigger.installation_id)
     view = final_view(trigger, work, pull)
     if work.head_sha:
@@ -139,8 +171,15 @@ async def fail(
     rt: Runtime, trigger_json: dict[str, Any], comment_id: int | None, sentence: str
 ) -> None:
     trigger = Trigger.from_json(trigger_json)
+    ledger = spend.SpendLedger(rt.store.engine)
+    await ledger.asettle(trigger.run_id, None)  # what it spent is unknown: its whole reservation
+    note = await ledger.anote(trigger.run_id)
     view = dataclasses.replace(
-        start_view(trigger), outcome=Outcome.FAILED, outcome_detail=sentence, error_detail=sentence
+        start_view(trigger),
+        outcome=Outcome.FAILED,
+        outcome_detail=sentence,
+        error_detail=sentence,
+        notes=[note] if note is not None else [],
     )
     gh = await rt.github.installation(trigger.installation_id)
     await _finish_comment(rt, gh, trigger, comment_id, view)

@@ -53,6 +53,40 @@ audit_table = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 
+# What runs reserve and cost against the operator's budgets (runs/spend.py, runs/budgets.py):
+# one row per run, written when it starts and settled when it ends.
+spend_table = sa.Table(
+    "honk_spend",
+    metadata,
+    sa.Column("run_id", sa.String(200), primary_key=True),
+    sa.Column("repository_key", sa.String(200), nullable=False),
+    sa.Column("person_key", sa.String(120), nullable=False),
+    sa.Column("installation_key", sa.String(60), nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),  # UTC, "2025-05-20"
+    sa.Column("month", sa.String(7), nullable=False),  # UTC, "2025-05"
+    sa.Column("reserved_usd", sa.Float, nullable=False),
+    sa.Column("spent_usd", sa.Float),  # None until the run settles: the reservation counts
+    sa.Column("config_cap_usd", sa.Float, nullable=False),
+    sa.Column("note", sa.Text),  # the sentence the report shows when a budget lowered the cap
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_honk_spend_repository_day", "repository_key", "day"),
+    sa.Index("ix_honk_spend_person_day", "person_key", "day"),
+    sa.Index("ix_honk_spend_installation_month", "installation_key", "month"),
+)
+
+# The one reply per issue per UTC day that people without write access get (runs/outsiders.py):
+# inserting the row decides who replies, so a flood or a crash replay posts once.
+outsider_replies_table = sa.Table(
+    "honk_outsider_replies",
+    metadata,
+    sa.Column("target_key", sa.String(400), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("run_id", sa.String(200), nullable=False),
+    sa.Column("comment_id", sa.BigInteger),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
 
 @dataclass(frozen=True)
 class RunRow:

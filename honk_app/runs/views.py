@@ -16,6 +16,7 @@ def start_view(trigger: Trigger) -> RunView:
         target=trigger.target,
         trigger_line=trigger.command_line,
         sender=trigger.sender_login,
+        github_url=trigger.repository.web_url,
     )
     view.phases[Phase.QUEUED] = PhaseState.ACTIVE
     return view
@@ -62,6 +63,9 @@ def final_view(trigger: Trigger, work: WorkResult, pull: dict[str, Any] | None) 
         view.phases[Phase.VALIDATION] = PhaseState.FAILED  # whatever else stopped the run
     if failed_phase is not None:
         view.phases[failed_phase] = PhaseState.FAILED
+    if stopped_before_work(work):
+        for phase in (Phase.WORKSPACE, Phase.AGENT):
+            view.phases[phase] = PhaseState.SKIPPED
     view.outcome = outcome
     view.outcome_detail = work.outcome_detail
     view.turns = work.agent.turns
@@ -89,6 +93,17 @@ def final_view(trigger: Trigger, work: WorkResult, pull: dict[str, Any] | None) 
         view.pr_number = pull.get("number")
         view.pr_updated = bool(pull.get("updated"))
     return view
+
+
+def stopped_before_work(work: WorkResult) -> bool:
+    """A run refused before it cloned (where it would push): no agent turn, no change."""
+    return (
+        work.outcome == Outcome.BLOCKED.value
+        and work.agent.turns == 0
+        and work.validation is None
+        and not work.changed_files
+        and not work.pushed
+    )
 
 
 def _failed_phase(outcome: Outcome) -> Phase | None:

@@ -22,24 +22,22 @@ from honk_app.agent.base import AgentSession, AgentTask, Limits
 from honk_app.agent.prompt import (
     IssueTask,
     PullRequestTask,
-    ReviewComment,
     build_system_prompt,
     build_task_prompt,
     feedback_prompt,
 )
 from honk_app.github.installation import InstallationClient
-from honk_app.github.models import WRITE_PERMISSIONS
 from honk_app.models import AgentOutcome, Outcome, Trigger
 from honk_app.repo_config import RepoConfig
 from honk_app.runs import checks
 from honk_app.runs.backends import open_session
+from honk_app.runs.gather import PushRefused, gather_task
 from honk_app.runs.outcome import (
     WorkResult,
     as_command_result,
     co_author,
     commit_message,
     findings,
-    located,
     no_change,
     pushed_outcome,
 )
@@ -51,7 +49,6 @@ from honk_app.verify.results import ValidationResult
 from honk_app.verify.validate import validate
 from honk_app.workspace.clone import Workspace, prepare_workspace
 from honk_app.workspace.egress import EgressReport
-from honk_app.workspace.git import branch_name
 from honk_app.workspace.sandbox import NO_SANDBOX, Sandbox, SandboxUnavailable, bwrap_usable
 
 log = logging.getLogger("honk.work")
@@ -99,6 +96,8 @@ async def do_work(
     gh = await rt.github.installation(trigger.installation_id)
     progress = TrackingProgress(gh, trigger, comment_id, known_secrets=rt.known_secrets)
     await progress.phase_workspace()
+    async with preemptible(DBOS.workflow_id or trigger.run_id):  # /honk stop ends a quota wait
+        await progress.wait_for_quota()
     workflow_id = DBOS.workflow_id or trigger.run_id
     try:
         result = await _work(rt, trigger, config, progress, gh, workflow_id)
@@ -137,7 +136,9 @@ async def _work(
     workflow_id: str,
 ) -> WorkResult:
     async with preemptible(workflow_id):
-        task, branch, base_branch, existing = await _gather_task(rt, gh, trigger, progress)
+        gathered = await gather_task(rt, gh, trigger, progress)
+        if isinstance(gathered, PushRefused):
+            return await _push_refused(rt, trigger, config, gathered)
         token = await rt.github.installation_token(trigger.installation_id)
         ws = await prepare_workspace(
             data_dir=rt.settings.data_dir,
@@ -146,74 +147,55 @@ async def _work(
             full_name=trigger.target.full_name,
             clone_url=trigger.repository.clone_url,
             token=token,
-            base_branch=base_branch,
-            branch=branch,
-            existing_branch=existing,
+            base_branch=gathered.base_branch,
+            branch=gathered.branch,
+            existing_branch=gathered.existing_branch,
+            default_branch=trigger.repository.default_branch,
         )
         egress = rt.egress.open_run(trigger.run_id) if rt.egress is not None else None
         try:
             result = await _work_in(
-                rt, ws, trigger, config, task, progress, gh, egress.unix_socket if egress else None
-            )
+                rt, ws, trigger, config, gathered.task, progress, gh,
+                egress.unix_socket if egress else None,
+            )  # fmt: skip
         finally:
             await ws.remove()
             report = rt.egress.close_run(trigger.run_id) if rt.egress is not None else None
         result.egress_refused = egress_refusals(report)
+        result.notes = [*gathered.notes, *result.notes]
         return result
 
 
-async def _gather_task(
-    rt: Runtime, gh: InstallationClient, trigger: Trigger, progress: TrackingProgress
-) -> tuple[IssueTask | PullRequestTask, str, str, bool]:
-    """What the agent is asked to do, and where: (task, branch, base branch, branch exists)."""
-    name, number = trigger.target.full_name, trigger.target.number
-    if trigger.target.is_pull_request:
-        pull = await gh.get_pull(name, number)
-        await rt.store.aupdate(trigger.run_id, head_sha=pull.head_sha)
-        await checks.start_in_progress(rt, gh, trigger, pull.head_sha, progress.view)
-        files = await gh.pull_files(name, number)
-        reviews = await gh.pull_review_comments(name, number)
-        writers = await _writers(gh, name, {r.author for r in reviews})
-        pr_task = PullRequestTask(
-            repository=name,
-            number=number,
-            title=pull.title,
-            body=pull.body,
-            changed_files=files,
-            review_comments=[
-                ReviewComment(author=r.author, body=r.body, path=r.path, line=r.line)
-                for r in reviews
-                if r.author in writers
-            ],
-            instruction=located(trigger),
-            requested_by=trigger.sender_login,
-        )
-        return pr_task, pull.head_ref, pull.base_ref, True
-    issue = await gh.get_issue(name, number)
-    comments = await gh.list_issue_comments(name, number)
-    bot = (await rt.github.app_info()).bot_login
-    comments = [c for c in comments if c.author != bot and "<!-- honk:" not in c.body]
-    writers = await _writers(gh, name, {c.author for c in comments})
-    issue_task = IssueTask(
-        repository=name,
-        number=number,
-        title=issue.title,
-        body=issue.body,
-        comments=[(c.author, c.body) for c in comments if c.author in writers],
-        instruction=trigger.instruction,
-        requested_by=trigger.sender_login,
+async def _push_refused(
+    rt: Runtime, trigger: Trigger, config: RepoConfig, refused: PushRefused
+) -> WorkResult:
+    """Stopped before any clone or model call: the report says where Honk would not push."""
+    await rt.store.aaudit(
+        trigger.run_id,
+        "push_refused",
+        {"branch": refused.target.branch, "reason": refused.sentence},
     )
-    branch = branch_name(number, issue.title or trigger.title)
-    return issue_task, branch, trigger.repository.default_branch, False
+    return WorkResult(
+        outcome=Outcome.BLOCKED.value,
+        outcome_detail=refused.sentence,
+        branch=refused.target.branch,
+        base_branch=refused.target.base_branch,
+        agent=AgentOutcome(stop="done", summary=""),
+        agent_name=config.agent or rt.settings.HONK_AGENT,
+        model=config.model,
+        policy_findings=[refused.sentence],  # listed where the report points
+        unconfined=rt.settings.HONK_SANDBOX == "off",
+        limits=_limits(config),
+        draft_always=config.draft == "always",
+    )
 
 
-async def _writers(gh: InstallationClient, full_name: str, logins: set[str]) -> set[str]:
-    """Only text from people with write access reaches the agent's task."""
-    allowed: set[str] = set()
-    for login in sorted(logins):
-        if await gh.permission(full_name, login) in WRITE_PERMISSIONS:
-            allowed.add(login)
-    return allowed
+def _limits(config: RepoConfig) -> dict[str, Any]:
+    return {
+        "max_turns": config.max_turns,
+        "max_cost_usd": config.max_cost_usd,
+        "timeout_minutes": config.timeout_minutes,
+    }
 
 
 async def _work_in(
@@ -341,11 +323,7 @@ async def _conclude(
         changed_files=[(f.path, f.added or 0, f.removed or 0) for f in stat.files],
         fix_rounds=rounds,
         unconfined=rt.settings.HONK_SANDBOX == "off",
-        limits={
-            "max_turns": config.max_turns,
-            "max_cost_usd": config.max_cost_usd,
-            "timeout_minutes": config.timeout_minutes,
-        },
+        limits=_limits(config),
         draft_always=config.draft == "always",
     )
     if trigger.target.is_pull_request:
@@ -366,7 +344,7 @@ async def _conclude(
     await progress.phase_pull_request()
     bot = await rt.github.app_info()
     sha = await ws.commit(
-        commit_message(trigger, agent),
+        commit_message(trigger, agent, trigger.repository.web_url),
         author_name=bot.bot_login,
         author_email=f"{bot.bot_user_id}+{bot.bot_login}@users.noreply.github.com",
         co_author=co_author(trigger),

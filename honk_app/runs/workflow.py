@@ -1,7 +1,8 @@
 """The durable run: acknowledge → authorize → configure → work → publish → report.
 
-Two workflows. `intake_workflow` (its id derived from the delivery, so a redelivery is the same
-workflow) acknowledges, checks who asked and answers commands; for work it enqueues
+Two workflows. `intake_workflow` (its id derived from the comment or labeling the signed body
+names, so a redelivery is the same workflow) checks who asked, acknowledges, answers commands and
+the operator's budgets; for work it enqueues
 `run_workflow` on the queue partition of its target, so one run per issue or pull request is
 active while other targets go on in parallel. Every step finds before it creates, so a step
 repeated after a crash changes nothing twice. The enqueue functions sit beside the workflows
@@ -30,8 +31,9 @@ CANCELLED = (dbos_error.DBOSWorkflowCancelledError, dbos_error.DBOSAwaitedWorkfl
 
 
 async def enqueue_intake(trigger: Trigger) -> str:
-    """Durably enqueue a trigger before the 202 goes back, under an id derived from the
-    delivery: a redelivery is the same workflow, so it is one run."""
+    """Durably enqueue a trigger before the 202 goes back, under an id derived from what the
+    signed body names (the comment, the labeling): a redelivery, or the same body re-sent under
+    another delivery id, is the same workflow, so it is one run."""
     with SetWorkflowID(trigger.run_id):
         await DBOS.enqueue_workflow_async(INTAKE_QUEUE, intake_workflow, trigger.to_json())
     log.info(
@@ -69,12 +71,12 @@ async def intake_workflow(trigger_json: dict[str, Any]) -> str:
 async def _intake(rt: Runtime, trigger_json: dict[str, Any]) -> str:
     trigger = Trigger.from_json(trigger_json)
     await intake.record(rt, trigger_json)
-    if trigger.command in (Command.RUN, Command.RETRY):
-        await intake.react(rt, trigger_json)
     refusal = await intake.authorize(rt, trigger_json)
     if refusal is not None:
         await intake.refuse(rt, trigger_json, refusal)
         return f"refused: {refusal}"
+    if trigger.command in (Command.RUN, Command.RETRY):  # 👀 for writers only: outsiders cost quota
+        await intake.react(rt, trigger_json)
     if trigger.command is Command.HELP or trigger.command is Command.UNKNOWN:
         await intake.reply_help(rt, trigger_json)
         return "help"
@@ -90,6 +92,9 @@ async def _intake(rt: Runtime, trigger_json: dict[str, Any]) -> str:
             return "nothing to retry"
         trigger_json = retried
         trigger = Trigger.from_json(trigger_json)
+    over_budget = await intake.check_budget(rt, trigger_json)
+    if over_budget is not None:
+        return "refused: budget"
     comment_id = await intake.announce(rt, trigger_json)
     if await intake.is_stopped(rt, trigger_json):
         return "stopped before it started"

@@ -7,9 +7,11 @@ that adds a secret.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 REDACTED = "[REDACTED]"
 
@@ -20,6 +22,9 @@ class SecretPattern:
     regex: re.Pattern[str]
 
 
+# A word boundary, or an escaped newline or tab just before: logs and JSON show `\nghs_…`.
+_START = r"(?:\b|(?<=\\[nrt]))"
+
 PATTERNS: tuple[SecretPattern, ...] = (
     SecretPattern(
         "private key block",
@@ -28,19 +33,21 @@ PATTERNS: tuple[SecretPattern, ...] = (
             r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|\Z)"
         ),
     ),
-    SecretPattern("GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255})\b")),
-    SecretPattern("GitHub fine-grained token", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{60,255}\b")),
-    SecretPattern("Anthropic API key", re.compile(r"\bsk-ant-[A-Za-z0-9_\-]{20,}")),
-    SecretPattern("AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")),
+    SecretPattern("GitHub token", re.compile(_START + r"(?:gh[pousr]_[A-Za-z0-9]{36,255})\b")),
+    SecretPattern(
+        "GitHub fine-grained token", re.compile(_START + r"github_pat_[A-Za-z0-9_]{60,255}\b")
+    ),
+    SecretPattern("Anthropic API key", re.compile(_START + r"sk-ant-[A-Za-z0-9_\-]{20,}")),
+    SecretPattern("AWS access key id", re.compile(_START + r"(?:AKIA|ASIA)[A-Z0-9]{16}\b")),
     SecretPattern(
         "AWS secret access key",
         re.compile(r"(?i)aws_?secret_?access_?key\s*[:=]\s*['\"]?[A-Za-z0-9/+=]{40}\b"),
     ),
-    SecretPattern("Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    SecretPattern("Slack token", re.compile(_START + r"xox[abposr]-[A-Za-z0-9-]{10,}")),
     SecretPattern(
         "Slack webhook", re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,}")
     ),
-    SecretPattern("Honk proxy token", re.compile(r"\bhonk-proxy-[A-Za-z0-9_-]{20,}")),
+    SecretPattern("Honk proxy token", re.compile(_START + r"honk-proxy-[A-Za-z0-9_-]{20,}")),
 )
 
 
@@ -77,3 +84,62 @@ def redact(text: str, known_secrets: Iterable[str] = ()) -> str:
     for pattern in PATTERNS:
         text = pattern.regex.sub(REDACTED, text)
     return text
+
+
+MIN_PART_CHARS = 16
+
+
+def secret_parts(values: Iterable[str]) -> list[str]:
+    """Each value, and each long line of a multi-line one, without duplicates.
+
+    A PEM key is shown cut to its last lines as often as whole (an output tail, a log line), and
+    its body lines carry no marker a pattern could find; so each line is a known secret too.
+    """
+    found: dict[str, None] = {}
+    for value in values:
+        if not value:
+            continue
+        found[value] = None
+        for line in value.splitlines():
+            line = line.strip()
+            if len(line) >= MIN_PART_CHARS and not line.startswith("-----"):
+                found[line] = None
+    return list(found)
+
+
+def redact_value(value: Any, known_secrets: Iterable[str] = ()) -> Any:
+    """`value` with every string inside it redacted: containers rebuilt, exceptions copied with
+    redacted arguments and attributes; anything else as it is.
+
+    What a durable engine stores (workflow inputs, step results, errors) is made of these, so
+    redacting before it is written keeps secrets out of the database whatever a step returns.
+    """
+    secrets = [s for s in known_secrets if s]
+    return _redact_value(value, secrets)
+
+
+def _redact_value(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {_redact_value(k, secrets): _redact_value(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_value(v, secrets) for v in value]
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_redact_value(v, secrets) for v in value)
+    if isinstance(value, set | frozenset):
+        return type(value)(_redact_value(v, secrets) for v in value)
+    if isinstance(value, BaseException):
+        return _redact_exception(value, secrets)
+    return value
+
+
+def _redact_exception(exc: BaseException, secrets: list[str]) -> BaseException:
+    try:
+        clean = copy.copy(exc)
+        clean.args = tuple(_redact_value(a, secrets) for a in exc.args)
+        for name, attribute in vars(exc).items():
+            setattr(clean, name, _redact_value(attribute, secrets))
+    except Exception:  # an exception that cannot be copied is kept as one redacted sentence
+        return RuntimeError(redact(f"{type(exc).__name__}: {exc}", secrets))
+    return clean

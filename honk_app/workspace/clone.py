@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from honk_app.safety.push_rules import OWN_PREFIX
 from honk_app.workspace.git import (
     LOCAL_TIMEOUT_S,
     NETWORK_TIMEOUT_S,
@@ -86,6 +87,7 @@ class Workspace:
     mirror: Path
     head_sha: str = ""  # Honk's last commit in this run (base_sha until the first commit)
     left_out: tuple[str, ...] = ()  # nested repositories the last diff or commit did not take
+    default_branch: str = ""  # the repository's; never pushed to, whatever the caller decided
     _lock_fd: int | None = field(default=None, repr=False)
     _config: bytes = field(default=b"", repr=False)
 
@@ -250,12 +252,23 @@ class Workspace:
         """Push Honk's commits to the workspace's own branch; returns the pushed sha.
 
         Honk's branch is pushed with a lease on what Honk last saw there; a pull request's head
-        branch only fast-forwards. Any other branch, and the base branch, are refused."""
+        branch only fast-forwards. Any other branch is refused, and so, in any letter case, are
+        the base and default branches and (for Honk's own mode) a name outside `honk/`: the run
+        decided where it may push before it cloned (safety/push_rules.py); this is the last
+        line."""
         target = self.branch if branch is None else branch
-        if target != self.branch or target == self.base_branch:
+        if target != self.branch:
             raise GitError(
                 f"Honk refuses to push to {target!r}: this workspace may only push "
                 f"to {self.branch!r}."
+            )
+        guarded = {self.base_branch.casefold(), self.default_branch.casefold()} - {""}
+        if target.casefold() in guarded or (
+            self.mode == "own" and not target.startswith(OWN_PREFIX)
+        ):
+            raise GitError(
+                f"Honk refuses to push to {target!r}: it is a base or default branch, or not "
+                f"one of Honk's own {OWN_PREFIX!r} branches."
             )
         await self._restore_config()
         refspec = f"{self.head_sha}:refs/heads/{self.branch}"
@@ -312,12 +325,13 @@ async def prepare_workspace(
     base_branch: str,
     branch: str,
     existing_branch: bool = False,
+    default_branch: str = "",
 ) -> Workspace:
     """Refresh the mirror, clone it into a new workspace and check out `branch`.
 
     `existing_branch` means `branch` is a pull request's head, which must exist on GitHub.
     Otherwise `branch` is Honk's own: continued if it exists on GitHub, else made from the head
-    of `base_branch`."""
+    of `base_branch`. `default_branch` (the repository's) is never pushed to."""
     mirror = mirror_path(data_dir, full_name)
     check_branch(branch)
     check_branch(base_branch)
@@ -332,7 +346,8 @@ async def prepare_workspace(
         root, lock_fd = await _clone(mirror, workspace_root, run_id)
     mode: PushMode = "pr_head" if existing_branch else "own"
     ws = Workspace(root, full_name, clone_url, branch, base_branch, mode, start, remote_sha,
-                   mirror, head_sha=start, _lock_fd=lock_fd)  # fmt: skip
+                   mirror, head_sha=start, default_branch=default_branch,
+                   _lock_fd=lock_fd)  # fmt: skip
     try:
         await ws._check_out()
         await ws._finish()

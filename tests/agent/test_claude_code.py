@@ -366,28 +366,39 @@ async def test_an_api_error_stops_the_run_with_a_readable_sentence(repo: Path) -
     assert len(run.fake.requests) == 1  # CLAUDE_CODE_MAX_RETRIES=0 was honoured
 
 
+def expensive(body: dict[str, Any]) -> fake_api.Reply:
+    """A Bash call writing all of the request's max_tokens: each turn costs the most it can."""
+    reply = fake_api.tool_use("Bash", {"command": "true"})
+    return fake_api.Reply(reply.content, reply.stop_reason, output_tokens=body["max_tokens"])
+
+
 @pytest.mark.parametrize(
-    ("model", "budget", "refused_by_proxy"),
+    ("model", "budget", "turns"),
     [
-        ("claude-sonnet-4-5", 0.005, False),  # Claude Code's own count stops it first
-        # Claude Code prices this model lower than Honk does (Honk has no price for it and takes
-        # the highest): Claude Code goes on, and the proxy, which keeps Honk's count, refuses
-        ("claude-3-5-haiku-20241022", 0.05, True),
+        # Claude Code asks for 32,000 output tokens (thinking included): $0.48 at Sonnet's price,
+        # so $0.75 covers one such turn and not a second
+        ("claude-sonnet-4-5", 0.75, 1),
+        ("claude-sonnet-4-5", 0.30, 0),  # not even one
+        # Honk has no price for this model and takes the highest ($75 per million output tokens),
+        # so it stops where Claude Code's own count (at haiku's price) would have gone on
+        ("claude-3-5-haiku-20241022", 0.30, 0),
     ],
 )
-async def test_a_spent_budget_stops_the_run_as_max_cost(
-    model: str, budget: float, refused_by_proxy: bool, repo: Path
+async def test_a_request_the_budget_cannot_cover_stops_the_run_as_max_cost(
+    model: str, budget: float, turns: int, repo: Path
 ) -> None:
-    steps = [fake_api.tool_use("Bash", {"command": "true"})] * 3 + [fake_api.text("never")]
-    limits = Limits(max_cost_usd=budget)  # the first reply costs more, by Honk's prices
+    steps = [expensive] * 3 + [fake_api.text("never")]
+    limits = Limits(max_cost_usd=budget)
     async with running(steps, repo, isolation="none", limits=limits, model=model) as run:
         outcome = await run.session.start()
         asked = len(run.fake.requests)
         again = await run.session.follow_up("Keep going.")
         meter = run.session.meter
     assert outcome.stop == "max_cost" and "budget" in (outcome.error or "")
-    assert meter is not None and outcome.cost_usd == meter.spent_usd >= budget
-    assert (meter.refused == 1) is refused_by_proxy
+    assert meter is not None and meter.refused >= 1 and meter.reserved_usd == 0
+    assert outcome.cost_usd == meter.spent_usd <= budget
+    offering_bash = [r for r in run.fake.requests if "Bash" in str(r.get("tools"))]
+    assert len(offering_bash) == turns
     assert again.stop == "max_cost" and len(run.fake.requests) == asked  # no new CLI run
 
 

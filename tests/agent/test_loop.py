@@ -264,20 +264,43 @@ async def test_max_turns_stops_the_session(fake: FakeAnthropic, workspace: Path)
     assert len(fake.requests) == 3
 
 
-async def test_max_cost_stops_before_a_turn_that_would_start_over_budget(
-    fake: FakeAnthropic, workspace: Path
+@pytest.mark.parametrize(("budget", "turns"), [(2.0, 8), (0.6, 2), (0.2, 0)])
+async def test_a_turn_that_would_not_fit_in_the_budget_is_never_sent(
+    budget: float, turns: int, fake: FakeAnthropic, workspace: Path
 ) -> None:
-    def turn(_: dict[str, Any]) -> Reply:
-        reply = tool_use("bash", {"command": "true"})
-        return Reply(reply.content, reply.stop_reason, output_tokens=50_000)  # $0.75 on Sonnet
+    """Each turn writes its whole max_tokens (16,384 output tokens, $0.25 on Sonnet), so each
+    reserves a little more than $0.25: the run stops as soon as what is left cannot cover one."""
 
-    outcome = await open_session(
-        fake, workspace, [turn] * 10, limits=Limits(max_cost_usd=2.0)
-    ).start()
+    def turn(request: dict[str, Any]) -> Reply:
+        reply = tool_use("bash", {"command": "true"})
+        return Reply(reply.content, reply.stop_reason, output_tokens=request["max_tokens"])
+
+    session = open_session(fake, workspace, [turn] * 10, limits=Limits(max_cost_usd=budget))
+    outcome = await session.start()
     assert outcome.stop == "max_cost"
-    assert outcome.turns == 3 and len(fake.requests) == 3
-    assert outcome.cost_usd >= 2.0
-    assert outcome.error is not None and "$2.00" in outcome.error
+    assert outcome.turns == turns and len(fake.requests) == turns
+    assert outcome.cost_usd <= budget
+    assert outcome.error is not None and f"${budget:.2f} budget" in outcome.error
+    assert session.ledger.snapshot().reserved_usd == 0  # nothing left open
+
+
+@pytest.mark.parametrize(
+    ("reply", "charged"),
+    [
+        (error(400, "invalid_request_error", "bad"), False),  # refused: the API charges nothing
+        (Reply(status=200, error={"type": "overloaded_error", "message": "gone"}), True),
+    ],
+)
+async def test_a_turn_that_fails_costs_nothing_before_its_stream_and_its_reservation_within(
+    reply: Reply, charged: bool, fake: FakeAnthropic, workspace: Path
+) -> None:
+    session = open_session(fake, workspace, [reply])
+    outcome = await session.start()
+    assert outcome.stop == "error" and outcome.turns == 0
+    output_worst = session.backend.max_tokens * 15 / 1_000_000  # Sonnet's output price
+    assert (outcome.cost_usd > output_worst) is charged
+    assert outcome.cost_usd == session.ledger.spent_usd
+    assert session.ledger.snapshot().reserved_usd == 0
 
 
 async def test_the_timeout_stops_the_session_and_kills_the_command(

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from honk_app.agent.ledger import RequestCost, reservation_usd
 from honk_app.agent.pricing import cost_usd
 from honk_app.agent.proxy import AnthropicProxy
 from honk_app.models import Usage
@@ -207,22 +208,24 @@ async def test_count_tokens_is_forwarded_but_costs_nothing(
     assert meter is not None and meter.spent_usd == 0 and meter.requests == 0
 
 
-async def test_a_spent_budget_refuses_further_requests_with_a_readable_error(
+async def test_a_request_the_budget_cannot_cover_is_refused_with_a_readable_error(
     proxy: AnthropicProxy, upstream: tuple[Upstream, str]
 ) -> None:
     recorder, _ = upstream
     one_reply = cost_usd(MODEL, Usage(input_tokens=1000, output_tokens=500))
-    grant = proxy.issue("run-1", budget_usd=one_reply / 2)
+    message = {**MESSAGE, "max_tokens": 500}
+    reservation = reservation_usd(RequestCost(MODEL, 500, len(json.dumps(message))))
+    grant = proxy.issue("run-1", budget_usd=one_reply + reservation / 2)
     auth = {"x-api-key": grant.token}
     async with httpx.AsyncClient(base_url=grant.base_url) as client:
-        first = await client.post("/v1/messages", json=MESSAGE, headers=auth)
-        second = await client.post("/v1/messages", json=MESSAGE, headers=auth)
+        first = await client.post("/v1/messages", content=json.dumps(message), headers=auth)
+        second = await client.post("/v1/messages", content=json.dumps(message), headers=auth)
         counting = await client.post("/v1/messages/count_tokens", json=MESSAGE, headers=auth)
-    assert first.status_code == 200  # under budget when it started; its cost is known after
-    assert second.status_code == 402
+    assert first.status_code == 200  # its worst case fitted
+    assert second.status_code == 402  # after the first, half a worst case is left
     assert second.headers["x-should-retry"] == "false"
     assert second.json()["error"]["type"] == "billing_error"
-    assert "budget" in second.json()["error"]["message"]
+    assert "cannot cover this request" in second.json()["error"]["message"]
     assert counting.status_code == 200  # counting tokens is free, so not refused
     assert len(recorder.seen) == 2
     meter = proxy.meter("run-1")

@@ -86,6 +86,47 @@ def test_someone_without_write_access_gets_one_reply_and_no_work(w: World) -> No
     assert w.anthropic_requests_made() == requests_before
 
 
+def test_fifty_outsiders_get_one_reply_without_a_comment_list_being_read(w: World) -> None:
+    number = w.github.add_issue(REPO, title="public issue", user="stranger-0")
+    strangers = [f"stranger-{n}" for n in range(50)]
+    for login in strangers:
+        w.github.set_permission(REPO, login, "read")
+    requests_before = w.anthropic_requests_made()
+
+    for n, login in enumerate(strangers):
+        assert comment(w, number, f"/honk do as I say ({n})", sender=login).status_code == 202
+    w.wait(
+        lambda: (
+            len(w.store_rows(number)) == 50
+            and all(r["status"] == "refused" for r in w.store_rows(number))
+        ),
+        what="every request to be refused",
+    )
+
+    [reply] = replies(w, number)
+    assert "write access" in reply
+    listing = ("GET", f"/repos/{REPO}/issues/{number}/comments")
+    assert listing not in w.github.requests
+    assert w.tracking_comment(number) is None
+    assert w.anthropic_requests_made() == requests_before
+
+
+def test_a_comment_resent_under_a_new_delivery_id_is_one_run(w: World) -> None:
+    """X-GitHub-Delivery is not signed: a captured body re-sent with a fresh id is no new run."""
+    number = w.github.add_issue(REPO, title="status twice", user=SENDER)
+    posted = w.github.add_comment(REPO, number, body="/honk status", user=SENDER)
+    payload = w.point(payloads.issue_comment("/honk status", comment_id=posted.id), number)
+    first = w.deliver("issue_comment", payload, delivery=str(uuid.uuid4()))
+    second = w.deliver("issue_comment", payload, delivery=str(uuid.uuid4()))
+    assert first.json()["run_id"] == second.json()["run_id"]
+    w.wait(lambda: replies(w, number), what="the status reply")
+    w.wait(lambda: w.store_rows(number)[0]["status"] == "succeeded", what="the request")
+    assert len(w.store_rows(number)) == 1
+    assert len(replies(w, number)) == 1
+    # a writer's reply looks for an earlier attempt by its marker (what outsiders' never do)
+    assert ("GET", f"/repos/{REPO}/issues/{number}/comments") in w.github.requests
+
+
 def test_a_redelivered_webhook_starts_one_run(w: World) -> None:
     number = w.github.add_issue(REPO, title="add() subtracts", user=SENDER)
     w.script = [

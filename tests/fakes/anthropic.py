@@ -10,14 +10,20 @@ messages; each `cache_control` breakpoint makes the prefix up to and including i
 entry (if it holds at least `min_cacheable_tokens`); a request reads the longest previously written
 prefix that ends at, or up to `lookback_blocks` blocks before, one of its breakpoints. The 5-minute
 lifetime is not modelled: entries live as long as the fake.
+
+As the real API, it reports no more output tokens than the request's `max_tokens` (unless a reply
+scripts `output_tokens`, which is reported as given: script `max_tokens` for a reply that writes all
+it may). A reply can be held (`Reply.hold`, an event the test sets) after `message_start`, or before
+a JSON answer, so tests can have many requests in flight at once; `in_flight` and `peak_in_flight`
+count them. A reply's `web_search_requests` is reported as `usage.server_tool_use`, as the API bills
+server-side searches.
 """
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import itertools
 import json
-import math
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,10 +34,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.fakes.anthropic_prompt import (
+    PromptCache,
+    RequestInvalid,
+    approx_tokens,
+    prompt_blocks,
+    validate,
+)
 from tests.fakes.loopback import LoopbackServer
 
 DEFAULT_API_KEY = "sk-ant-test-fake-key-0123456789abcdef"
-MAX_BREAKPOINTS = 4
 _ids = itertools.count(1)
 
 
@@ -45,6 +57,8 @@ class Reply:
     # {"type": "overloaded_error", "message": ...}; status 200 makes a stream fail mid-way
     error: dict[str, Any] | None = None
     output_tokens: int | None = None
+    hold: threading.Event | None = None  # answer (stream: go on after message_start) once set
+    web_search_requests: int = 0
 
 
 Responder = Callable[[dict[str, Any]], Reply]
@@ -89,139 +103,6 @@ class Script:
             return text("done")
         entry = self._replies[index]
         return entry if isinstance(entry, Reply) else entry(request)
-
-
-# ---- pure: blocks, tokens, cache -------------------------------------------------------------
-
-
-class RequestInvalid(Exception):
-    """A request the real API would reject with 400 invalid_request_error."""
-
-
-def approx_tokens(value: Any) -> int:
-    return max(1, math.ceil(len(json.dumps(value, sort_keys=True, separators=(",", ":"))) / 4))
-
-
-def _strip_cache_control(block: Any) -> Any:
-    """The cached content ignores where breakpoints sit, so moving one keeps the prefix equal."""
-    if isinstance(block, dict):
-        return {k: _strip_cache_control(v) for k, v in block.items() if k != "cache_control"}
-    if isinstance(block, list):
-        return [_strip_cache_control(v) for v in block]
-    return block
-
-
-@dataclass(frozen=True)
-class PromptBlock:
-    canonical: str
-    tokens: int
-    breakpoint: bool
-
-
-def prompt_blocks(body: dict[str, Any]) -> list[PromptBlock]:
-    """The request as the cache sees it: tools, then system, then each message's blocks."""
-    raw: list[tuple[str, dict[str, Any]]] = [("tool", t) for t in body.get("tools") or []]
-    system = body.get("system")
-    if isinstance(system, str):
-        system = [{"type": "text", "text": system}] if system else []
-    raw += [("system", b) for b in system or []]
-    for message in body.get("messages") or []:
-        content = message.get("content")
-        if isinstance(content, str):
-            content = [{"type": "text", "text": content}]
-        raw += [(str(message.get("role")), b) for b in content or []]
-    blocks = []
-    for where, block in raw:
-        clean = _strip_cache_control(block)
-        canonical = json.dumps([where, clean], sort_keys=True, separators=(",", ":"))
-        blocks.append(PromptBlock(canonical, approx_tokens(clean), "cache_control" in block))
-    if body.get("cache_control") and blocks:  # top-level: marks the last cacheable block
-        last = blocks[-1]
-        blocks[-1] = PromptBlock(last.canonical, last.tokens, True)
-    return blocks
-
-
-def validate(body: dict[str, Any]) -> None:
-    """The checks of the real API that catch agent-loop bugs."""
-    for name in ("model", "max_tokens", "messages"):
-        if name not in body:
-            raise RequestInvalid(f"{name}: Field required")
-    messages = body["messages"]
-    if not isinstance(messages, list) or not messages:
-        raise RequestInvalid("messages: at least one message is required")
-    for i, message in enumerate(messages):
-        content = message.get("content") if isinstance(message, dict) else None
-        if not isinstance(content, str | list) or (
-            isinstance(content, list) and not all(isinstance(b, dict) for b in content)
-        ):
-            raise RequestInvalid(f"messages.{i}: content must be a string or a list of blocks")
-    count = sum(b.breakpoint for b in prompt_blocks(body))
-    if count > MAX_BREAKPOINTS:
-        raise RequestInvalid(
-            f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. "
-            f"Found {count}."
-        )
-    for i, message in enumerate(messages):
-        if message.get("role") not in ("user", "assistant"):
-            raise RequestInvalid(f"messages.{i}.role: Input should be 'user' or 'assistant'")
-        content = message.get("content")
-        blocks = content if isinstance(content, list) else []
-        uses = [b["id"] for b in blocks if b.get("type") == "tool_use"]
-        if not uses or message["role"] != "assistant":
-            continue
-        following = messages[i + 1] if i + 1 < len(messages) else None
-        reply = following.get("content") if following else None
-        results = [b for b in reply or [] if isinstance(b, dict)]
-        answered = {b.get("tool_use_id") for b in results if b.get("type") == "tool_result"}
-        missing = [u for u in uses if u not in answered]
-        if missing:
-            raise RequestInvalid(
-                f"messages.{i + 1}: `tool_use` ids were found without `tool_result` blocks "
-                f"immediately after: {', '.join(missing)}. Each `tool_use` block must have a "
-                "corresponding `tool_result` block in the next message."
-            )
-        kinds = [b.get("type") for b in results]
-        first_other = next((n for n, k in enumerate(kinds) if k != "tool_result"), len(kinds))
-        if "tool_result" in kinds[first_other:]:
-            raise RequestInvalid(
-                f"messages.{i + 1}: tool_result blocks must come first in the content array"
-            )
-
-
-@dataclass
-class PromptCache:
-    """Written prefixes, per model, as chained hashes of canonical blocks."""
-
-    min_cacheable_tokens: int = 1024
-    lookback_blocks: int = 20
-    entries: set[str] = field(default_factory=set)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def account(self, model: str, blocks: list[PromptBlock]) -> dict[str, int]:
-        hashes, totals = [], []
-        digest, running = hashlib.sha256(model.encode()).hexdigest(), 0
-        for block in blocks:
-            digest = hashlib.sha256((digest + block.canonical).encode()).hexdigest()
-            running += block.tokens
-            hashes.append(digest)
-            totals.append(running)
-        marks = [i for i, b in enumerate(blocks) if b.breakpoint]
-        with self.lock:
-            read_at = -1
-            for mark in marks:
-                for j in range(mark, max(-1, mark - self.lookback_blocks - 1), -1):
-                    if hashes[j] in self.entries:
-                        read_at = max(read_at, j)
-                        break
-            read = totals[read_at] if read_at >= 0 else 0
-            written = [m for m in marks if m > read_at and totals[m] >= self.min_cacheable_tokens]
-            self.entries.update(hashes[m] for m in written)
-        creation = totals[written[-1]] - read if written else 0
-        return {
-            "input_tokens": running - read - creation,
-            "cache_creation_input_tokens": creation,
-            "cache_read_input_tokens": read,
-        }
 
 
 # ---- the HTTP adapter ------------------------------------------------------------------------
@@ -301,6 +182,8 @@ class FakeAnthropic:
         self.headers: list[dict[str, str]] = []
         self.usages: list[dict[str, int]] = []  # the usage of every successful reply, in order
         self.count_token_requests: list[dict[str, Any]] = []
+        self.in_flight = 0  # replies being produced right now
+        self.peak_in_flight = 0
         self._lock = threading.Lock()
         self.app = Starlette(
             routes=[
@@ -325,6 +208,7 @@ class FakeAnthropic:
             self.usages.clear()
             self.count_token_requests.clear()
             self.cache.entries.clear()
+            self.peak_in_flight = self.in_flight
 
     @property
     def url(self) -> str:
@@ -397,9 +281,9 @@ class FakeAnthropic:
         if reply.error is not None and (reply.status != 200 or not stream):
             return self._fail(reply.status if reply.status != 200 else 500, **_kw(reply.error))
         usage: dict[str, Any] = self.cache.account(str(body["model"]), prompt_blocks(body))
-        output = (
-            reply.output_tokens if reply.output_tokens is not None else approx_tokens(reply.content)
-        )
+        output = reply.output_tokens
+        if output is None:  # the API never writes more than max_tokens
+            output = min(approx_tokens(reply.content), int(body["max_tokens"]))
         usage = {
             **usage,
             "output_tokens": output,
@@ -409,6 +293,8 @@ class FakeAnthropic:
             },
             "service_tier": "standard",
         }
+        if reply.web_search_requests:
+            usage["server_tool_use"] = {"web_search_requests": reply.web_search_requests}
         with self._lock:
             self.usages.append(usage)
         message = {
@@ -423,14 +309,34 @@ class FakeAnthropic:
         }
         headers = {"request-id": f"req_fake{next(_ids):06d}"}
         if not stream:
+            self._enter()
+            try:
+                await _held(reply)
+            finally:
+                self._leave()
             return JSONResponse(message, headers=headers)
         events = stream_events(message, reply)
 
         async def emit() -> AsyncIterator[bytes]:
-            for event in events:
-                yield event
+            self._enter()
+            try:
+                yield events[0]
+                await _held(reply)
+                for event in events[1:]:
+                    yield event
+            finally:
+                self._leave()
 
         return StreamingResponse(emit(), media_type="text/event-stream", headers=headers)
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     async def _count_tokens(self, request: Request) -> Response:
         body, failure = await self._read(request)
@@ -445,6 +351,11 @@ class FakeAnthropic:
 
     async def _not_found(self, request: Request) -> Response:
         return self._fail(404, "not_found_error", f"Not found: {request.method} {request.url.path}")
+
+
+async def _held(reply: Reply) -> None:
+    if reply.hold is not None:
+        await asyncio.to_thread(reply.hold.wait, 60)
 
 
 def _kw(err: dict[str, Any]) -> dict[str, str]:

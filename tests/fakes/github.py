@@ -39,6 +39,7 @@ from starlette.types import ASGIApp
 
 from tests.fakes import (
     github_routes_apps,
+    github_routes_branches,
     github_routes_checks,
     github_routes_issues,
     github_routes_pulls,
@@ -82,6 +83,7 @@ __all__ = [
 ROUTE_MODULES = (
     github_routes_apps,
     github_routes_repos,
+    github_routes_branches,
     github_routes_issues,
     github_routes_pulls,
     github_routes_checks,
@@ -199,6 +201,28 @@ class FakeGitHub(Store):
             raise ValueError(f"permission must be one of {', '.join(ROLE_NAMES)}")
         with self.lock:
             self.repo(full_name).permissions[login.lower()] = permission
+
+    def guard_branch(
+        self,
+        full_name: str,
+        pattern: str,
+        *,
+        protected: bool = False,
+        rules: Iterable[str | dict[str, Any]] = (),
+    ) -> None:
+        """Classic protection for the branch `pattern` names, and active ruleset rules (a type,
+        or a rule's whole JSON) for every branch the fnmatch `pattern` matches."""
+        repo = self.repo(full_name)
+        with self.lock:
+            if protected:
+                repo.protected_branches.add(pattern)
+            else:
+                repo.protected_branches.discard(pattern)
+            listed = [{"type": r} if isinstance(r, str) else dict(r) for r in rules]
+            if listed:
+                repo.branch_rules[pattern] = listed
+            else:
+                repo.branch_rules.pop(pattern, None)
 
     def set_installation_permissions(
         self, installation_id: int, permissions: dict[str, str]

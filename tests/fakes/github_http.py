@@ -3,6 +3,7 @@
 Handlers are plain functions `(fake, call) -> Reply` that run under the fake's lock and raise
 `ApiError` for GitHub's error answers. A front middleware records every request, answers planned
 failures, adds GitHub's response headers and hands `/{owner}/{repo}.git/...` to the git app.
+API calls count down a quota per caller and resource (github_ratelimit.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tests.fakes.github_auth import (
     verify_app_jwt,
 )
 from tests.fakes.github_json import Json, Site, error_json
+from tests.fakes.github_ratelimit import exhausted, rate_bucket, spend
 from tests.fakes.github_state import AppState, Injection, IssuedToken, RecordedRequest, RepoState
 
 if TYPE_CHECKING:
@@ -260,16 +262,6 @@ async def not_found(request: Request, exc: Exception) -> Response:
     return error_response(ApiError(404), DOCS)
 
 
-def _rate_bucket(authorization: str | None, fake: FakeGitHub) -> tuple[str, int]:
-    secret = credentials(authorization)
-    if secret is None:
-        return "anonymous", 60
-    issued = fake.tokens_by_value.get(secret)
-    if issued is not None:
-        return f"installation:{issued.installation_id}", 5000
-    return "app", 5000
-
-
 class FrontMiddleware:
     """Records requests, answers injected failures, adds GitHub headers, routes git traffic."""
 
@@ -294,27 +286,24 @@ class FrontMiddleware:
             injection = next((i for i in fake.injections if i.matches(method, path)), None)
             if injection is not None:
                 injection.times -= 1
-            bucket, limit = _rate_bucket(headers.get("authorization"), fake)
-            used = fake.rate_used.get(bucket, 0) + 1
-            fake.rate_used[bucket] = used
-        is_git = GIT_PATH.match(path) is not None
-        extra: list[tuple[bytes, bytes]] = []
-        if not is_git:
-            reset = int(fake.started_at + 3600)
-            extra = [
-                (b"x-github-request-id", _request_id().encode()),
-                (b"x-github-media-type", b"github.v3; format=json"),
-                (
-                    b"x-github-api-version-selected",
-                    headers.get("x-github-api-version", "2022-11-28").encode(),
-                ),
-                (b"x-ratelimit-limit", str(limit).encode()),
-                (b"x-ratelimit-remaining", str(max(limit - used, 0)).encode()),
-                (b"x-ratelimit-reset", str(reset).encode()),
-                (b"x-ratelimit-used", str(used).encode()),
-                (b"x-ratelimit-resource", b"graphql" if path == "/graphql" else b"core"),
-                (b"server", b"github.com"),
-            ]
+            is_git = GIT_PATH.match(path) is not None  # git traffic spends no API quota
+            extra: list[tuple[bytes, bytes]] = []
+            if not is_git:
+                resource = "graphql" if path == "/graphql" else "core"
+                bucket, limit = rate_bucket(headers.get("authorization"), fake)
+                window = spend(fake, bucket, limit, resource)
+                if window.used > window.limit and injection is None:
+                    injection = exhausted(window)
+                extra = [
+                    (b"x-github-request-id", _request_id().encode()),
+                    (b"x-github-media-type", b"github.v3; format=json"),
+                    (
+                        b"x-github-api-version-selected",
+                        headers.get("x-github-api-version", "2022-11-28").encode(),
+                    ),
+                    *window.headers(resource),
+                    (b"server", b"github.com"),
+                ]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

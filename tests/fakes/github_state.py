@@ -126,6 +126,9 @@ class RepoState:
     permissions: dict[str, str] = field(default_factory=dict)
     issues: dict[int, IssueState] = field(default_factory=dict)
     created_at: datetime = field(default_factory=utcnow)
+    # branch name -> classic protection on; fnmatch pattern -> the active ruleset rules (JSON)
+    protected_branches: set[str] = field(default_factory=set)
+    branch_rules: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def owner(self) -> str:

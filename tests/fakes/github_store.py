@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tests.fakes.github_auth import has_permission, token_covers
 from tests.fakes.github_state import (
@@ -28,6 +29,9 @@ from tests.fakes.github_state import (
     utcnow,
 )
 
+if TYPE_CHECKING:
+    from tests.fakes.github_ratelimit import RateWindow
+
 
 @dataclass(eq=False)
 class Store:
@@ -47,7 +51,7 @@ class Store:
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path), git included
     request_log: list[RecordedRequest] = field(default_factory=list)
     injections: list[Injection] = field(default_factory=list)
-    rate_used: dict[str, int] = field(default_factory=dict)
+    rate_windows: dict[str, RateWindow] = field(default_factory=dict)  # "who:resource"
 
     def token_is_valid(self, token: str | None, full_name: str, *, write: bool = False) -> bool:
         """Whether `token` is a live installation token that may read (or push to) a repo."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -19,6 +21,7 @@ from tests.fakes.anthropic import (
     text,
     tool_use,
 )
+from tests.waiting import wait_for
 
 MODEL = "claude-sonnet-4-5"
 EPHEMERAL = {"type": "ephemeral"}
@@ -287,3 +290,30 @@ async def test_an_entry_beyond_the_lookback_window_is_missed(
     found = await client.messages.create(model=MODEL, max_tokens=5, messages=[user(near)])  # type: ignore[arg-type]
     assert missed.usage.cache_read_input_tokens == 0
     assert found.usage.cache_read_input_tokens == fake.usages[0]["cache_creation_input_tokens"]
+
+
+async def test_output_stays_within_max_tokens_and_web_searches_are_billed(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.responder = Script([text("a long answer " * 200), Reply([], web_search_requests=3)])
+    long = await client.messages.create(model=MODEL, max_tokens=7, messages=[user("hi")])
+    searched = await client.messages.create(model=MODEL, max_tokens=50, messages=[user("hi")])
+    assert long.usage.output_tokens == 7
+    assert searched.usage.server_tool_use is not None
+    assert searched.usage.server_tool_use.web_search_requests == 3
+
+
+async def test_a_held_reply_keeps_its_request_in_flight_until_released(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    hold = threading.Event()
+    fake.responder = Script([Reply(content=[{"type": "text", "text": "x"}], hold=hold)] * 2)
+    calls = [
+        asyncio.create_task(client.messages.create(model=MODEL, max_tokens=5, messages=[user("a")]))
+        for _ in range(2)
+    ]
+    await asyncio.to_thread(wait_for, lambda: fake.in_flight == 2, "two held replies")
+    assert not any(call.done() for call in calls)
+    hold.set()
+    await asyncio.gather(*calls)
+    assert fake.in_flight == 0 and fake.peak_in_flight == 2

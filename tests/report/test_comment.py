@@ -171,9 +171,7 @@ def test_the_triggering_line_is_quoted_and_cannot_trigger_or_inject() -> None:
     )
     body = tracking_comment(view)
     quote = next(line for line in body.splitlines() if line.startswith("> "))
-    assert quote == (
-        "> /honk fix it &lt;!-- honk:run=evil --> &lt;img src=x> cc `@bob`, fixes `#9` (@alice)"
-    )
+    assert quote == ("> /honk fix it &lt;img src=x> cc `@bob`, fixes issue #9 (@alice)")
     assert not any(line.startswith("/honk") for line in body.splitlines())
     assert find_run_marker(body) == RUN_ID
 
@@ -337,4 +335,5 @@ def test_notes_are_listed_as_safe_single_lines() -> None:
     )
     body = tracking_comment(view)
     note = next(line for line in body.splitlines() if line.startswith("ℹ️"))
-    assert "`@mallory`" in note and "`#9`" in note
+    assert "`@mallory`" in note and "fixes issue #9" in note
+    assert note.endswith("!\\[x\\](`https://evil/x`)")

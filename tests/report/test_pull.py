@@ -64,7 +64,7 @@ def test_a_limit_draft_says_which_limit() -> None:
     view = finished(Outcome.LIMIT, outcome_detail="Reached the limit of $2.00.")
     lines = visible_lines(pull_request_body(view, issue_number=42, validated=False))
     assert lines[0] == (
-        "> **Draft:** Honk stopped at a limit before finishing (Reached the limit of $2.00.); "
+        "> **Draft:** Honk stopped at a limit before finishing (Reached the limit of \\$2.00.); "
         "this is the work so far."
     )
     assert lines[2] == "🟡 Honk stopped at a limit; this is its work so far. Refs #42."
@@ -106,8 +106,8 @@ def test_an_agent_summary_cannot_ping_people_close_issues_or_leak() -> None:
         issue_number=42,
         validated=True,
     )
-    assert "Fixes `#7`" in body and "closes `acme/other#3`" in body
-    assert "resolves `https://github.com/acme/x/issues/5`" in body
+    assert "Fixes issue #7" in body and "closes issue `acme/other#3`" in body
+    assert "resolves issue `https://github.com/acme/x/issues/5`" in body
     assert "`@bob`" in body and "`@acme/security`" in body
     assert "<img" not in body and GHS_TOKEN not in body
     assert body.count("Fixes #") == 1

@@ -12,8 +12,10 @@ from honk_app.report.replies import (
     REPLY_MARKER,
     RunStatus,
     RunSummary,
+    could_not_start_reply,
     fork_reply,
     help_reply,
+    review_thread_reply,
     status_reply,
     stopped_reply,
     unauthorized_reply,
@@ -171,3 +173,19 @@ def test_unknown_command_points_at_help() -> None:
     reply = unknown_command_reply("honk", "/honk frobnicate", "frob`nicate")
     assert "Honk does not know ``/honk frob`nicate``." in reply
     assert "`/honk help`" in reply
+
+
+def test_replies_about_a_failed_start_or_a_push_render_their_untrusted_words() -> None:
+    reply = could_not_start_reply("/honk go", "GitHub said: fixes #3 ![x](https://x.test/i) @bob")
+    assert (
+        "Honk could not start: GitHub said: fixes issue #3 !\\[x\\](`https://x.test/i`) `@bob`"
+        in (reply)
+    )
+    assert reply.rstrip().endswith(REPLY_MARKER)
+    url = "https://github.com/acme/shop/pull/9"
+    assert review_thread_reply(True, "0123456789", "", url) == (
+        f"Done in `0123456`: the tests pass. Details in the tracking comment on {url}."
+    )
+    assert review_thread_reply(False, None, "closes #1 <img src=x>", url) == (
+        "Pushed `unknown` (closes issue #1 &lt;img src=x>). Details in the tracking comment."
+    )

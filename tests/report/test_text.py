@@ -50,7 +50,8 @@ def test_money(usd: float, text: str) -> None:
 def test_inline_defuses_mentions_and_closing_keywords_but_not_email_or_code() -> None:
     text = "thanks @alice and @acme/team, fixes #12 and closes acme/shop#3; mail a@b.c `@x`"
     assert inline(text) == (
-        "thanks `@alice` and `@acme/team`, fixes `#12` and closes `acme/shop#3`; mail a@b.c `@x`"
+        "thanks `@alice` and `@acme/team`, fixes issue #12 and closes issue `acme/shop#3`; "
+        "mail a@b.c `@x`"
     )
 
 

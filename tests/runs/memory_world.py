@@ -12,16 +12,21 @@ and mona with write access.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from honk_app.models import AgentOutcome, Outcome, Trigger
 from honk_app.report.checks import CHECK_NAME
-from honk_app.runs import intake
+from honk_app.runs import budgets, intake, spend
 from honk_app.runs.outcome import WorkResult
 from honk_app.runs.runtime import Runtime, open_store
+from honk_app.runs.spend import SpendLedger
 from honk_app.runs.store import RunRow, RunStore
 from honk_app.triggers import TriggerRules, decide
 from honk_app.verify.results import StepResult, ValidationResult
@@ -52,13 +57,20 @@ class World:
 
     # -- triggers, as the webhook path builds them ----------------------------------------------
     def trigger(
-        self, event: str = "issue_comment", payload: dict[str, Any] | None = None
+        self,
+        event: str = "issue_comment",
+        payload: dict[str, Any] | None = None,
+        *,
+        keyed: bool = False,
     ) -> Trigger:
+        """A trigger as the webhook builds it. The fixture payloads share their comment ids, so
+        by default each call is its own run (its delivery names it, as it did before run ids came
+        from the body); `keyed` keeps the run id the body gives: the same comment, the same run."""
         if payload is None:
             payload = payloads.issue_comment("/honk fix the package name")
         found = decide(event, str(uuid.uuid4()), payload, TriggerRules())
         assert isinstance(found, Trigger), found
-        return found
+        return found if keyed else dataclasses.replace(found, run_key="")
 
     async def recorded(self, trigger: Trigger) -> dict[str, Any]:
         """The trigger's JSON, recorded in the store as intake's first step does."""
@@ -187,3 +199,34 @@ def work_result(
         limits={"max_turns": 40, "max_cost_usd": 2.0, "timeout_minutes": 30},
         draft_always=draft_always,
     )
+
+
+@contextmanager
+def world_with(tmp_path: Path, private_key: str, **settings_values: object) -> Iterator[World]:
+    """A world whose settings differ from the defaults (budgets, say)."""
+    world = make_world(tmp_path, private_key, **settings_values)
+    try:
+        yield world
+    finally:
+        world.store.engine.dispose()
+
+
+def spend_today(world: World, cost: float, run_id: str = "honk-earlier") -> None:
+    """An earlier run on this repository, by mona, that cost `cost` and has finished."""
+    ledger = SpendLedger(world.store.engine)
+    who = budgets.subjects(
+        REPO, payloads.REPO_ID, SENDER, payloads.SENDER_ID, payloads.INSTALLATION_ID
+    )
+    limits = spend.limits_of(world.rt.settings)
+    assert ledger.reserve(run_id, who, limits, cost, datetime.now(UTC)).refusal is None
+    ledger.settle(run_id, cost)
+
+
+def budget_left(world: World) -> list[float]:
+    """What each configured budget has left for mona on this repository now, in cents."""
+    ledger = SpendLedger(world.store.engine)
+    who = budgets.subjects(
+        REPO, payloads.REPO_ID, SENDER, payloads.SENDER_ID, payloads.INSTALLATION_ID
+    )
+    applying = budgets.budgets_for(spend.limits_of(world.rt.settings), who, datetime.now(UTC))
+    return [round(budgets.remaining(b, used), 2) for b, used in ledger.spent(applying)]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from dbos import DBOS
 
-from honk_app.models import Command, work_workflow_id
+from honk_app.models import Command, Trigger, work_workflow_id
 from honk_app.runs import intake
 from tests.fixtures import payloads
 from tests.runs.memory_world import (
@@ -324,6 +324,7 @@ async def test_stop_marks_the_running_run_stopped_where_people_look(
 async def test_intake_failure_is_recorded_and_told(world: World) -> None:
     trigger = world.trigger()
     data = await world.recorded(trigger)
+    assert await intake.authorize(world.rt, data) is None
     await intake.intake_failed(world.rt, data, "GitHub did not answer in time.")
     [reply] = world.replies()
     assert reply.body.splitlines()[:3] == [
@@ -333,3 +334,28 @@ async def test_intake_failure_is_recorded_and_told(world: World) -> None:
     ]
     row = world.row(trigger)
     assert (row.status, row.summary) == ("failed", "GitHub did not answer in time.")
+
+
+async def test_retry_runs_under_the_id_its_comment_gave_it(world: World) -> None:
+    allowed = world.trigger("issue_comment", payloads.issue_comment("/honk fix the README"))
+    assert await intake.authorize(world.rt, await world.recorded(allowed)) is None
+    payload = payloads.issue_comment("/honk retry", comment_id=2131000077)
+    trigger = world.trigger("issue_comment", payload, keyed=True)
+    assert trigger.run_id == "honk-ic2131000077"
+
+    retried = await intake.resolve_retry(world.rt, await world.recorded(trigger))
+
+    assert retried is not None
+    assert Trigger.from_json(retried).run_id == trigger.run_id
+
+
+async def test_an_intake_failure_before_permission_was_known_is_not_told(world: World) -> None:
+    """Anyone may comment `/honk`: while GitHub fails, a flood of them gets no replies."""
+    trigger = world.trigger("issue_comment", payloads.issue_comment("/honk x", sender="hubot"))
+    data = await world.recorded(trigger)
+    await intake.intake_failed(world.rt, data, "GitHub did not answer in time.")
+    assert world.github.writes == []
+    assert (world.row(trigger).status, world.row(trigger).summary) == (
+        "failed",
+        "GitHub did not answer in time.",
+    )

@@ -217,6 +217,6 @@ async def test_a_review_comment_is_answered_in_its_thread_once(world: World) -> 
     assert reply.in_reply_to_id == REVIEW_COMMENT_ID
     assert reply.author == world.github.info.bot_login
     assert reply.body.startswith(
-        f"Done in {PUSHED_SHA[:7]}: the tests pass. Details in the tracking comment on "
+        f"Done in `{PUSHED_SHA[:7]}`: the tests pass. Details in the tracking comment on "
         f"https://github.com/{REPO}/pull/{PR}."
     )

@@ -60,3 +60,19 @@ def test_the_phases_say_what_happened(
     assert view.phases[Phase.VALIDATION] is tests
     assert view.phases[Phase.PULL_REQUEST] is pull_request
     assert view.phases[Phase.AGENT] is agent
+
+
+def test_a_run_refused_before_its_workspace_shows_what_never_ran() -> None:
+    sentence = "Honk does not push to `main`: it is this repository's default branch."
+    work = WorkResult(
+        outcome=Outcome.BLOCKED.value, outcome_detail=sentence, policy_findings=[sentence]
+    )
+    view = final_view(_trigger(), work, None)
+    assert view.outcome_detail == sentence
+    assert {phase: view.phases[phase] for phase in Phase} == {
+        Phase.QUEUED: PhaseState.DONE,
+        Phase.WORKSPACE: PhaseState.SKIPPED,
+        Phase.AGENT: PhaseState.SKIPPED,
+        Phase.VALIDATION: PhaseState.SKIPPED,
+        Phase.PULL_REQUEST: PhaseState.FAILED,
+    }

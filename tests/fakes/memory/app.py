@@ -12,9 +12,9 @@ branch heads (check runs may be put on any sha), rate limits and server errors (
 `fail_once`), closed issues and forks other than a pull request's `head_repo`.
 
 A test seeds state with `add_repo`, `add_issue`, `add_pull`, `add_comment`, `add_review_comment`,
-`set_file`, `set_branch`, `set_permission`, and reads what a person would see: `comments_on`,
-`pulls_in`, `check_runs_on`, `reactions`, `review_comments_on`. `writes` lists every change made
-through the API, in order.
+`set_file`, `set_branch`, `guard_branch`, `set_permission`, and reads what a person would see:
+`comments_on`, `pulls_in`, `check_runs_on`, `reactions`, `review_comments_on`. `writes` lists
+every change made through the API, in order; `permission_asks` every permission read.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ class MemoryGitHub:
         self.reactions: list[Reaction] = []
         self.tokens: dict[int, str] = {}
         self.writes: list[str] = []  # "POST /repos/.../issues/42/comments", in order
+        self.permission_asks: list[tuple[str, str]] = []  # (repository, login) GitHub was asked
         self.failures: dict[str, list[BaseException]] = {}
         self._ids = itertools.count(2_200_000_001)
 
@@ -95,6 +96,17 @@ class MemoryGitHub:
         repo.branches[branch] = sha or fake_sha(full_name, branch, len(self.writes))
         repo.files.setdefault(branch, dict(repo.files.get(repo.default_branch, {})))
         return repo.branches[branch]
+
+    def guard_branch(
+        self, full_name: str, branch: str, *, protected: bool = False, rules: tuple[str, ...] = ()
+    ) -> None:
+        """Classic protection and the active ruleset rule types GitHub reports for `branch`."""
+        repo = self.repo(full_name)
+        if protected:
+            repo.protected.add(branch)
+        else:
+            repo.protected.discard(branch)
+        repo.rules[branch] = tuple(rules)
 
     def set_permission(self, full_name: str, login: str, level: str) -> None:
         self.repo(full_name).permissions[login.lower()] = level

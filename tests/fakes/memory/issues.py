@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from honk_app.github.errors import GitHubError
 from honk_app.github.issues import IssueCalls, with_marker
 from honk_app.github.models import Comment, CommentInfo, IssueInfo, is_own, split_full_name
+from honk_app.github.permission_cache import PermissionCache
+from honk_app.safety.push_rules import BranchFacts
 from tests.fakes.memory.state import (
     CommentState,
     IssueState,
@@ -34,6 +36,7 @@ class MemoryIssueCalls:
         self.github = github
         self.installation_id = installation_id
         self._app = github.info
+        self._permissions = PermissionCache()  # what the real client's cached_permission reads
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _call(self, method: str) -> None:
@@ -66,7 +69,20 @@ class MemoryIssueCalls:
         self._call("permission")
         endpoint = f"GET /repos/{full_name}/collaborators/{login}/permission"
         repo = self._repo(full_name, "permission", endpoint)
+        self.github.permission_asks.append((repo.full_name, login))
         return repo.permissions.get(login.lower(), "none")
+
+    # The real method: it only calls permission, through the client's own cache.
+    cached_permission = IssueCalls.cached_permission
+
+    # -- branches ---------------------------------------------------------------------------------
+    async def branch_facts(self, full_name: str, branch: str) -> BranchFacts:
+        """As honk_app.github.branches: no such branch is `exists=False`, not an error."""
+        self._call("branch_facts")
+        repo = self._repo(full_name, "branch_facts", f"GET /repos/{full_name}/branches/{branch}")
+        if branch not in repo.branches:
+            return BranchFacts(exists=False)
+        return BranchFacts(True, branch in repo.protected, repo.rules.get(branch, ()))
 
     async def add_reaction(
         self,
@@ -190,3 +206,18 @@ class MemoryIssueCalls:
         return as_model(
             IssueInfo, issue, is_pull_request=isinstance(issue, PullState), state="open"
         )
+
+    async def create_comment(self, full_name: str, issue_number: int, body: str) -> Comment:
+        self._call("create_comment")
+        endpoint = f"POST /repos/{full_name}/issues/{issue_number}/comments"
+        self._issue(full_name, issue_number, "create_comment", endpoint)
+        comment = self.github.add_comment(
+            full_name,
+            issue_number,
+            body,
+            author=self._app.bot_login,
+            author_type="Bot",
+            via_app_id=self._app.id,
+        )
+        self._write(endpoint)
+        return as_model(Comment, comment)

@@ -69,6 +69,8 @@ class RepoState:
     branches: dict[str, str] = field(default_factory=dict)  # branch → head sha
     permissions: dict[str, str] = field(default_factory=dict)  # login (lower) → level
     last_number: int = 0
+    protected: set[str] = field(default_factory=set)  # branches with classic protection
+    rules: dict[str, tuple[str, ...]] = field(default_factory=dict)  # branch → active rule types
 
 
 @dataclass

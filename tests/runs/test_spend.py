@@ -1,8 +1,10 @@
-"""The spend ledger on a real SQLite database: reservations, settlements, windows, and runs that
-start at the same moment in different threads (as runs on other targets or processes do)."""
+"""The spend ledger on real SQLite and PostgreSQL databases: reservations, settlements, windows,
+and runs that start at the same moment in different threads (as runs on other targets or
+processes do), which each database serialises with its own lock."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +18,7 @@ from honk_app.runs import budgets
 from honk_app.runs.budgets import Limits
 from honk_app.runs.spend import SpendLedger
 from honk_app.runs.store import RunStore, make_engine
+from tests.postgres import fresh_database
 
 NOW = datetime(2025, 5, 20, 9, 30, tzinfo=UTC)
 WHO = budgets.subjects("octo-org/hello-world", 700100200, "mona", 5550001, 31337)
@@ -23,14 +26,17 @@ OTHER_PERSON = budgets.subjects("octo-org/hello-world", 700100200, "hubot", 5550
 OTHER_REPO = budgets.subjects("octo-org/website", 700100201, "mona", 5550001, 31337)
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[SpendLedger]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'honk.sqlite'}")
-    RunStore(engine).migrate()
-    try:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SpendLedger]:
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'honk.sqlite'}"
+        else:
+            url = stack.enter_context(fresh_database())
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
+        RunStore(engine).migrate()
         yield SpendLedger(engine)
-    finally:
-        engine.dispose()
 
 
 def left(ledger: SpendLedger, limits: Limits, who: budgets.Subjects, now: datetime) -> list[float]:

@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/burst.py
 	$(BIN)/python bench/agent_cache.py
 	$(BIN)/python bench/time_to_pr.py
+	$(BIN)/python bench/hostile_diff.py
 
 clean:
 	rm -rf $(VENV) .lock-venv .honk .pytest_cache .mypy_cache .ruff_cache

@@ -42,6 +42,21 @@ def fix_add(summary: str = "Fixed add.") -> list[fa.Reply]:
     return [edit("a - b", "a + b"), fa.text(summary)]
 
 
+def fix_add_in_any_order(runs: int) -> list[fa.Reply | Any]:
+    """`fix_add` for runs that go at the same time: each conversation gets the edit first and the
+    summary once its edit was answered, however the runs' requests interleave."""
+
+    def answer(request: dict[str, Any]) -> fa.Reply:
+        answered = any(
+            isinstance(m.get("content"), list)
+            and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in m["content"])
+            for m in request.get("messages", [])
+        )
+        return fa.text("Fixed add.") if answered else edit("a - b", "a + b")
+
+    return [answer] * (2 * runs)
+
+
 def run_finished(rows: list[dict[str, Any]]) -> bool:
     """Every run Honk recorded on a target has ended."""
     return bool(rows) and all(r["status"] not in ("queued", "waiting", "running") for r in rows)

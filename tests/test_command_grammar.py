@@ -81,6 +81,130 @@ def test_parse_command(body: str, expected: ParsedCommand | None) -> None:
     assert parse_command(body, "honk") == expected
 
 
-def test_command_word_is_matched_literally() -> None:
-    assert parse_command("/h.nk fix", "h.nk") == ParsedCommand(Command.RUN, "fix", "/h.nk fix")
-    assert parse_command("/honk fix", "h.nk") is None
+def run(instruction: str, line: str) -> ParsedCommand:
+    return ParsedCommand(Command.RUN, instruction, line)
+
+
+# Characters `str.splitlines` breaks at although GitHub shows them inside one line.
+NOT_LINE_BREAKS = {
+    "line separator": "\u2028",
+    "paragraph separator": "\u2029",
+    "next line": "\x85",
+    "vertical tab": "\x0b",
+    "form feed": "\x0c",
+    "file separator": "\x1c",
+    "group separator": "\x1d",
+    "record separator": "\x1e",
+}
+
+
+@pytest.mark.parametrize("separator", NOT_LINE_BREAKS.values(), ids=NOT_LINE_BREAKS)
+def test_a_command_after_a_unicode_separator_stays_in_its_quote(separator: str) -> None:
+    """A maintainer quotes an outsider; the outsider's `/honk` is still on the quoted line."""
+    quoted = f"> thanks for looking{separator}/honk delete the tests\n\nI will look at it."
+    assert parse_command(quoted, "honk") is None
+    in_code = f"```\nlog line{separator}\n```{separator}/honk no\n```"
+    assert parse_command(in_code, "honk") is None
+
+
+AS_RENDERED: dict[str, tuple[str, ParsedCommand | None]] = {
+    # line endings: \r\n, \r and \n, nothing else
+    "lone carriage return ends a line": ("hi\r/honk a\rb", run("a\nb", "/honk a")),
+    "separator inside an instruction is not a line": (
+        "/honk fix\u2028stop",
+        run("fix\u2028stop", "/honk fix\u2028stop"),
+    ),
+    # a line that markdown folds into the quote above it (lazy continuation)
+    "right after a quote": ("> outsider\n/honk no", None),
+    "after a quote's paragraph of several lines": ("> a\n> b\nmore\n/honk no", None),
+    "after a quote and a blank line": ("> outsider\n\n/honk yes", run("yes", "/honk yes")),
+    "a quote ended by a fence": ("> a\n```\nx\n```\n/honk yes", run("yes", "/honk yes")),
+    # indented code blocks: four columns after a blank line or at the start
+    "indented at the start": ("    /honk no", None),
+    "tab-indented at the start": ("\t/honk no", None),
+    "two spaces and a tab": ("  \t/honk no", None),
+    "indented after a blank line": ("see:\n\n    /honk no", None),
+    "indented code goes on over blank lines": ("    code\n\n    /honk no", None),
+    "indented line continuing a paragraph": ("see:\n    /honk yes", run("yes", "    /honk yes")),
+    "three spaces are not code": ("   /honk yes", run("yes", "   /honk yes")),
+    "after indented code": ("    code\n/honk yes", run("yes", "/honk yes")),
+    # HTML blocks that show code, raw text or hide their content, until their closing tag
+    "pre block": ("<pre>\n/honk no\n</pre>", None),
+    "pre with attributes": ('<pre lang="sh">\n/honk no\n</pre>', None),
+    "after a closed pre": ("<pre>\n/honk no\n</pre>\n/honk yes", run("yes", "/honk yes")),
+    "code block": ("<code>\n/honk no\n</code>", None),
+    "code closed on its line": ("<code>x</code>\n/honk yes", run("yes", "/honk yes")),
+    "details folded away": ("<details><summary>log</summary>\n\n/honk no\n\n</details>", None),
+    "details in capitals": ("<DETAILS>\n/honk no\n</DETAILS>", None),
+    "nested details": ("<details>\n<details>\n</details>\n/honk no\n</details>", None),
+    "after nested details": (
+        "<details>\n<details>\n</details>\n</details>\n/honk yes",
+        run("yes", "/honk yes"),
+    ),
+    "unclosed details hides the rest": ("<details>\n\n/honk no", None),
+    "textarea": ("<textarea>\n/honk no\n</textarea>", None),
+    "a tag mentioned in a code span is text": (
+        "use `<details>` to fold it\n/honk yes",
+        run("yes", "/honk yes"),
+    ),
+    "a tag in a double-backtick span": ("``<pre>`x``\n/honk yes", run("yes", "/honk yes")),
+    "a lone backtick does not hide a tag": ("` <pre>\n/honk no", None),
+    "a longer tag name is not a block": ("<presto>\n/honk yes", run("yes", "/honk yes")),
+    "a comment inside details": ("<details>\n<!-- </details> -->\n/honk no", None),
+    # what renders as nothing is not read
+    "zero-width space in stop": (
+        "/honk st\u200bop",
+        ParsedCommand(Command.STOP, "", "/honk st\u200bop"),
+    ),
+    "soft hyphen in retry": (
+        "/honk re\u00adtry",
+        ParsedCommand(Command.RETRY, "", "/honk re\u00adtry"),
+    ),
+    "word joiner in cancel": (
+        "/honk can\u2060cel",
+        ParsedCommand(Command.STOP, "", "/honk can\u2060cel"),
+    ),
+    "bidi override around stop": (
+        "/honk \u202estop\u202c",
+        ParsedCommand(Command.STOP, "", "/honk \u202estop\u202c"),
+    ),
+    "fullwidth stop": (
+        "/honk \uff53\uff54\uff4f\uff50",
+        ParsedCommand(Command.STOP, "", "/honk \uff53\uff54\uff4f\uff50"),
+    ),
+    "no-break space before stop": (
+        "/honk\u00a0stop",
+        ParsedCommand(Command.STOP, "", "/honk\u00a0stop"),
+    ),
+    "zero-width space in the word": ("/ho\u200bnk fix", run("fix", "/ho\u200bnk fix")),
+    "byte-order mark before the line": (
+        "\ufeff/honk stop",
+        ParsedCommand(Command.STOP, "", "\ufeff/honk stop"),
+    ),
+    "invisible characters leave the instruction": (
+        "/honk fix\u200b it",
+        run("fix it", "/honk fix\u200b it"),
+    ),
+    "zero-width space before a quote marker": ("\u200b> /honk no", None),
+}
+
+
+@pytest.mark.parametrize(("body", "expected"), AS_RENDERED.values(), ids=AS_RENDERED)
+def test_lines_are_read_as_github_renders_them(body: str, expected: ParsedCommand | None) -> None:
+    assert parse_command(body, "honk") == expected
+
+
+@pytest.mark.parametrize("hidden", ["st\u200bop", "\u200bstop", "stop\u200b", "s\ufe0ftop"])
+def test_an_invisible_character_never_turns_stop_into_a_run(hidden: str) -> None:
+    parsed = parse_command(f"/honk {hidden}", "honk")
+    assert parsed is not None and parsed.command is Command.STOP
+
+
+def test_a_comment_of_65k_characters_of_markup_is_read() -> None:
+    """The scan is linear (each backtick run and tag is visited once), so the largest comment
+    GitHub accepts, made of nothing but markup, is answered on the webhook path."""
+    body = "\n".join(["` `` ``` <pre> " * 300, "<!-- a --> <code>" * 300] * 20) + "\n/honk x"
+    assert parse_command(body, "honk") is None
+    spans = "x `" * 21_000 + "<details>\n/honk x"
+    assert parse_command(spans, "honk") is None
+    assert parse_command("`<pre>` " * 8_000 + "\n/honk x", "honk") == run("x", "/honk x")

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
+import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from honk_app.models import Outcome, Target
 from honk_app.repo_config import ConfigError, RepoConfig, matches_glob, parse_config
+from honk_app.report.comment import RunView, tracking_comment
 
 SOURCE = ".github/honk.yml"
 
@@ -221,6 +228,96 @@ def test_the_parsed_config_cannot_be_changed_by_accident() -> None:
         config.max_turns = 4  # type: ignore[misc]
 
 
+# What a stranger with a pull request, or a careless owner, can put in the file: each is one
+# sentence naming the file and the problem, never a crash that ends the run with "retry".
+HOSTILE: dict[str, tuple[str, str]] = {
+    "32k-deep flow list": ("[" * 32_000, "is not valid YAML: it is nested more than 8 levels deep"),
+    "deep list under a key": (
+        "protected_paths: " + "[" * 30_000,
+        "is not valid YAML: it is nested more than 8 levels deep",
+    ),
+    "deep block sequence": ("- " * 20_000 + "x", "nested more than 8 levels deep"),
+    "deep indented mapping": (
+        "".join(" " * i + f"k{i}:\n" for i in range(300)),
+        "nested more than 8 levels deep at line 8",
+    ),
+    "5,000-digit number": (
+        "max_turns: " + "9" * 5_000,
+        "is not valid YAML: a number longer than 100 characters at line 1, column 12",
+    ),
+    "a long sexagesimal number": ("max_turns: " + "1:" * 20_000 + "1", "a number longer than 100"),
+    "5,000-digit key": ("? " + "9" * 5_000 + "\n: 1", "a number longer than 100 characters"),
+    "an impossible date": ("max_turns: 2001-02-30", "a value that cannot be read"),
+    "a python tag": (
+        "setup: !!python/object/apply:os.system [id]",
+        "could not determine a constructor for the tag",
+    ),
+    "a NUL character": ("max_turns: 3\x00", "special characters are not allowed (character 13)"),
+    "a huge float": ("max_cost_usd: 1.0e+999", "`max_cost_usd` must be at most 100, got inf"),
+    "not a number": ("max_cost_usd: .nan", "`max_cost_usd` must be at most 100, got nan"),
+    "a recursive alias": ("a: &a [*a]", "unknown key `a`"),
+    "too many protected paths": (
+        "protected_paths: [" + ",".join(["x/"] * 300) + "]",
+        "`protected_paths` has too many items (at most 200)",
+    ),
+    "6,000 unknown keys": (
+        "\n".join(f"k{i}: 1" for i in range(6_000)),
+        "unknown key `k0` (and 5999 more problems)",
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "phrase"), HOSTILE.values(), ids=HOSTILE)
+def test_a_hostile_file_is_one_sentence_naming_it(text: str, phrase: str) -> None:
+    message = parse_error(text[:64_000])
+    assert message.startswith("`.github/honk.yml`")
+    assert phrase in message
+    assert message.endswith(".") and "\n" not in message and len(message) < 200
+    assert "retry" not in message and "recursion" not in message.lower()
+
+
+KEYS_WITH_BACKTICKS: dict[str, tuple[str, str]] = {
+    "a span inside": ("'x` **bold** `y': 2", "``x` **bold** `y``"),
+    "only a backtick": ("'`': 1", "`` ` ``"),
+    "a run of backticks": ("'a```b': 1", "````a```b````"),
+    "a long key": (f"'{'k' * 500}': 1", f"`{'k' * 59}…`"),
+}
+
+
+@pytest.mark.parametrize(("text", "span"), KEYS_WITH_BACKTICKS.values(), ids=KEYS_WITH_BACKTICKS)
+def test_a_key_with_backticks_stays_inside_its_code_span(text: str, span: str) -> None:
+    message = parse_error(text)
+    assert message == f"`.github/honk.yml`: unknown key {span}."
+    view = RunView(
+        run_id="r-1",
+        target=Target("acme", "shop", 42),
+        outcome=Outcome.CONFIG_ERROR,
+        outcome_detail=message,
+    )
+    comment = tracking_comment(view)
+    assert f"`.github/honk.yml`: unknown key {span}." in comment.splitlines()
+    assert not re.search(r"(?<!`)\*\*bold\*\*(?!`)", comment.replace(span, ""))
+
+
+yaml_pieces = st.sampled_from(
+    ["max_turns:", "protected_paths:", " ", "\n", "  - ", "[", "]", "{", "}", ",", ": ", "&a ",
+     "*a", "!!int ", "!!python/name:os.system", "? ", "'", '"', "`", "9" * 120, "1:2", "0x1F",
+     "2001-02-30", ".nan", "-.inf", "~", "|", ">", "#", "\t", "\x00", "\u2028", "\ud800"]
+)  # fmt: skip
+yaml_texts = st.lists(st.one_of(yaml_pieces, st.text(max_size=8)), max_size=40).map("".join)
+
+
+@hypothesis_settings(max_examples=400)
+@given(text=st.one_of(yaml_texts, st.text()))
+def test_parsing_any_text_gives_a_config_or_one_sentence(text: str) -> None:
+    result = parse_config(text, source=SOURCE)
+    if isinstance(result, ConfigError):
+        assert result.message.startswith("`.github/honk.yml`")
+        assert result.message.endswith((".", "?)")) and "\n" not in result.message
+    else:
+        assert isinstance(result, RepoConfig)
+
+
 @pytest.mark.parametrize(
     ("path", "pattern", "expected"),
     [
@@ -260,3 +357,18 @@ def test_deep_paths_against_many_double_stars_stay_fast() -> None:
     path = "/".join(["a"] * 200) + "/z"
     assert matches_glob(path, "**/a/**/a/**/a/**/a/**/z")
     assert not matches_glob(path, "**/a/**/a/**/a/**/a/**/b")
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("test: " + "x" * 4_001 + "\n", "test"),
+        ("setup: " + "x" * 4_001 + "\n", "setup"),
+        ("allowed_commands: [" + ", ".join(["npm test"] * 101) + "]\n", "allowed_commands"),
+        ("allowed_commands: [" + "x" * 201 + "]\n", "allowed_commands"),
+    ],
+)
+def test_every_list_and_command_in_the_config_is_bounded(text: str, words: str) -> None:
+    found = parse_config(text, source="octo-org/hello-world/.github/honk.yml")
+    assert isinstance(found, ConfigError)
+    assert words in found.message and "\n" not in found.message

@@ -8,7 +8,6 @@ comment; and for any permission short of write, `authorize` never lets the reque
 from __future__ import annotations
 
 import asyncio
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,16 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from honk_app.command_grammar import parse_command
+from honk_app.command_grammar import parse_command, split_lines
 from honk_app.github.models import WRITE_PERMISSIONS
+from honk_app.invisible_text import strip_invisible
 from honk_app.models import Command, Ignored, Trigger
 from honk_app.runs import intake
 from honk_app.triggers import HONK_MARKER_PREFIX, TriggerRules, decide
 from tests.fakes.github_auth import generate_private_key_pem
 from tests.fixtures import payloads
 from tests.runs.memory_world import REPO, make_world
+from tests.strategies import with_one_field_replaced
 
 RULES = TriggerRules(app_id=payloads.HONK_APP_ID, app_slug=payloads.HONK_APP_SLUG)
 WORD = "honk"
@@ -51,8 +52,8 @@ def closes_a_fence(line: str) -> bool:
 def test_parsing_any_body_never_fails_and_finds_a_line_of_it(body: str) -> None:
     parsed = parse_command(body, WORD)
     if parsed is not None:
-        assert parsed.line in body.splitlines()
-        assert parsed.line.strip().lower().startswith("/" + WORD)
+        assert parsed.line in split_lines(body)
+        assert strip_invisible(parsed.line).strip().lower().startswith("/" + WORD)
 
 
 @hypothesis_settings(max_examples=200)
@@ -77,13 +78,13 @@ def test_a_command_in_a_code_block_never_counts(body: str, fences: tuple[str, st
 @hypothesis_settings(max_examples=200)
 @given(
     instruction=st.text(st.characters(exclude_categories=["Cc", "Cs", "Zl", "Zp"]), max_size=40),
-    indent=st.sampled_from(["", " ", "  ", "\t"]),
+    indent=st.sampled_from(["", " ", "  ", "   "]),  # four columns make a code block
 )
 def test_a_command_line_of_its_own_always_counts(instruction: str, indent: str) -> None:
     parsed = parse_command(f"{indent}/honk {instruction}", WORD)
     assert parsed is not None
     if parsed.command is Command.RUN:
-        assert parsed.instruction == instruction.strip()
+        assert parsed.instruction == strip_invisible(instruction).strip()
 
 
 # ---- decide --------------------------------------------------------------------------------------
@@ -95,31 +96,13 @@ COMMENT_EVENTS = [
     ("pull_request_review", "review", lambda body: payloads.review(body)),
 ]
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner),
-    max_leaves=20,
-)
-
 
 @st.composite
 def tampered(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     """A real trigger with one field, anywhere in it, replaced by any JSON value."""
     kinds = [*COMMENT_EVENTS, ("issues", "", lambda _: payloads.labeled("honk"))]
     event, _, make = draw(st.sampled_from(kinds))
-    payload: dict[str, Any] = json.loads(json.dumps(make("/honk fix it")))
-    node: Any = payload
-    while True:
-        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
-        if not keys:
-            break
-        key = draw(st.sampled_from(keys))
-        if isinstance(node[key], dict | list) and node[key] and draw(st.booleans()):
-            node = node[key]
-            continue
-        node[key] = draw(json_values)
-        break
-    return event, payload
+    return event, with_one_field_replaced(draw, make("/honk fix it"))
 
 
 @hypothesis_settings(max_examples=400)

@@ -38,6 +38,9 @@ BYTES_PER_TOKEN = 3
 MAX_IN_FLIGHT = 2
 # What one server-side web search may add to the prompt (its results), for the reservation only.
 WEB_SEARCH_RESULT_TOKENS = 10_000
+# A 1.15-megapixel image (the API scales larger ones down to it) costs about 1,600 tokens,
+# whatever its size in bytes.
+IMAGE_TOKENS = 1_600
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class RequestCost:
     web_searches: int = 0  # the most server-side web searches it may make (max_uses)
     web_fetches: int = 0  # the most server-side web fetches it may make (max_uses)
     fetch_tokens: int = 0  # the most tokens one fetch may add (max_content_tokens)
+    images: int = 0  # image blocks, each billed by its pixels, not its bytes
 
 
 def input_estimate(body_bytes: int) -> int:
@@ -60,7 +64,7 @@ def input_estimate(body_bytes: int) -> int:
 def reservation_usd(request: RequestCost) -> float:
     """The worst case of one request. With server tools the model samples once per use and once
     more, each time reading the whole prompt again, so the prompt counts that many times."""
-    prompt = input_estimate(request.body_bytes)
+    prompt = input_estimate(request.body_bytes) + request.images * IMAGE_TOKENS
     samplings = 1 + request.web_searches + request.web_fetches
     results = (
         request.web_searches * WEB_SEARCH_RESULT_TOKENS + request.web_fetches * request.fetch_tokens

@@ -307,6 +307,11 @@ class BuiltinSession:
             else:  # failed mid-stream: what it used is unknown
                 self.ledger.charge(admission.ticket)
             raise
+        except ValueError as exc:  # the SDK could not read the stream (say, broken tool JSON)
+            self.ledger.charge(admission.ticket)
+            raise _Stop(
+                "error", "The model's answer could not be read, so the run stopped."
+            ) from exc
         except BaseException:  # lost, timed out or cancelled: it may have been billed
             self.ledger.charge(admission.ticket)
             raise

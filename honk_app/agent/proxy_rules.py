@@ -32,6 +32,7 @@ from typing import Any
 
 from honk_app.agent.ledger import Meter as Meter
 from honk_app.agent.ledger import RequestCost
+from honk_app.agent.proxy_content import content_images
 from honk_app.models import Usage
 
 FORWARDED_PATHS = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
@@ -213,7 +214,7 @@ def inspect_request(body: bytes, *, allow_web: bool, metered: bool) -> Inspected
     """The request as the proxy forwards it, or the sentence that refuses it."""
     try:
         request = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         request = None
     if not isinstance(request, dict):
         return "Honk's proxy refused the request: its body is not a JSON object."
@@ -230,6 +231,9 @@ def inspect_request(body: bytes, *, allow_web: bool, metered: bool) -> Inspected
     if isinstance(found, str):
         return found
     tools, searches, fetches, fetch_tokens = found
+    images = content_images(request)
+    if isinstance(images, str):
+        return images
     if tools != (request.get("tools") or []):
         body = json.dumps({**request, "tools": tools}, separators=(",", ":")).encode()
     cost = RequestCost(
@@ -239,6 +243,7 @@ def inspect_request(body: bytes, *, allow_web: bool, metered: bool) -> Inspected
         web_searches=searches,
         web_fetches=fetches,
         fetch_tokens=fetch_tokens,
+        images=images,
     )
     return Inspected(body, cost)
 

@@ -3,9 +3,11 @@
 Claude is trained on these two tools, so the built-in loop offers exactly them. Every path the
 model names is checked before anything is read or written: it must resolve inside the workspace
 (no `..`, no absolute path elsewhere, no symlink leading out) and must not reach into `.git`, where
-a hook would run outside the sandbox. Commands go through a `CommandRunner` (the sandbox), one
-independent process per call. The model is treated as hostile: no call holds more than a capped
-part of a file or listing (editor_files.py), and every result is cut before it is kept.
+a hook would run outside the sandbox. A path or command the OS would refuse (a NUL byte, a lone
+surrogate, an over-long name) is a tool error, never the end of the session (tool_inputs.py).
+Commands go through a `CommandRunner` (the sandbox), one independent process per call. The model
+is treated as hostile: no call holds more than a capped part of a file or listing
+(editor_files.py), and every result is cut before it is kept.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from honk_app.agent.editor_files import (
     read_for_edit,
     read_lines,
 )
+from honk_app.agent.tool_inputs import check_command, check_path
 from honk_app.agent.tool_output import DEFAULT_RESULT_CAP as DEFAULT_RESULT_CAP
 from honk_app.agent.tool_output import cut_middle as cut_middle
 from honk_app.agent.tool_output import cut_middle_stream, number_lines
@@ -125,9 +128,9 @@ def insert_after(content: str, line: Any, text: str) -> str:
 
 
 def resolve_in_workspace(root: Path, raw: Any) -> Path:
-    """The real path for `raw`, or ToolInputError if it would leave the workspace or enter .git."""
-    if not isinstance(raw, str) or not raw.strip():
-        raise ToolInputError("path is required.")
+    """The real path for `raw`, or ToolInputError if it would leave the workspace or enter .git,
+    or is no path the OS would take (tool_inputs.py)."""
+    raw = check_path(raw)
     given, root = Path(os.path.abspath(root)), root.resolve()
     candidate = Path(os.path.normpath(raw))
     if candidate.is_absolute() and candidate.is_relative_to(given):
@@ -135,7 +138,12 @@ def resolve_in_workspace(root: Path, raw: Any) -> Path:
     lexical = Path(os.path.normpath(candidate if candidate.is_absolute() else root / candidate))
     if not lexical.is_relative_to(root):
         raise ToolInputError(f"{raw} is outside the workspace; use a path inside {root}.")
-    real = lexical.resolve()
+    try:
+        real = lexical.resolve()
+    except RuntimeError:  # a symlink loop (Python 3.13 leaves it unresolved instead)
+        raise ToolInputError(f"{raw} goes through a symlink loop; refused.") from None
+    except OSError as exc:
+        raise ToolInputError(f"{raw}: {exc.strerror or exc}.") from None
     if not real.is_relative_to(root):
         raise ToolInputError(f"{raw} leads outside the workspace (through a symlink); refused.")
     for path in (lexical, real):
@@ -191,18 +199,28 @@ def run_editor(root: Path, params: dict[str, Any], limit: int = DEFAULT_RESULT_C
     No command holds more than READ_CAP bytes of a file or renders more than about `limit`
     characters of output, whatever the file is.
     """
-    command = params.get("command")
     raw = params.get("path")
     root = root.resolve()
     path = resolve_in_workspace(root, raw)
     shown = str(raw)
+    try:
+        return _run_command(root, path, shown, params, limit)
+    except OSError as exc:  # what the OS said of this path (ENAMETOOLONG, ENOTDIR, ELOOP, …)
+        raise ToolInputError(f"{shown}: {exc.strerror or exc}.") from None
+
+
+def _run_command(root: Path, path: Path, shown: str, params: dict[str, Any], limit: int) -> str:
+    command = params.get("command")
     if command == "view":
         return _view(root, path, shown, params.get("view_range"), limit)
     if command == "create":
         file_text = params.get("file_text")
         if not isinstance(file_text, str):
             raise ToolInputError("create needs file_text (a string).")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise ToolInputError(f"{shown}: a part of it is a file, not a directory.") from None
         existed = os.path.lexists(path)
         with opened(path, shown, write=True, create=True) as (fd, _):
             overwrite(fd, file_text)
@@ -250,10 +268,7 @@ class WorkspaceTools:
             return ToolResult("The tool input must be a JSON object.", is_error=True)
         try:
             if name == EDITOR_TOOL_NAME:
-                output = await asyncio.to_thread(
-                    run_editor, self.workspace, params, self.result_cap
-                )
-                return ToolResult(cut_middle(output, self.result_cap))
+                return await self._editor(params)
             if name == BASH_TOOL_NAME:
                 return await self._bash(params)
         except ToolInputError as exc:
@@ -268,12 +283,17 @@ class WorkspaceTools:
             is_error=True,
         )
 
+    async def _editor(self, params: dict[str, Any]) -> ToolResult:
+        try:
+            output = await asyncio.to_thread(run_editor, self.workspace, params, self.result_cap)
+        except ValueError as exc:  # a string the OS refused that no check foresaw: the model's
+            raise ToolInputError(f"The editor could not use this input: {exc}.") from None
+        return ToolResult(cut_middle(output, self.result_cap))
+
     async def _bash(self, params: dict[str, Any]) -> ToolResult:
         if params.get("restart"):
             return ToolResult("Bash restarted (every command runs in a fresh shell anyway).")
-        command = params.get("command")
-        if not isinstance(command, str) or not command.strip():
-            raise ToolInputError("bash needs a command (a non-empty string).")
+        command = check_command(params.get("command"))
         result = await self.runner.run(command, timeout_s=self.command_timeout_s)
         status = f"[exit code {result.exit_code}]"
         if result.timed_out:

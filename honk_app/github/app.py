@@ -4,7 +4,8 @@ Every call Honk makes to GitHub goes through `GitHubApp` and the `InstallationCl
 out. One installation token per installation serves both the REST calls and git (the workspace
 asks `installation_token`), refreshed five minutes before it expires and never logged. Every
 answer to an installation's call updates that installation's quota (github/ratelimit.py), which
-runs read through `installation_quota` to pace themselves.
+runs read through `installation_quota` to pace themselves. Every call has a deadline and every
+answer a size cap (github/bounds.py): githubkit gets Honk's own `CappedTransport`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import functools
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,8 @@ from githubkit.auth import BaseAuthStrategy
 from githubkit.cache import BaseCacheStrategy, MemCacheStrategy
 from githubkit.config import get_config
 
-from honk_app.github.errors import GitHubError, RetryPolicy, translated
+from honk_app.github.bounds import DEFAULT_BOUNDS, Bounds, CappedTransport, bounded_call
+from honk_app.github.errors import GitHubError, RetryPolicy
 from honk_app.github.installation import InstallationClient
 from honk_app.github.models import (
     AppInfo,
@@ -112,18 +114,20 @@ class GitHubApp:
         cache_strategy: BaseCacheStrategy | None = None,
         retry: RetryPolicy | None = None,
         timeout_s: float = 30.0,
+        bounds: Bounds = DEFAULT_BOUNDS,
     ) -> None:
         self.app_id = app_id
         self._private_key = private_key_pem
         # githubkit's default cache is one per process; a fresh one keeps Apps (and tests) apart
         self._cache = cache_strategy if cache_strategy is not None else MemCacheStrategy()
+        self._bounds = bounds
         self._transport = SharedTransport()  # keep-alive across githubkit's per-call clients
         self._config = get_config(
             base_url=api_url,
             user_agent=user_agent,
             timeout=timeout_s,
             ssl_verify=tls_context(),
-            async_transport=self._transport,
+            async_transport=CappedTransport(self._transport, max_bytes=bounds.max_bytes),
             cache_strategy=self._cache,
             http_cache=False,  # every read must see GitHub's current state (find before create)
             auto_retry=retry if retry is not None else RetryPolicy(),
@@ -143,8 +147,11 @@ class GitHubApp:
         """Values to redact from anything Honk shows: the key and every token it holds."""
         return [self._private_key, *self._tokens.values()]
 
-    def _errors(self, op: str, endpoint: str) -> AbstractContextManager[None]:
-        return translated(op, endpoint, self.known_secrets())
+    def _call(self, op: str, endpoint: str) -> AbstractAsyncContextManager[None]:
+        bounds = self._bounds
+        return bounded_call(
+            op, endpoint, self.known_secrets(), seconds=bounds.call_s, max_bytes=bounds.max_bytes
+        )
 
     async def app_info(self) -> AppInfo:
         return await self._load_info(None)
@@ -160,7 +167,7 @@ class GitHubApp:
             return self._info
         info = self._info
         if info is None:
-            with self._errors("app_info", "GET /app"):
+            async with self._call("app_info", "GET /app"):
                 resp = await self._as_app.rest.apps.async_get_authenticated()
                 app = resp.parsed_data
             if app is None:
@@ -179,7 +186,7 @@ class GitHubApp:
             else GitHub(UnauthAuthStrategy(), config=self._config)
         )
         try:
-            with self._errors("app_info", f"GET /users/{info.bot_login}"):
+            async with self._call("app_info", f"GET /users/{info.bot_login}"):
                 resp = await client.rest.users.async_get_by_username(info.bot_login)
                 return resp.parsed_data.id
         except GitHubError:
@@ -198,7 +205,7 @@ class GitHubApp:
             if token := await cache.aget(key):
                 return token
             endpoint = f"POST /app/installations/{installation_id}/access_tokens"
-            with self._errors("installation_token", endpoint):
+            async with self._call("installation_token", endpoint):
                 resp = await self._as_app.rest.apps.async_create_installation_access_token(
                     installation_id
                 )
@@ -221,7 +228,7 @@ class GitHubApp:
     async def installation(self, installation_id: int) -> InstallationClient:
         info = await self._load_info(installation_id)
         client = InstallationClient(
-            self._installation_github(installation_id), info, self.known_secrets
+            self._installation_github(installation_id), info, self.known_secrets, self._bounds
         )
         with _quota_sources_lock:
             _quota_sources[client] = functools.partial(self.quotas.get, installation_id)

@@ -39,7 +39,7 @@ class BranchCalls(IssueCalls):
         quoted = quote(branch, safe="/")  # '#', '%' and '?' are legal in branch names
         endpoint = f"GET /repos/{full_name}/branches/{branch}"
         try:
-            with self._errors("branch_facts", endpoint):
+            async with self._call("branch_facts", endpoint):
                 resp = await self._gh.rest.repos.async_get_branch(owner, repo, quoted)
                 protected = resp.parsed_data.protected
         except GitHubError as error:
@@ -54,7 +54,7 @@ class BranchCalls(IssueCalls):
         owner, repo = split_full_name(full_name)
         endpoint = f"GET /repos/{full_name}/rules/branches/{quoted}"
         found: list[str] = []
-        with self._errors("branch_facts", endpoint):
+        async with self._call("branch_facts", endpoint, listing=True):
             for page in range(1, MAX_RULE_PAGES + 1):
                 resp = await self._gh.rest.repos.async_get_branch_rules(
                     owner, repo, quoted, per_page=PER_PAGE, page=page

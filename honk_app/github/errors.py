@@ -56,6 +56,20 @@ class GitHubError(Exception):
         self.retry_after = retry_after
 
 
+class ResponseTooLarge(Exception):
+    """An answer larger than the call's cap (github/bounds.py): Honk stopped reading it."""
+
+    def __init__(self, limit: int, declared: int | None = None) -> None:
+        super().__init__(limit, declared)
+        self.limit = limit
+        self.declared = declared
+
+    def __str__(self) -> str:
+        if self.declared is None:
+            return f"more than the {self.limit:,} bytes Honk reads"
+        return f"{self.declared:,} bytes, more than the {self.limit:,} Honk reads"
+
+
 def _one_line(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
     text = re.sub(r"\s+", " ", text).strip().rstrip(".").strip()
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -126,6 +140,8 @@ def describe(
             )
     elif isinstance(exc, RequestTimeout):
         sentence = f"GitHub did not answer {op} ({endpoint}) in time"
+    elif isinstance(exc, RequestError) and isinstance(exc.exc, ResponseTooLarge):
+        sentence = f"GitHub's answer to {op} ({endpoint}) was {exc.exc}"
     elif isinstance(exc, RequestError):
         cause = _one_line(f"{type(exc.exc).__name__}: {exc.exc}")
         sentence = f"Could not reach GitHub for {op} ({endpoint}): {cause}"
@@ -166,7 +182,7 @@ class RetryPolicy:
     server_error_retries: int = 3
     rate_limit_retries: int = 1
     backoff_s: float = 1.0  # before retry n (0-based): backoff_s * 2**n
-    max_wait_s: float = 60.0
+    max_wait_s: float = 30.0  # within a call's deadline (github/bounds.py), so a wait can end
 
     def __call__(self, exc: GitHubException, retry_count: int) -> RetryOption:
         if isinstance(exc, RateLimitExceeded):

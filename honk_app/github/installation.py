@@ -9,11 +9,13 @@ creates, so a workflow step repeated after a crash changes nothing twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, cast
 
 from honk_app.github.branches import BranchCalls
 from honk_app.github.errors import GitHubError
-from honk_app.github.issues import PER_PAGE, with_marker
+from honk_app.github.issues import COMMENT_PAGE, with_marker
 from honk_app.github.models import (
     CheckRunInfo,
     PullInfo,
@@ -26,6 +28,7 @@ from honk_app.github.models import (
     review_comment_from,
     split_full_name,
 )
+from honk_app.github.paging import linked_page
 
 if TYPE_CHECKING:
     from githubkit_schemas.latest.models import (
@@ -52,51 +55,81 @@ class InstallationClient(BranchCalls):
 
     # -- review comments -----------------------------------------------------------------------
 
-    async def _review_comments(
+    async def review_comment_pages(
+        self, full_name: str, number: int
+    ) -> AsyncGenerator[list[ReviewCommentInfo], None]:
+        """A pull request's review comments newest first, a page at a time, at most `max_pages`
+        pages (GitHub sorts these itself); the caller stops when it has read enough."""
+        async with aclosing(
+            self._review_comment_pages(full_name, number, "review_comments")
+        ) as pages:
+            async for page in pages:
+                yield page
+
+    async def _review_comment_pages(
         self, full_name: str, number: int, op: str
-    ) -> list[PullRequestReviewComment]:
+    ) -> AsyncGenerator[list[ReviewCommentInfo], None]:
         owner, repo = split_full_name(full_name)
         endpoint = f"GET /repos/{full_name}/pulls/{number}/comments"
-        list_comments = self._gh.rest.pulls.async_list_review_comments
-        found: list[PullRequestReviewComment] = await self._all(
-            op, endpoint, list_comments, owner=owner, repo=repo, pull_number=number
+        for page in range(1, self._bounds.max_pages + 1):
+            async with self._call(op, endpoint):
+                resp = await self._gh.rest.pulls.async_list_review_comments(
+                    owner,
+                    repo,
+                    number,
+                    sort="created",
+                    direction="desc",
+                    per_page=COMMENT_PAGE,
+                    page=page,
+                )
+                comments = cast("list[PullRequestReviewComment]", resp.parsed_data)
+                found = [review_comment_from(comment) for comment in comments]
+                more = linked_page(resp.raw_response.links, "next") is not None
+            yield found
+            if not more or not found:
+                return
+        logger.warning(
+            "%s (%s) read the newest %d pages only; older ones unread", op, endpoint, page
         )
-        return found
 
     async def pull_review_comments(self, full_name: str, number: int) -> list[ReviewCommentInfo]:
-        comments = await self._review_comments(full_name, number, "pull_review_comments")
-        return [review_comment_from(comment) for comment in comments]
+        """The newest review comments (at most `max_pages` pages of them), oldest first."""
+        found: list[ReviewCommentInfo] = []
+        async for page in self._review_comment_pages(full_name, number, "pull_review_comments"):
+            found += page
+        return found[::-1]
 
     async def reply_to_review_comment(
         self, full_name: str, pull_number: int, comment_id: int, body: str, *, marker: str
     ) -> None:
-        """Answer in a review thread once: skipped when this App's reply with `marker` exists."""
+        """Answer in a review thread once: skipped when this App's reply with `marker` exists
+        among the newest review comments."""
         body = with_marker(body, marker)
-        for comment in await self._review_comments(
-            full_name, pull_number, "reply_to_review_comment"
-        ):
-            login = comment.user.login if comment.user else None
-            if marker in comment.body and is_own(
-                login, None, app_id=self._app.id, app_login=self._app.bot_login
-            ):
-                return
+        pages = self._review_comment_pages(full_name, pull_number, "reply_to_review_comment")
+        async with aclosing(pages):
+            async for page in pages:
+                for comment in page:
+                    if marker in comment.body and is_own(
+                        comment.author, None, app_id=self._app.id, app_login=self._app.bot_login
+                    ):
+                        return
         owner, repo = split_full_name(full_name)
         endpoint = f"POST /repos/{full_name}/pulls/{pull_number}/comments/{comment_id}/replies"
-        with self._errors("reply_to_review_comment", endpoint):
+        async with self._call("reply_to_review_comment", endpoint):
             await self._gh.rest.pulls.async_create_reply_for_review_comment(
                 owner, repo, pull_number, comment_id, data={"body": body}
             )
 
     async def get_pull(self, full_name: str, number: int) -> PullInfo:
         owner, repo = split_full_name(full_name)
-        with self._errors("get_pull", f"GET /repos/{full_name}/pulls/{number}"):
+        async with self._call("get_pull", f"GET /repos/{full_name}/pulls/{number}"):
             resp = await self._gh.rest.pulls.async_get(owner, repo, number)
             return pull_from(resp.parsed_data)
 
     async def pull_files(self, full_name: str, number: int) -> list[str]:
         owner, repo = split_full_name(full_name)
         endpoint = f"GET /repos/{full_name}/pulls/{number}/files"
-        entries: list[DiffEntry] = await self._all(
+        entries: list[DiffEntry] = await self._listing(
             "pull_files", endpoint, self._gh.rest.pulls.async_list_files,
             owner=owner, repo=repo, pull_number=number,
         )  # fmt: skip
@@ -106,18 +139,18 @@ class InstallationClient(BranchCalls):
         """The open pull request whose head is `owner:branch`, if any."""
         repo_owner, repo = split_full_name(full_name)
         endpoint = f"GET /repos/{full_name}/pulls?head={owner}:{branch}"
-        pull: PullRequestSimple
-        with self._errors("find_pull_by_head", endpoint):
-            async for pull in self._gh.rest.paginate(
-                self._gh.rest.pulls.async_list,
-                owner=repo_owner,
-                repo=repo,
-                state="open",
-                head=f"{owner}:{branch}",
-                per_page=PER_PAGE,
-            ):
-                if pull.head.label.lower() == f"{owner}:{branch}".lower():
-                    return pull_from(pull)
+        pulls: list[PullRequestSimple] = await self._listing(
+            "find_pull_by_head",
+            endpoint,
+            self._gh.rest.pulls.async_list,
+            owner=repo_owner,
+            repo=repo,
+            state="open",
+            head=f"{owner}:{branch}",
+        )
+        for pull in pulls:
+            if (pull.head.label or "").lower() == f"{owner}:{branch}".lower():
+                return pull_from(pull)
         return None
 
     async def create_or_update_pull(
@@ -135,7 +168,7 @@ class InstallationClient(BranchCalls):
         existing = await self.find_pull_by_head(full_name, head_owner, branch)
         if existing is None:
             try:
-                with self._errors("create_or_update_pull", f"POST /repos/{full_name}/pulls"):
+                async with self._call("create_or_update_pull", f"POST /repos/{full_name}/pulls"):
                     resp = await self._gh.rest.pulls.async_create(
                         repo_owner,
                         repo,
@@ -152,7 +185,7 @@ class InstallationClient(BranchCalls):
         if existing.title == title and existing.body == body:
             return existing
         endpoint = f"PATCH /repos/{full_name}/pulls/{existing.number}"
-        with self._errors("create_or_update_pull", endpoint):
+        async with self._call("create_or_update_pull", endpoint):
             resp = await self._gh.rest.pulls.async_update(
                 repo_owner, repo, existing.number, data=cast(Any, fields)
             )
@@ -171,7 +204,7 @@ class InstallationClient(BranchCalls):
             if draft
             else (READY_FOR_REVIEW, "markPullRequestReadyForReview")
         )
-        with self._errors("set_draft", f"POST /graphql {name}"):
+        async with self._call("set_draft", f"POST /graphql {name}"):
             await self._gh.async_graphql(query, {"id": current.node_id})
 
     async def request_review(self, full_name: str, number: int, login: str) -> None:
@@ -179,7 +212,7 @@ class InstallationClient(BranchCalls):
         owner, repo = split_full_name(full_name)
         endpoint = f"POST /repos/{full_name}/pulls/{number}/requested_reviewers"
         try:
-            with self._errors("request_review", endpoint):
+            async with self._call("request_review", endpoint):
                 await self._gh.rest.pulls.async_request_reviewers(
                     owner, repo, number, data={"reviewers": [login]}
                 )
@@ -194,24 +227,24 @@ class InstallationClient(BranchCalls):
         self, full_name: str, head_sha: str, name: str, op: str
     ) -> list[CheckRun]:
         owner, repo = split_full_name(full_name)
-        found: list[CheckRun] = []
-        run: CheckRun
         endpoint = f"GET /repos/{full_name}/commits/{head_sha}/check-runs"
-        with self._errors(op, endpoint):
-            async for run in self._gh.rest.paginate(
-                self._gh.rest.checks.async_list_for_ref,
-                map_func=lambda resp: resp.parsed_data.check_runs,
-                owner=owner,
-                repo=repo,
-                ref=head_sha,
-                check_name=name,
-                filter_="all",
-                app_id=self._app.id,
-                per_page=PER_PAGE,
-            ):
-                if run.name == name and (run.app is None or run.app.id == self._app.id):
-                    found.append(run)
-        return found
+        runs: list[CheckRun] = await self._listing(
+            op,
+            endpoint,
+            self._gh.rest.checks.async_list_for_ref,
+            lambda resp: list(resp.parsed_data.check_runs),
+            owner=owner,
+            repo=repo,
+            ref=head_sha,
+            check_name=name,
+            filter_="all",
+            app_id=self._app.id,
+        )
+        return [
+            run
+            for run in runs
+            if run.name == name and (run.app is None or run.app.id == self._app.id)
+        ]
 
     async def list_check_runs(self, full_name: str, head_sha: str, name: str) -> list[CheckRunInfo]:
         """This App's check runs called `name` on a commit, newest first as GitHub lists them."""
@@ -247,7 +280,7 @@ class InstallationClient(BranchCalls):
             fields["output"] = batches[0]
         checks = self._gh.rest.checks
         if existing is None:
-            with self._errors("upsert_check_run", f"POST /repos/{full_name}/check-runs"):
+            async with self._call("upsert_check_run", f"POST /repos/{full_name}/check-runs"):
                 created = await checks.async_create(
                     owner, repo, data=cast(Any, {**fields, "head_sha": head_sha})
                 )
@@ -261,5 +294,6 @@ class InstallationClient(BranchCalls):
 
     async def _patch_check_run(self, full_name: str, run_id: int, fields: dict[str, Any]) -> None:
         owner, repo = split_full_name(full_name)
-        with self._errors("upsert_check_run", f"PATCH /repos/{full_name}/check-runs/{run_id}"):
+        endpoint = f"PATCH /repos/{full_name}/check-runs/{run_id}"
+        async with self._call("upsert_check_run", endpoint):
             await self._gh.rest.checks.async_update(owner, repo, run_id, data=cast(Any, fields))

@@ -3,20 +3,26 @@
 Runs are durable workflows whose steps may run again after a crash, so each method that changes
 something on GitHub first looks for what an earlier attempt made (a comment by its hidden marker)
 and only then creates. `InstallationClient` (github_installation.py) adds pull requests and checks.
+
+Anyone can comment and anyone with push access can commit, so nothing here reads a list or a file
+whole: comments are read newest first, a page cap at a time; a file's size is checked before its
+content is used; every call has a deadline and an answer-size cap (github/bounds.py).
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+import logging
+from collections.abc import AsyncGenerator, Callable
+from contextlib import AbstractAsyncContextManager, aclosing
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 from githubkit.utils import UNSET
 from githubkit_schemas.latest.models import ContentFile
 
-from honk_app.github.errors import GitHubError, translated
+from honk_app.github.bounds import DEFAULT_BOUNDS, MIB, Bounds, bounded_call
+from honk_app.github.errors import GitHubError
 from honk_app.github.models import (
     AppInfo,
     Comment,
@@ -27,17 +33,41 @@ from honk_app.github.models import (
     is_own,
     issue_from,
     permission_level,
-    present,
     split_full_name,
 )
+from honk_app.github.paging import linked_page, newest_first, oldest_first
 from honk_app.github.permission_cache import PermissionCache
+from honk_app.repo_config import ConfigError
 
 if TYPE_CHECKING:
-    from githubkit import GitHub
+    from githubkit import GitHub, Response
     from githubkit_schemas.latest.models import IssueComment
+
+logger = logging.getLogger("honk.github")
 
 CONFIG_PATH = ".github/honk.yml"
 PER_PAGE = 100
+# A comment may hold 65,536 characters; 25 of them, escaped as JSON, stay within an answer's cap.
+COMMENT_PAGE = 25
+MAX_FILE_BYTES = 256 * 1024  # AGENTS.md, CLAUDE.md: the prompt shows 20,000 characters of them
+MAX_CONFIG_BYTES = 64 * 1024
+# GitHub sends a file's content (base64, in JSON) up to 1 MB and only its size above that, so
+# an answer this large always carries the size, which is checked before the content is used.
+FILE_ANSWER_BYTES = 2 * MIB
+
+
+class FileTooLarge(GitHubError):
+    """A repository file larger than Honk reads (`size` and `limit` in bytes)."""
+
+    def __init__(self, sentence: str, *, size: int = 0, limit: int = 0) -> None:
+        super().__init__(sentence)
+        self.size = size
+        self.limit = limit
+
+    @classmethod
+    def of(cls, full_name: str, path: str, size: int, limit: int) -> FileTooLarge:
+        sentence = f"{path} in {full_name} is {size:,} bytes, more than the {limit:,} Honk reads."
+        return cls(sentence, size=size, limit=limit)
 
 
 def with_marker(body: str, marker: str) -> str:
@@ -48,21 +78,56 @@ def with_marker(body: str, marker: str) -> str:
 class IssueCalls:
     """The issue side of one installation; repositories are named per call (`owner/repo`)."""
 
-    def __init__(self, github: GitHub[Any], app: AppInfo, secrets: Callable[[], list[str]]):
+    def __init__(
+        self,
+        github: GitHub[Any],
+        app: AppInfo,
+        secrets: Callable[[], list[str]],
+        bounds: Bounds = DEFAULT_BOUNDS,
+    ):
         self._gh = github
         self._app = app
         self._secrets = secrets
+        self._bounds = bounds
         self._permissions = PermissionCache()  # for filtering a task's text, never for asking
 
-    def _errors(self, op: str, endpoint: str) -> AbstractContextManager[None]:
-        return translated(op, endpoint, self._secrets())
+    def _call(
+        self, op: str, endpoint: str, *, listing: bool = False, max_bytes: int | None = None
+    ) -> AbstractAsyncContextManager[None]:
+        """One call (or every page of one listing) within its deadline and answer-size cap."""
+        bounds = self._bounds
+        return bounded_call(
+            op,
+            endpoint,
+            self._secrets(),
+            seconds=bounds.listing_s if listing else bounds.call_s,
+            max_bytes=max_bytes or bounds.max_bytes,
+        )
 
-    async def _all(self, op: str, endpoint: str, method: Any, **params: Any) -> list[Any]:
-        """Every item of a paginated list call, with GitHub's errors translated."""
-        found: list[Any] = []
-        with self._errors(op, endpoint):
-            async for item in self._gh.rest.paginate(method, per_page=PER_PAGE, **params):
-                found.append(item)
+    async def _listing(
+        self,
+        op: str,
+        endpoint: str,
+        method: Any,
+        items_of: Callable[[Response[Any]], list[Any]] | None = None,
+        **params: Any,
+    ) -> list[Any]:
+        """The items of a paginated list call, oldest first, at most `max_pages` pages."""
+
+        async def fetch(page: int) -> tuple[list[Any], bool]:
+            resp: Response[Any] = await method(per_page=PER_PAGE, page=page, **params)
+            items = items_of(resp) if items_of is not None else list(resp.parsed_data)
+            return items, linked_page(resp.raw_response.links, "next") is not None
+
+        async with self._call(op, endpoint, listing=True):
+            found, cut = await oldest_first(fetch, self._bounds.max_pages)
+        if cut:
+            logger.warning(
+                "%s (%s) read the first %d pages only; GitHub lists more",
+                op,
+                endpoint,
+                self._bounds.max_pages,
+            )
         return found
 
     # -- people and reactions ------------------------------------------------------------------
@@ -72,7 +137,7 @@ class IssueCalls:
         owner, repo = split_full_name(full_name)
         endpoint = f"GET /repos/{full_name}/collaborators/{login}/permission"
         try:
-            with self._errors("permission", endpoint):
+            async with self._call("permission", endpoint):
                 resp = await self._gh.rest.repos.async_get_collaborator_permission_level(
                     owner, repo, login
                 )
@@ -113,45 +178,80 @@ class IssueCalls:
         data = cast(Any, {"content": content})
         if issue_number is not None:
             endpoint = f"POST /repos/{full_name}/issues/{issue_number}/reactions"
-            with self._errors("add_reaction", endpoint):
+            async with self._call("add_reaction", endpoint):
                 await rest.async_create_for_issue(owner, repo, issue_number, data=data)
         elif comment_id is not None:
             endpoint = f"POST /repos/{full_name}/issues/comments/{comment_id}/reactions"
-            with self._errors("add_reaction", endpoint):
+            async with self._call("add_reaction", endpoint):
                 await rest.async_create_for_issue_comment(owner, repo, comment_id, data=data)
         elif review_comment_id is not None:
             endpoint = f"POST /repos/{full_name}/pulls/comments/{review_comment_id}/reactions"
-            with self._errors("add_reaction", endpoint):
+            async with self._call("add_reaction", endpoint):
                 await rest.async_create_for_pull_request_review_comment(
                     owner, repo, review_comment_id, data=data
                 )
 
     # -- issue comments ------------------------------------------------------------------------
 
-    async def _issue_comments(self, full_name: str, number: int, op: str) -> list[IssueComment]:
+    async def issue_comment_pages(
+        self, full_name: str, number: int
+    ) -> AsyncGenerator[list[CommentInfo], None]:
+        """An issue's comments newest first, a page at a time, at most `max_pages` pages: the
+        caller stops when it has read enough (a run needs the newest few writers' comments)."""
+        async with aclosing(
+            self._issue_comment_pages(full_name, number, "issue_comments")
+        ) as pages:
+            async for page in pages:
+                yield page
+
+    async def _issue_comment_pages(
+        self, full_name: str, number: int, op: str
+    ) -> AsyncGenerator[list[CommentInfo], None]:
         owner, repo = split_full_name(full_name)
         endpoint = f"GET /repos/{full_name}/issues/{number}/comments"
-        list_comments = self._gh.rest.issues.async_list_comments
-        found: list[IssueComment] = await self._all(
-            op, endpoint, list_comments, owner=owner, repo=repo, issue_number=number
-        )
-        return found
+
+        async def fetch(page: int) -> tuple[list[CommentInfo], int | None]:
+            async with self._call(op, endpoint):
+                resp = await self._gh.rest.issues.async_list_comments(
+                    owner, repo, number, per_page=COMMENT_PAGE, page=page
+                )
+                comments = cast("list[IssueComment]", resp.parsed_data)
+                found = [comment_info_from(comment) for comment in comments]
+                return found, linked_page(resp.raw_response.links, "last")
+
+        first, last = await fetch(1)
+        pages, complete = newest_first(last or 1, self._bounds.max_pages)
+        seen: set[int] = set()  # comments deleted meanwhile shift the pages; none comes twice
+        for page in pages:
+            found, _ = await fetch(page)
+            yield [comment for comment in reversed(found) if comment.id not in seen]
+            seen.update(comment.id for comment in found)
+        if complete:
+            yield [comment for comment in reversed(first) if comment.id not in seen]
+        else:
+            logger.warning(
+                "%s (%s) read %d of %d pages (the first and the newest); older comments unread",
+                op,
+                endpoint,
+                len(pages) + 1,
+                last,
+            )
 
     async def find_comment_with_marker(
         self, full_name: str, issue_number: int, marker: str
     ) -> Comment | None:
-        """The oldest comment by this App that contains `marker` (every page is read)."""
-        for comment in await self._issue_comments(
-            full_name, issue_number, "find_comment_with_marker"
-        ):
-            via = present(comment.performed_via_github_app, None)
-            if marker in present(comment.body, "") and is_own(
-                comment.user.login if comment.user else None,
-                via.id if via is not None else None,
-                app_id=self._app.id,
-                app_login=self._app.bot_login,
-            ):
-                return comment_from(comment)
+        """The newest comment by this App that contains `marker` (read newest first)."""
+        pages = self._issue_comment_pages(full_name, issue_number, "find_comment_with_marker")
+        async with aclosing(pages):
+            async for page in pages:
+                for comment in page:
+                    if marker in comment.body and is_own(
+                        comment.author,
+                        comment.via_app_id,
+                        app_id=self._app.id,
+                        app_login=self._app.bot_login,
+                    ):
+                        return Comment(comment.id, comment.body, comment.html_url, comment.author)
         return None
 
     async def upsert_comment(
@@ -166,7 +266,7 @@ class IssueCalls:
             return await self._edit_comment(full_name, existing.id, body, "upsert_comment")
         owner, repo = split_full_name(full_name)
         endpoint = f"POST /repos/{full_name}/issues/{issue_number}/comments"
-        with self._errors("upsert_comment", endpoint):
+        async with self._call("upsert_comment", endpoint):
             resp = await self._gh.rest.issues.async_create_comment(
                 owner, repo, issue_number, data={"body": body}
             )
@@ -174,7 +274,7 @@ class IssueCalls:
 
     async def _edit_comment(self, full_name: str, comment_id: int, body: str, op: str) -> Comment:
         owner, repo = split_full_name(full_name)
-        with self._errors(op, f"PATCH /repos/{full_name}/issues/comments/{comment_id}"):
+        async with self._call(op, f"PATCH /repos/{full_name}/issues/comments/{comment_id}"):
             resp = await self._gh.rest.issues.async_update_comment(
                 owner, repo, comment_id, data={"body": body}
             )
@@ -188,68 +288,80 @@ class IssueCalls:
         return await self.upsert_comment(full_name, issue_number, marker, body)
 
     async def list_issue_comments(self, full_name: str, number: int) -> list[CommentInfo]:
-        comments = await self._issue_comments(full_name, number, "list_issue_comments")
-        return [comment_info_from(comment) for comment in comments]
+        """The newest comments (at most `max_pages` pages of them), oldest first."""
+        found: list[CommentInfo] = []
+        async for page in self._issue_comment_pages(full_name, number, "list_issue_comments"):
+            found += page
+        return found[::-1]
 
     # -- files and configuration ---------------------------------------------------------------
 
-    async def get_file(self, full_name: str, path: str, ref: str | None = None) -> str | None:
-        """A file's text from the contents API; None when absent or not a regular file."""
+    async def get_file(
+        self, full_name: str, path: str, ref: str | None = None, *, max_bytes: int = MAX_FILE_BYTES
+    ) -> str | None:
+        """A file's text from the contents API; None when absent or not a regular file.
+
+        A file over `max_bytes` (at most 1 MB) raises FileTooLarge: its size is read from
+        GitHub's answer before the content is decoded.
+        """
         owner, repo = split_full_name(full_name)
         endpoint = f"GET /repos/{full_name}/contents/{path}"
         quoted = quote(path.strip("/"), safe="/")  # '#', '?' and spaces are legal in file names
         try:
-            with self._errors("get_file", endpoint):
+            async with self._call("get_file", endpoint, max_bytes=FILE_ANSWER_BYTES):
                 resp = await self._gh.rest.repos.async_get_content(
                     owner, repo, quoted, ref=ref if ref is not None else UNSET
                 )
                 data = resp.parsed_data
-                if not isinstance(data, ContentFile):
-                    return None
-                if data.encoding == "base64":
-                    raw = base64.b64decode(data.content)
-                else:  # files over 1 MB come without content; ask for the raw bytes
-                    raw_resp = await self._gh.arequest(
-                        "GET",
-                        f"/repos/{owner}/{repo}/contents/{quoted}",
-                        params={"ref": ref} if ref is not None else None,
-                        headers={"Accept": "application/vnd.github.raw+json"},
-                    )
-                    raw = raw_resp.content
         except GitHubError as error:
             if error.status == 404:
                 return None
             raise
-        return raw.decode("utf-8", errors="replace")
+        if not isinstance(data, ContentFile):
+            return None
+        if data.size > max_bytes:
+            raise FileTooLarge.of(full_name, path, data.size, max_bytes)
+        if data.encoding != "base64":
+            raise GitHubError(f"GitHub's answer to get_file ({endpoint}) left out the content.")
+        return base64.b64decode(data.content).decode("utf-8", errors="replace")
 
     async def repo_config_text(
         self, full_name: str, owner: str, default_branch: str
-    ) -> tuple[str | None, str]:
+    ) -> tuple[str | ConfigError | None, str]:
         """`.github/honk.yml` from the repository, else from the owner's `.github` repository.
 
         Probot's convention. The owner's repository may be outside the installation (404) or
-        unreadable (403); both mean "no organisation defaults".
+        unreadable (403); both mean "no organisation defaults". A file too large to read is the
+        configuration error the run reports, never a reason to run on defaults.
         """
-        text = await self.get_file(full_name, CONFIG_PATH, ref=default_branch)
-        if text is not None:
-            return text, f"{full_name}/{CONFIG_PATH}"
+        candidates: list[tuple[str, str | None]] = [(full_name, default_branch)]
         org_repo = f"{owner}/.github"
         if org_repo.lower() != full_name.lower():
+            candidates.append((org_repo, None))
+        for repository, ref in candidates:
+            source = f"{repository}/{CONFIG_PATH}"
             try:
-                text = await self.get_file(org_repo, CONFIG_PATH)
+                text = await self.get_file(
+                    repository, CONFIG_PATH, ref=ref, max_bytes=MAX_CONFIG_BYTES
+                )
+            except FileTooLarge as error:
+                sentence = (
+                    f"`{source}` is too large ({error.size:,} bytes; the limit is {error.limit:,})."
+                )
+                return ConfigError(sentence, source), source
             except GitHubError as error:
-                if error.status != 403:
+                if repository == full_name or error.status != 403:
                     raise
                 text = None
             if text is not None:
-                return text, f"{org_repo}/{CONFIG_PATH}"
+                return text, source
         return None, "defaults"
 
     # -- issues --------------------------------------------------------------------------------
 
     async def get_issue(self, full_name: str, number: int) -> IssueInfo:
         owner, repo = split_full_name(full_name)
-        with self._errors("get_issue", f"GET /repos/{full_name}/issues/{number}"):
+        async with self._call("get_issue", f"GET /repos/{full_name}/issues/{number}"):
             resp = await self._gh.rest.issues.async_get(owner, repo, number)
             return issue_from(resp.parsed_data)
 
@@ -258,7 +370,7 @@ class IssueCalls:
         posted itself (an outsider's one reply a day), so that no list of comments is paged."""
         owner, repo = split_full_name(full_name)
         endpoint = f"POST /repos/{full_name}/issues/{issue_number}/comments"
-        with self._errors("create_comment", endpoint):
+        async with self._call("create_comment", endpoint):
             resp = await self._gh.rest.issues.async_create_comment(
                 owner, repo, issue_number, data={"body": body}
             )

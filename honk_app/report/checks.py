@@ -10,11 +10,14 @@ Conclusions, and why:
   failing required check, and stopping Honk says nothing about the code.
 
 GitHub caps summary and text at 65,535 characters each and takes at most 50 annotations per
-request: create the check run with the first batch and add the rest with updates.
+request. Honk posts at most `MAX_ANNOTATIONS` (one request), blocking findings first, and says in
+the summary how many it left out: 20,000 secret-looking lines must not cost 400 requests, and no
+reviewer reads past the first screenful anyway.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -50,9 +53,11 @@ from honk_app.report.text import (
     shorten,
     tail,
 )
+from honk_app.safety.policy import Annotation
 
 CHECK_NAME = "Honk"
 ANNOTATIONS_PER_REQUEST = 50
+MAX_ANNOTATIONS = 50
 TITLE_CHARS = 120
 ANNOTATION_MESSAGE_CHARS = 4_000
 ANNOTATION_DETAILS_CHARS = 16_000
@@ -112,8 +117,9 @@ def check_run_output(view: RunView, *, known_secrets: Iterable[str] = ()) -> Che
     if view.unconfined:
         summary.append(UNCONFINED_LINE)
     pr = f"{link(view.pr_url, f'#{view.pr_number}')} · " if view.pr_number is not None else ""
-    summary.append(pr + spend_line(view))
-    notes = failure_annotations(view.validation, site(view)) + policy_annotations(view)
+    notes, left_out = capped_annotations(view)
+    shown = f" · {len(notes)} annotations shown, {left_out:,} left out" if left_out else ""
+    summary.append(pr + spend_line(view) + shown)
     return CheckOutput(
         title=last_pass(check_title(view), secrets),
         summary=cut(last_pass("\n".join(summary), secrets)),
@@ -203,45 +209,75 @@ def _location(failure: TestFailure) -> str:
     return f"{failure.file}:{failure.line}" if failure.line else str(failure.file)
 
 
+def capped_annotations(
+    view: RunView, limit: int = MAX_ANNOTATIONS
+) -> tuple[list[dict[str, Any]], int]:
+    """At most `limit` annotations, and how many were left out.
+
+    Chosen before any is rendered, so a flood costs a count, not a rendering each. Policy
+    failures (a secret blocks the push) come first, then failing tests, then warnings.
+    """
+    where = site(view)
+    failures = view.validation.failures if view.validation is not None else []
+    tests = [failure for failure in failures if _repository_path(failure.file)]
+    policy = [note for note in view.policy_annotations if _repository_path(note.path)]
+    ranked: list[tuple[int, int, TestFailure | Annotation]] = [
+        (1, i, failure) for i, failure in enumerate(tests)
+    ]
+    ranked += [
+        (0 if note.level == "failure" else 2, len(tests) + i, note) for i, note in enumerate(policy)
+    ]
+    kept = heapq.nsmallest(limit, ranked, key=lambda item: item[:2])
+    notes = [
+        _failure_annotation(item, where)
+        if isinstance(item, TestFailure)
+        else _policy_annotation(item, where)
+        for _, _, item in kept
+    ]
+    return notes, len(ranked) - len(kept)
+
+
 def failure_annotations(
     validation: ValidationView | None, where: Site = GITHUB
 ) -> list[dict[str, Any]]:
-    """One `failure` annotation per failing test whose file is known and inside the repository.
-
-    Annotations are plain text; the test's name, message and output are untrusted (the agent
-    wrote the tests), so they go through the plain-text renderer, the output verbatim but defused.
-    """
+    """One `failure` annotation per failing test whose file is known and inside the repository."""
     if validation is None:
         return []
-    found = []
-    for failure in validation.failures:
-        path = _repository_path(failure.file)
-        if path is None:
-            continue
-        line = failure.line if failure.line and failure.line > 0 else 1
-        note = _annotation(
-            path,
-            line,
-            "failure",
-            f"Test failed: {plain(failure.name, 200, where)}",
-            failure.message.strip() or "This test failed.",
-            where,
-        )
-        if failure.details.strip():
-            note["raw_details"] = defuse_closing(tail(failure.details, ANNOTATION_DETAILS_CHARS))
-        found.append(note)
-    return found
+    failures = validation.failures
+    return [_failure_annotation(f, where) for f in failures if _repository_path(f.file)]
+
+
+def _failure_annotation(failure: TestFailure, where: Site) -> dict[str, Any]:
+    """Annotations are plain text; the test's name, message and output are untrusted (the agent
+    wrote the tests), so they go through the plain-text renderer, the output verbatim but defused.
+    """
+    path = _repository_path(failure.file)
+    assert path is not None
+    line = failure.line if failure.line and failure.line > 0 else 1
+    note = _annotation(
+        path,
+        line,
+        "failure",
+        f"Test failed: {plain(failure.name, 200, where)}",
+        failure.message.strip() or "This test failed.",
+        where,
+    )
+    if failure.details.strip():
+        note["raw_details"] = defuse_closing(tail(failure.details, ANNOTATION_DETAILS_CHARS))
+    return note
 
 
 def policy_annotations(view: RunView) -> list[dict[str, Any]]:
-    found = []
-    for note in view.policy_annotations:
-        path = _repository_path(note.path)
-        if path is not None:
-            title = plain(note.title, 255, site(view))
-            level, where = note.level, site(view)
-            found.append(_annotation(path, max(note.line, 1), level, title, note.message, where))
-    return found
+    where = site(view)
+    notes = view.policy_annotations
+    return [_policy_annotation(note, where) for note in notes if _repository_path(note.path)]
+
+
+def _policy_annotation(note: Annotation, where: Site) -> dict[str, Any]:
+    path = _repository_path(note.path)
+    assert path is not None
+    title = plain(note.title, 255, where)
+    return _annotation(path, max(note.line, 1), note.level, title, note.message, where)
 
 
 def _annotation(

@@ -118,8 +118,10 @@ _TOKEN = re.compile(
     r"(?P<link>(?<!!)\[(?P<label>[^\[\]\n]{1,300})\]\((?P<target>https?://[^\s()<>]+)\))"
     r"|(?P<url>(?:https?|ftps?)://[^\s<>]*|(?<![A-Za-z0-9])www\.[^\s<>]*"
     r"|(?<![A-Za-z0-9])(?:javascript|data|vbscript|file):[^\s<>]*)"
-    r"|(?P<ref>(?<![\w/.-])[A-Za-z0-9][\w.-]*(?:/[\w.-]+)?#\d+)"
-    r"|(?P<mention>(?<!\w)@[A-Za-z0-9][A-Za-z0-9-]*(?:/[A-Za-z0-9][\w.-]*)?)"
+    # GitHub finds mentions and references in the rendered text, after emphasis is gone, and
+    # its word boundary is ASCII: `_@alice_` and `é@alice` both ping alice.
+    r"|(?P<ref>(?<![A-Za-z0-9/.-])[A-Za-z0-9][\w.-]*(?:/[\w.-]+)?#\d+)"
+    r"|(?P<mention>(?<![A-Za-z0-9])@[A-Za-z0-9][A-Za-z0-9-]*(?:/[A-Za-z0-9][\w.-]*)?)"
     r"|(?P<redacted>(?-i:" + re.escape(REDACTED) + "))",
     re.IGNORECASE,
 )
@@ -196,7 +198,7 @@ def _prose(text: str, site: Site, links: bool = True) -> str:
             return _escape(ref) if _same_repository(ref, site) else code_span(ref)
         if match["mention"]:
             return code_span(match["mention"])
-        return REDACTED
+        return _escape(REDACTED)  # its brackets must not open a link or an image
 
     return _scan(text, token, _escape)
 

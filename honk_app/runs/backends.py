@@ -2,10 +2,14 @@
 
 The built-in loop is imported when a run first needs it: the Anthropic SDK takes 1.5-2 s to
 import here, most of what `honk serve` would otherwise spend before it answers its first request.
+`load_builtin` imports it in a thread, so that first run does not stall every other run and
+webhook on the event loop for those seconds either.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from typing import Any
 
 from honk_app.agent.base import AgentSession, AgentTask, AgentUnavailable, CommandRunner
@@ -14,6 +18,11 @@ from honk_app.repo_config import RepoConfig
 from honk_app.runs.progress import TrackingProgress
 from honk_app.runs.runtime import Runtime
 from honk_app.workspace.sandbox import Sandbox
+
+
+async def load_builtin() -> None:
+    """Import the built-in loop (and the Anthropic SDK) off the event loop; at once if done."""
+    await asyncio.to_thread(importlib.import_module, "honk_app.agent.loop")
 
 
 def _api_key(rt: Runtime) -> str:

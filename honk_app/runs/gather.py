@@ -4,14 +4,30 @@ The task is what a writer asked for: the issue's or pull request's title and bod
 carried them (safety/task_snapshot.py), and comments only by people with write access (their
 permissions asked once per person and run). The push target is checked here, before a workspace
 or a model costs anything (safety/push_rules.py): a run that may not push stops with one sentence.
+
+Anyone can comment, so comments are read newest first and only until the prompt's share of
+writers' comments is found: a crowd of strangers costs at most `MAX_PEOPLE_ASKED` permission
+calls and a few pages, however many comments it wrote. The repository's own instructions are
+read within a size cap and cut to what the prompt shows before anything cleans them.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from honk_app.agent.prompt import IssueTask, PullRequestTask, ReviewComment
+from honk_app.agent.prompt import (
+    MAX_COMMENTS,
+    MAX_TEXT_CHARS,
+    IssueTask,
+    PullRequestTask,
+    ReviewComment,
+)
 from honk_app.github.installation import InstallationClient
+from honk_app.github.issues import FileTooLarge
 from honk_app.github.models import WRITE_PERMISSIONS
 from honk_app.models import Trigger
 from honk_app.runs import checks
@@ -21,6 +37,13 @@ from honk_app.runs.runtime import Runtime
 from honk_app.safety.push_rules import BranchFacts, PushTarget, needs_facts, push_refusal
 from honk_app.safety.task_snapshot import Kind, TaskText, author_matters, choose_text
 from honk_app.workspace.git import branch_name
+
+log = logging.getLogger("honk.gather")
+
+C = TypeVar("C")
+
+MAX_PEOPLE_ASKED = 50  # permission calls one run spends on the authors of comments
+INSTRUCTION_FILES = ("AGENTS.md", "CLAUDE.md")
 
 
 @dataclass
@@ -71,8 +94,9 @@ async def _pull_request_task(
         gh, trigger, TaskText(pull.title, pull.body), pull.author, "pull request"
     )
     files = await gh.pull_files(name, number)
-    reviews = await gh.pull_review_comments(name, number)
-    writers = await writers_among(gh, name, {r.author for r in reviews})
+    reviews, unread = await newest_by_writers(
+        gh, name, gh.review_comment_pages(name, number), lambda r: r.author, lambda r: False
+    )
     task = PullRequestTask(
         repository=name,
         number=number,
@@ -80,14 +104,12 @@ async def _pull_request_task(
         body=text.body,
         changed_files=files,
         review_comments=[
-            ReviewComment(author=r.author, body=r.body, path=r.path, line=r.line)
-            for r in reviews
-            if r.author in writers
+            ReviewComment(author=r.author, body=r.body, path=r.path, line=r.line) for r in reviews
         ],
         instruction=located(trigger),
         requested_by=trigger.sender_login,
     )
-    return _gathered(progress, task, pull.head_ref, pull.base_ref, True, note)
+    return _gathered(progress, task, pull.head_ref, pull.base_ref, True, note, unread)
 
 
 async def _issue_task(
@@ -102,20 +124,24 @@ async def _issue_task(
     if refused is not None:
         return refused
     text, note = await _task_text(gh, trigger, TaskText(issue.title, issue.body), issue.author)
-    comments = await gh.list_issue_comments(name, number)
     bot = (await rt.github.app_info()).bot_login
-    comments = [c for c in comments if c.author != bot and "<!-- honk:" not in c.body]
-    writers = await writers_among(gh, name, {c.author for c in comments})
+    comments, unread = await newest_by_writers(
+        gh,
+        name,
+        gh.issue_comment_pages(name, number),
+        lambda c: c.author,
+        lambda c: c.author == bot or "<!-- honk:" in c.body,
+    )
     task = IssueTask(
         repository=name,
         number=number,
         title=text.title,
         body=text.body,
-        comments=[(c.author, c.body) for c in comments if c.author in writers],
+        comments=[(c.author, c.body) for c in comments],
         instruction=trigger.instruction,
         requested_by=trigger.sender_login,
     )
-    return _gathered(progress, task, branch, default, False, note)
+    return _gathered(progress, task, branch, default, False, note, unread)
 
 
 def _gathered(
@@ -124,9 +150,9 @@ def _gathered(
     branch: str,
     base_branch: str,
     existing: bool,
-    note: str | None,
+    *notes_or_none: str | None,
 ) -> Gathered:
-    notes = [note] if note else []
+    notes = [note for note in notes_or_none if note]
     progress.view.notes.extend(notes)  # shown while the run goes on, not only at the end
     return Gathered(task, branch, base_branch, existing, notes)
 
@@ -157,10 +183,52 @@ async def _task_text(
     )
 
 
-async def writers_among(gh: InstallationClient, full_name: str, logins: set[str]) -> set[str]:
-    """Only text from people with write access reaches the agent's task."""
-    allowed: set[str] = set()
-    for login in sorted(logins):
-        if await gh.cached_permission(full_name, login) in WRITE_PERMISSIONS:
-            allowed.add(login)
-    return allowed
+async def newest_by_writers(
+    gh: InstallationClient,
+    full_name: str,
+    pages: AsyncGenerator[list[C], None],
+    author: Callable[[C], str],
+    skip: Callable[[C], bool],
+) -> tuple[list[C], str | None]:
+    """The newest `MAX_COMMENTS` comments by people with write access, oldest first: only their
+    text reaches the agent's task. `pages` come newest first; the walk stops when enough are
+    found, or before asking GitHub about more than `MAX_PEOPLE_ASKED` people (then the sentence
+    says that older comments were left unread)."""
+    kept: list[C] = []
+    can_write: dict[str, bool] = {}
+    async with aclosing(pages):
+        async for page in pages:
+            for comment in page:
+                if skip(comment):
+                    continue
+                login = author(comment)
+                if login not in can_write:
+                    if len(can_write) >= MAX_PEOPLE_ASKED:
+                        return kept[::-1], (
+                            f"Older comments were not read: Honk asks GitHub about at most "
+                            f"{MAX_PEOPLE_ASKED} commenters per run."
+                        )
+                    level = await gh.cached_permission(full_name, login)
+                    can_write[login] = level in WRITE_PERMISSIONS
+                if can_write[login]:
+                    kept.append(comment)
+                    if len(kept) >= MAX_COMMENTS:
+                        return kept[::-1], None
+    return kept[::-1], None
+
+
+async def repo_instructions(gh: InstallationClient, full_name: str, base_branch: str) -> str | None:
+    """AGENTS.md, else CLAUDE.md, from the base branch. One larger than Honk reads is skipped
+    (logged); a long one is cut to the head and tail the prompt can show (it keeps both ends of
+    a text), so that nothing cleans more than that."""
+    for path in INSTRUCTION_FILES:
+        try:
+            text = await gh.get_file(full_name, path, ref=base_branch)
+        except FileTooLarge as error:
+            log.warning("Repository instructions skipped: %s", error)
+            continue
+        if text:
+            if len(text) > 2 * MAX_TEXT_CHARS:
+                text = f"{text[:MAX_TEXT_CHARS]}\n{text[-MAX_TEXT_CHARS:]}"
+            return text
+    return None

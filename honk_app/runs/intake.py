@@ -204,6 +204,8 @@ async def stop_target(rt: Runtime, trigger_json: dict[str, Any]) -> int:
             cost_usd=row.cost_usd,
         )
         await rt.store.aupdate(row.run_id, status="cancelled", outcome="cancelled")
+        # Its budget reservation becomes what it recorded spending, turn by turn.
+        await spend.SpendLedger(rt.store.engine).asettle(row.run_id, None)
         await rt.store.aaudit(row.run_id, "stopped", {"by": trigger.sender_login})
         if row.comment_id is not None:
             await gh.update_comment(

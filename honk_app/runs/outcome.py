@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from honk_app.models import AgentOutcome, CommandResult, Outcome, Trigger, Usage
-from honk_app.report.render import GITHUB_URL, Site, plain_lines, untrusted
+from honk_app.report.render import GITHUB_URL, Site, defuse_closing, plain_lines, untrusted
 from honk_app.report.text import login, plain, shorten
 from honk_app.safety.policy import PolicyReport
 from honk_app.verify.results import ValidationResult
@@ -121,5 +121,7 @@ def commit_message(trigger: Trigger, agent: AgentOutcome, github_url: str = GITH
     title = shorten(plain(trigger.title, 60, site), 66) or f"#{trigger.target.number}"
     summary = plain_lines(untrusted(agent.summary.strip(), 2000, one_line=False), site)
     body = "\n".join(line[:200] for line in summary.splitlines()).strip("\n")
-    ref = f"Refs #{trigger.target.number}"
-    return f"Honk: {title}\n\n{body}\n\n{ref}\nHonk-Run: {trigger.run_id}"
+    # Once more over subject and body together: a keyword may end one line and `#42` open the
+    # next. Honk's own `Refs` line and trailer come after.
+    written = defuse_closing(f"Honk: {title}\n\n{body}")
+    return f"{written}\n\nRefs #{trigger.target.number}\nHonk-Run: {trigger.run_id}"

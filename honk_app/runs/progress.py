@@ -11,7 +11,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from honk_app.agent.base import Progress
 from honk_app.github.app import installation_quota
@@ -37,12 +37,14 @@ class TrackingProgress:
         *,
         known_secrets: list[str],
         min_interval_s: float = MIN_INTERVAL_S,
+        record_spend: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.gh = gh
         self.trigger = trigger
         self.comment_id = comment_id
         self.known_secrets = known_secrets
         self.min_interval_s = min_interval_s
+        self.record_spend = record_spend  # durably, so a restart or a stop knows the money gone
         self.quota: Callable[[], Quota | None] = functools.partial(installation_quota, gh)
         self.view: RunView = start_view(trigger)
         self.view.phases[Phase.QUEUED] = PhaseState.DONE
@@ -77,6 +79,11 @@ class TrackingProgress:
         self.view.cost_usd = progress.cost_usd
         self.view.usage = progress.usage
         self.view.current_tool = progress.tool
+        if self.record_spend is not None:
+            try:
+                await self.record_spend(progress.cost_usd)
+            except Exception as exc:  # a database hiccup must not stop the run
+                log.warning("could not record the spend of %s: %s", self.trigger.run_id, exc)
         await self.flush()
 
     async def wait_for_quota(self) -> None:

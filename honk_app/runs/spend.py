@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -130,10 +131,42 @@ class SpendLedger:
             )
             return Reserved(decision.cap_usd, note=note)
 
+    def begin_attempt(self, run_id: str) -> float:
+        """The work step starts (again, after a crash): what earlier attempts spent is carried,
+        and returned, so this attempt may spend only what the run has left."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                spend_table.update()
+                .where(spend_table.c.run_id == run_id, spend_table.c.spent_usd.is_(None))
+                .values(
+                    carried_usd=spend_table.c.carried_usd + spend_table.c.attempt_usd,
+                    attempt_usd=0.0,
+                    updated_at=time.time(),
+                )
+            )
+            carried = conn.execute(
+                sa.select(spend_table.c.carried_usd).where(spend_table.c.run_id == run_id)
+            ).scalar_one_or_none()
+        return float(carried or 0.0)
+
+    def record_attempt(self, run_id: str, attempt_usd: float) -> None:
+        """This attempt's spend so far (cumulative), after each model turn."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                spend_table.update()
+                .where(spend_table.c.run_id == run_id, spend_table.c.spent_usd.is_(None))
+                .values(attempt_usd=max(0.0, attempt_usd), updated_at=time.time())
+            )
+
     def settle(self, run_id: str, spent_usd: float | None) -> None:
-        """The run's cost, once known; None keeps its whole reservation as its cost (a failed
-        run whose spend is unknown). A settled run is not settled again."""
-        cost = spend_table.c.reserved_usd if spent_usd is None else max(0.0, spent_usd)
+        """The run's cost, once known: `spent_usd` of the last attempt plus what earlier attempts
+        spent. None settles to what was recorded so far (a stopped or failed run: at most the
+        request in flight when it ended goes uncounted). A settled run is not settled again."""
+        carried = spend_table.c.carried_usd
+        if spent_usd is None:
+            cost: Any = carried + spend_table.c.attempt_usd
+        else:
+            cost = carried + max(0.0, spent_usd)
         with self.engine.begin() as conn:
             conn.execute(
                 spend_table.update()
@@ -161,6 +194,12 @@ class SpendLedger:
         now: datetime,
     ) -> Reserved:
         return await asyncio.to_thread(self.reserve, run_id, who, limits, config_cap_usd, now)
+
+    async def abegin_attempt(self, run_id: str) -> float:
+        return await asyncio.to_thread(self.begin_attempt, run_id)
+
+    async def arecord_attempt(self, run_id: str, attempt_usd: float) -> None:
+        await asyncio.to_thread(self.record_attempt, run_id, attempt_usd)
 
     async def asettle(self, run_id: str, spent_usd: float | None) -> None:
         await asyncio.to_thread(self.settle, run_id, spent_usd)

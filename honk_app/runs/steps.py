@@ -7,6 +7,7 @@ adapter retries server errors and rate limits itself, so DBOS does not retry the
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from dbos import DBOS
 from honk_app.github.installation import InstallationClient
 from honk_app.github.models import WRITE_PERMISSIONS
 from honk_app.models import Outcome, Phase, PhaseState, Trigger
-from honk_app.repo_config import ConfigError, parse_config
+from honk_app.repo_config import ConfigError, RepoConfig, parse_config
 from honk_app.report.comment import RunView, run_marker, tracking_comment
 from honk_app.runs import checks, spend
 from honk_app.runs.outcome import WorkResult
@@ -28,6 +29,10 @@ from honk_app.runs.work import do_work
 from honk_app.safety.secret_scan import redact
 
 log = logging.getLogger("honk.steps")
+
+# `.github/honk.yml` needs a positive cap; no model request fits in a cent, so a restarted run
+# whose earlier attempts spent it all stops at its first turn with the budget's sentence.
+MIN_CAP_USD = 0.01
 
 
 def describe_error(exc: BaseException, known_secrets: list[str]) -> str:
@@ -63,7 +68,10 @@ async def configure(
     text, source = await gh.repo_config_text(
         trigger.target.full_name, trigger.target.owner, trigger.repository.default_branch
     )
-    parsed = parse_config(text, source=source)
+    if isinstance(text, ConfigError):
+        parsed: RepoConfig | ConfigError = text
+    else:  # up to 64 KiB of YAML: a tenth of a second, off the event loop
+        parsed = await asyncio.to_thread(parse_config, text, source=source)
     if isinstance(parsed, ConfigError):
         view = dataclasses.replace(
             start_view(trigger), outcome=Outcome.CONFIG_ERROR, outcome_detail=parsed.message
@@ -122,7 +130,14 @@ async def _finish_comment(
 async def work(
     rt: Runtime, trigger_json: dict[str, Any], comment_id: int | None, config: dict[str, Any]
 ) -> dict[str, Any]:
-    return await do_work(rt, Trigger.from_json(trigger_json), comment_id, config)
+    trigger = Trigger.from_json(trigger_json)
+    # A crash re-runs this step from the start: the new attempt may spend only what is left.
+    carried = await spend.SpendLedger(rt.store.engine).abegin_attempt(trigger.run_id)
+    if carried > 0:
+        cap = config["config"]["max_cost_usd"]
+        left = max(MIN_CAP_USD, cap - carried)
+        config = {**config, "config": {**config["config"], "max_cost_usd": left}}
+    return await do_work(rt, trigger, comment_id, config)
 
 
 @DBOS.step(name="honk.publish")
@@ -172,7 +187,7 @@ async def fail(
 ) -> None:
     trigger = Trigger.from_json(trigger_json)
     ledger = spend.SpendLedger(rt.store.engine)
-    await ledger.asettle(trigger.run_id, None)  # what it spent is unknown: its whole reservation
+    await ledger.asettle(trigger.run_id, None)  # what it recorded spending, turn by turn
     note = await ledger.anote(trigger.run_id)
     view = dataclasses.replace(
         start_view(trigger),

@@ -66,6 +66,10 @@ spend_table = sa.Table(
     sa.Column("month", sa.String(7), nullable=False),  # UTC, "2025-05"
     sa.Column("reserved_usd", sa.Float, nullable=False),
     sa.Column("spent_usd", sa.Float),  # None until the run settles: the reservation counts
+    # What earlier attempts of the work step spent (a crash re-runs it), and what this one has
+    # spent so far, recorded after every model turn: a restart or a stop knows the money gone.
+    sa.Column("carried_usd", sa.Float, nullable=False, server_default="0"),
+    sa.Column("attempt_usd", sa.Float, nullable=False, server_default="0"),
     sa.Column("config_cap_usd", sa.Float, nullable=False),
     sa.Column("note", sa.Text),  # the sentence the report shows when a budget lowered the cap
     sa.Column("created_at", sa.Float, nullable=False),

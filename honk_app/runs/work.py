@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -30,8 +31,8 @@ from honk_app.github.installation import InstallationClient
 from honk_app.models import AgentOutcome, Outcome, Trigger
 from honk_app.repo_config import RepoConfig
 from honk_app.runs import checks
-from honk_app.runs.backends import open_session
-from honk_app.runs.gather import PushRefused, gather_task
+from honk_app.runs.backends import load_builtin, open_session
+from honk_app.runs.gather import PushRefused, gather_task, repo_instructions
 from honk_app.runs.outcome import (
     WorkResult,
     as_command_result,
@@ -43,12 +44,14 @@ from honk_app.runs.outcome import (
 )
 from honk_app.runs.progress import TrackingProgress
 from honk_app.runs.runtime import Runtime
+from honk_app.runs.spend import SpendLedger
 from honk_app.runs.views import start_view
-from honk_app.safety.policy import evaluate, parse_unified_diff
+from honk_app.safety.policy import PolicyReport
 from honk_app.verify.results import ValidationResult
 from honk_app.verify.validate import validate
 from honk_app.workspace.clone import Workspace, prepare_workspace
 from honk_app.workspace.egress import EgressReport
+from honk_app.workspace.inspection import inspect_workspace
 from honk_app.workspace.sandbox import NO_SANDBOX, Sandbox, SandboxUnavailable, bwrap_usable
 
 log = logging.getLogger("honk.work")
@@ -94,7 +97,15 @@ async def do_work(
         raise SandboxUnavailable(NO_SANDBOX)  # the failure report shows this sentence
     started = time.monotonic()
     gh = await rt.github.installation(trigger.installation_id)
-    progress = TrackingProgress(gh, trigger, comment_id, known_secrets=rt.known_secrets)
+    progress = TrackingProgress(
+        gh,
+        trigger,
+        comment_id,
+        known_secrets=rt.known_secrets,
+        record_spend=functools.partial(
+            SpendLedger(rt.store.engine).arecord_attempt, trigger.run_id
+        ),
+    )
     await progress.phase_workspace()
     async with preemptible(DBOS.workflow_id or trigger.run_id):  # /honk stop ends a quota wait
         await progress.wait_for_quota()
@@ -236,6 +247,7 @@ async def _work_in(
     agent_name = config.agent or rt.settings.HONK_AGENT
     deadline = time.monotonic() + config.timeout_minutes * 60
     await progress.phase_agent()
+    await load_builtin()  # the first run's import must not stall the event loop
     session: AgentSession = open_session(rt, agent_name, agent_task, sandbox, config, progress)
     restored: set[str] = set()
     validation: ValidationResult | None = None
@@ -243,9 +255,9 @@ async def _work_in(
     try:
         outcome = await session.start()
         while True:
-            newly, diff = await _restore_protected(ws, config)
+            newly, report = await _restore_protected(ws, config)
             restored |= newly
-            if not diff.strip() or outcome.stop not in ("done", "max_turns", "max_cost"):
+            if report.empty or outcome.stop not in ("done", "max_turns", "max_cost"):
                 break
             await progress.phase_validation()
             remaining = max(MIN_VALIDATION_S, deadline - time.monotonic())
@@ -276,21 +288,20 @@ async def _work_in(
 async def _repo_instructions(
     gh: InstallationClient, trigger: Trigger, base_branch: str
 ) -> str | None:
-    for path in ("AGENTS.md", "CLAUDE.md"):
-        text = await gh.get_file(trigger.target.full_name, path, ref=base_branch)
-        if text:
-            return text
-    return None
+    return await repo_instructions(gh, trigger.target.full_name, base_branch)
 
 
-async def _restore_protected(ws: Workspace, config: RepoConfig) -> tuple[set[str], str]:
-    """Undo changes under protected paths; what was restored, and the diff that is left."""
-    diff = await ws.diff()
-    report = evaluate(parse_unified_diff(diff), config)
+async def _restore_protected(
+    ws: Workspace, config: RepoConfig, known_secrets: tuple[str, ...] = ()
+) -> tuple[set[str], PolicyReport]:
+    """Undo changes under protected paths; what was restored, and the verdict on what is left.
+
+    The diff is read capped and judged off the event loop (workspace/inspection.py)."""
+    report = await inspect_workspace(ws, config, known_secrets=known_secrets)
     if not report.protected:
-        return set(), diff
+        return set(), report
     await ws.restore_paths(report.protected)
-    return set(report.protected), await ws.diff()
+    return set(report.protected), await inspect_workspace(ws, config, known_secrets=known_secrets)
 
 
 async def _conclude(
@@ -305,9 +316,9 @@ async def _conclude(
     agent_name: str,
     progress: TrackingProgress,
 ) -> WorkResult:
-    newly, diff = await _restore_protected(ws, config)  # the tests may have written there too
+    # the tests may have written under protected paths too
+    newly, report = await _restore_protected(ws, config, tuple(rt.known_secrets))
     restored = sorted(set(restored) | newly)
-    report = evaluate(parse_unified_diff(diff), config)
     stat = await ws.numstat()
     result = WorkResult(
         outcome=Outcome.NO_CHANGE.value,
@@ -329,14 +340,14 @@ async def _conclude(
     if trigger.target.is_pull_request:
         result.head_sha = ws.head_sha  # the check run goes on the head, changed or not
     passed = validation is not None and validation.ran and validation.passed
-    if not diff.strip():
+    if report.empty:
         result.outcome, result.outcome_detail = no_change(agent)
         return result
     if report.blocks_push:
         result.outcome = Outcome.BLOCKED.value
         result.outcome_detail = " ".join(report.findings())
         return result
-    if any(secret in diff for secret in rt.known_secrets):
+    if report.server_secret:
         result.outcome = Outcome.BLOCKED.value
         result.outcome_detail = "The change contains a secret of this Honk server."
         result.policy_findings.append(result.outcome_detail)  # listed where the report points

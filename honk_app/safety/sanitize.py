@@ -10,26 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from honk_app.invisible_text import INVISIBLE as _INVISIBLE  # shared with the /honk grammar
 from honk_app.safety.secret_scan import redact
 
-# Characters that render as nothing (or reorder what is shown) but that a model still reads:
-# zero-width characters and marks, word joiners and invisible operators, the byte-order mark,
-# bidirectional embeddings, overrides and isolates, the Arabic letter mark, the Mongolian vowel
-# separator, the soft hyphen, variation selectors (used to smuggle bytes after a visible
-# character) and Unicode tag characters (an invisible copy of ASCII).
-_INVISIBLE = re.compile(
-    "["
-    "\u00ad\u061c\u180e"
-    "\u200b-\u200f"
-    "\u202a-\u202e"
-    "\u2060-\u2064"
-    "\u2066-\u2069"
-    "\ufe00-\ufe0f"
-    "\ufeff"
-    "\U000e0000-\U000e007f"
-    "\U000e0100-\U000e01ef"
-    "]"
-)
 # Control characters other than tab and newline (terminal escapes, backspaces, C1 controls).
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # An HTML comment, or one left open at the end of the text (GitHub hides the rest).

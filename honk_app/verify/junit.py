@@ -2,41 +2,50 @@
 
 Test runners disagree on the details: pytest writes `file`/`line` on each testcase only with
 `junit_family=xunit1`, others put the path in `classname` (dotted, Java style) or only mention it in
-the traceback. So the location is found in that order: attributes, then classname, then the last
-`path:line` in the failure text that points into the repository.
+the traceback. So the location is found in that order (see `junit_paths.py`).
 
-The XML is written by code from the repository under test, so it is untrusted: a DOCTYPE (the door
-to entity expansion and external entities) is refused, the size is capped, and malformed input
-gives an empty result with a readable note instead of an exception.
+The XML is written by code from the repository under test, so it is hostile. It is read as a
+stream (`JUnitReader.feed`), so the adapter can stop at a byte cap or a time limit and keep what
+was found; defusedxml's SAX parser refuses a DOCTYPE (the door to entity expansion and external
+entities); only UTF-8 is read (a UTF-16 report once slipped its entities past a byte-level check,
+and one encoding keeps every later check honest); no tree is built, and every kept text is cut
+as it arrives, so memory stays small whatever the size; malformed input gives what came before
+it and a readable note instead of an exception.
 
-Not junitparser (5.0.3): it only finds a `<testcase>` inside a `<testsuite>`, so cases placed
-directly under `<testsuites>` vanish without a word and namespaced or bare-`<testcase>` reports are
-refused; it parses with lxml when that is importable and xml.etree otherwise, so its errors and
-entity handling depend on what else is installed; and it has no `file`/`line`. Here it would
-replace only the dozen lines that walk the tree.
+Not junitparser (5.0.3): it only finds a `<testcase>` inside a `<testsuite>`, builds the whole tree,
+parses with lxml when that is importable and xml.etree otherwise (so its entity handling depends on
+what else is installed), and has no `file`/`line`.
 """
 
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
-from collections.abc import Container, Iterator
+from collections.abc import Container
 from dataclasses import dataclass
+from typing import Any
+from xml.sax import SAXParseException
+from xml.sax.handler import ContentHandler
+from xml.sax.xmlreader import AttributesImpl
 
-MAX_XML_BYTES = 20_000_000
+from defusedxml import DefusedXmlException
+from defusedxml.expatreader import create_parser
+
+from honk_app.verify.junit_paths import SCAN_CHARS, PathMapper
+
+MAX_XML_BYTES = 10_000_000
+CHUNK_BYTES = 1 << 20  # expat 2.5 rescans an unfinished token on every feed: few, large chunks
 MAX_FAILURES = 50
 DETAILS_CHARS = 4_000
-SOURCE_SUFFIXES = (".py", ".java", ".kt", ".scala", ".ts", ".js", ".go", ".rb", ".cs", ".php")
-# where a dotted classname's file lives, relative to the repository root (Maven/Gradle layouts)
-SOURCE_ROOTS = ("", "src/", "test/", "tests/", "src/test/java/", "src/test/kotlin/",
-                "src/test/scala/", "src/main/java/", "app/src/test/java/")  # fmt: skip
-
-# `tests/test_x.py:12: AssertionError`, `File "tests/test_x.py", line 12`, `at Foo(Foo.java:12)`
-_PATH_LINE = re.compile(
-    r"""(?:File\ "(?P<py>[^"\n]+)",\ line\ (?P<pyline>\d+))"""
-    r"""|(?P<path>(?:[A-Za-z]:)?[\w.\-/\\]+\.[A-Za-z]{1,5}):(?P<line>\d+)"""
-)
-_DOCTYPE = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+MESSAGE_CHARS = 500
+NAME_CHARS = 300
+HEAD_BYTES = 1_024  # enough to see a byte order mark and the XML declaration
+_HEAD_TEXT_CHARS = 1_000  # of a failure's text, for its first line when it has no message
+_TAIL_TEXT_CHARS = max(DETAILS_CHARS, SCAN_CHARS) + 1_000
+_ROOTS = ("testsuites", "testsuite", "testcase")
+_DECLARATION = re.compile(rb"<\?xml\s")
+_ENCODING = re.compile(rb"""\sencoding\s*=\s*(?:"([^"]*)"|'([^']*)')""")  # in <= HEAD_BYTES
+_ENCODING_NAME = re.compile(r"[A-Za-z0-9._:\-]{1,40}")
+TOO_LARGE = f"The JUnit report is larger than {MAX_XML_BYTES:,} bytes; only its beginning was read."
 
 
 @dataclass(frozen=True)
@@ -70,74 +79,281 @@ def parse_junit(
     """Failures in `xml`. `repo_root` makes absolute paths relative; `known_files` (relative
     paths that exist in the repository) confirms guesses and filters traceback frames."""
     data = xml.encode("utf-8", "replace") if isinstance(xml, str) else xml
-    if not data.strip():
-        return JUnitReport(note="The JUnit report is empty.")
+    reader = JUnitReader(repo_root=repo_root, known_files=known_files)
+    for start in range(0, min(len(data), MAX_XML_BYTES), CHUNK_BYTES):
+        reader.feed(data[start : min(start + CHUNK_BYTES, MAX_XML_BYTES)])
+        if reader.done:
+            break
     if len(data) > MAX_XML_BYTES:
-        return JUnitReport(note=f"The JUnit report is larger than {MAX_XML_BYTES} bytes; ignored.")
-    if _DOCTYPE.search(data):
-        return JUnitReport(note="The JUnit report declares a DOCTYPE or entities; refused.")
-    try:
-        root = ET.fromstring(data)  # noqa: S314 - DOCTYPE refused above, so no entities
-    except ET.ParseError as exc:
-        return JUnitReport(note=f"The JUnit report is not well-formed XML ({exc}).")
-    if _local(root.tag) not in ("testsuites", "testsuite", "testcase"):
-        return JUnitReport(note=f"The file is not a JUnit report (root element <{root.tag}>).")
+        return reader.cut_short(TOO_LARGE)
+    return reader.close()
 
-    mapper = _PathMapper(repo_root, known_files)
-    failures: list[FailedTest] = []
-    tests = skipped = 0
-    for case in _testcases(root):
-        tests += 1
-        problem = _problem(case)
-        if problem is None:
-            if any(_local(child.tag) == "skipped" for child in case):
-                skipped += 1
-            continue
-        if len(failures) < MAX_FAILURES:
-            failures.append(_failed_test(case, problem, mapper))
-    note = None
-    if len(failures) == MAX_FAILURES:
-        note = f"Only the first {MAX_FAILURES} failures are listed."
-    return JUnitReport(tuple(failures), tests, skipped, note)
+
+class JUnitReader:
+    """A JUnit report read chunk by chunk: `feed` until `done` or the input ends, then `close`
+    (or `cut_short` with the reason when the caller stops early). Memory and work per chunk are
+    bounded whatever the input; `feed` never raises."""
+
+    def __init__(
+        self, *, repo_root: str | None = None, known_files: Container[str] | None = None
+    ) -> None:
+        self.mapper = PathMapper(repo_root, known_files)
+        self._cases = _Cases(self.mapper)
+        self._parser: Any = create_parser(forbid_dtd=True)
+        self._parser.setContentHandler(self._cases)
+        self._head = b""
+        self._started = False
+        self._blank = True
+        self._note: str | None = None
+        self._done = False
+
+    @property
+    def done(self) -> bool:
+        """True once more input would change nothing (refused, malformed, or complete)."""
+        return self._done
+
+    def feed(self, chunk: bytes) -> None:
+        if self._done or not chunk:
+            return
+        self._blank = self._blank and not chunk.strip()
+        if not self._started:
+            self._head += chunk
+            if len(self._head) < HEAD_BYTES:
+                return
+            chunk, self._head = self._head, b""
+            if not self._start(chunk):
+                return
+        self._parse(chunk)
+
+    def close(self) -> JUnitReport:
+        """The report, once the whole input was fed."""
+        if not self._done:
+            if self._blank:
+                return self._finish("The JUnit report is empty.")
+            if not self._started:
+                head, self._head = self._head, b""
+                if self._start(head):
+                    self._parse(head)
+            if not self._done:
+                self._parse(b"", final=True)
+        return self._finish(None)
+
+    def cut_short(self, note: str) -> JUnitReport:
+        """What was found before the caller stopped reading, with its one-sentence reason."""
+        return self._finish(self._note or note)
+
+    def _start(self, head: bytes) -> bool:
+        self._started = True
+        refusal = encoding_refusal(head)
+        if refusal is not None:
+            self._stop(refusal)
+        return refusal is None
+
+    def _parse(self, chunk: bytes, *, final: bool = False) -> None:
+        try:
+            if final:
+                self._parser.close()
+            else:
+                self._parser.feed(chunk)
+        except _NotJUnit as stop:
+            self._stop(f"The file is not a JUnit report (root element <{stop.root}>).")
+        except DefusedXmlException:
+            self._cases.failures.clear()
+            self._stop("The JUnit report declares a DOCTYPE or entities; refused.")
+        except SAXParseException as error:
+            where = f"line {error.getLineNumber()}, column {error.getColumnNumber()}"
+            self._stop(f"The JUnit report is not well-formed XML ({where}: {error.getMessage()}).")
+
+    def _stop(self, note: str) -> None:
+        self._note = self._note or note
+        self._done = True
+
+    def _finish(self, note: str | None) -> JUnitReport:
+        self._done = True
+        cases = self._cases
+        note = note or self._note
+        if note is None and cases.more_failures:
+            total = MAX_FAILURES + cases.more_failures
+            note = f"Only the first {MAX_FAILURES} of {total} failures are listed."
+        return JUnitReport(tuple(cases.failures), cases.tests, cases.skipped, note)
+
+
+def encoding_refusal(head: bytes) -> str | None:
+    """Why the document's first bytes say it is not UTF-8, in one sentence; None when it is.
+
+    Expat honours a byte order mark and the XML declaration (the only place an encoding can be
+    named, and only at the very start), so both are checked here, before expat sees a byte.
+    """
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "The JUnit report is encoded in UTF-32, not UTF-8; refused."
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "The JUnit report is encoded in UTF-16, not UTF-8; refused."
+    if b"\x00" in head[:4]:
+        return "The JUnit report is encoded in UTF-16 or UTF-32, not UTF-8; refused."
+    head = head.removeprefix(b"\xef\xbb\xbf")
+    if not _DECLARATION.match(head):
+        return None
+    end = head.find(b"?>", 0, HEAD_BYTES)
+    if end < 0:
+        return f"The JUnit report's XML declaration is longer than {HEAD_BYTES:,} bytes; refused."
+    declared = _ENCODING.search(head, 0, end)
+    if declared is None:
+        return None
+    name = (declared.group(1) or declared.group(2) or b"").decode("ascii", "replace")
+    if name.lower() in ("utf-8", "utf8"):
+        return None
+    if not _ENCODING_NAME.fullmatch(name):
+        return "The JUnit report declares an encoding other than UTF-8; refused."
+    return f"The JUnit report declares the encoding {name}, not UTF-8; refused."
+
+
+class _NotJUnit(Exception):
+    def __init__(self, root: str) -> None:
+        super().__init__(root)
+        self.root = root
+
+
+class _Text:
+    """A failure's text as it streams in: its first characters and its last ones, nothing more.
+
+    `add` runs once per line of the report (expat reports each newline apart), so it does little.
+    """
+
+    def __init__(self) -> None:
+        self._head: str | None = None
+        self._parts: list[str] = []
+        self._size = 0
+        self._dropped = 0
+
+    def add(self, piece: str) -> None:
+        self._parts.append(piece)
+        self._size += len(piece)
+        if self._size > 2 * _TAIL_TEXT_CHARS:
+            self._compact()
+
+    def _compact(self) -> None:
+        whole = "".join(self._parts)
+        if self._head is None:
+            self._head = whole[:_HEAD_TEXT_CHARS]
+        kept = whole[-_TAIL_TEXT_CHARS:]
+        self._dropped += len(whole) - len(kept)
+        self._parts, self._size = [kept], len(kept)
+
+    @property
+    def head(self) -> str:
+        return self._head if self._head is not None else "".join(self._parts)[:_HEAD_TEXT_CHARS]
+
+    def details(self) -> str:
+        """The whole text when it was short, else its tail marked as cut."""
+        tail = "".join(self._parts)
+        if not self._dropped and len(tail.strip()) <= DETAILS_CHARS:
+            return tail.strip()
+        return "…" + tail.rstrip()[-DETAILS_CHARS:]
+
+
+@dataclass
+class _Case:
+    depth: int
+    name: str
+    classname: str
+    file: str | None
+    line: str | None
+    kind: str | None = None
+    message: str = ""
+    problem_depth: int = 0  # > 0 while inside the <failure>/<error> element
+    skipped: bool = False
+    text: _Text | None = None
+
+
+class _Cases(ContentHandler):
+    """SAX events → counts and failures. Only the test case being read is held."""
+
+    def __init__(self, mapper: PathMapper) -> None:
+        super().__init__()
+        self.mapper = mapper
+        self.failures: list[FailedTest] = []
+        self.more_failures = 0
+        self.tests = 0
+        self.skipped = 0
+        self._depth = 0
+        self._root_seen = False
+        self._case: _Case | None = None
+        self._text: _Text | None = None  # the failure text being read, if any
+
+    def startElement(self, name: str, attrs: AttributesImpl) -> None:
+        self._depth += 1
+        tag = _local(name)
+        if not self._root_seen:
+            self._root_seen = True
+            if tag not in _ROOTS:
+                raise _NotJUnit(name[:80])
+        case = self._case
+        if case is None:
+            if tag == "testcase":
+                self._case = _Case(
+                    depth=self._depth,
+                    name=_attr(attrs, "name", NAME_CHARS),
+                    classname=_attr(attrs, "classname", NAME_CHARS + 100),
+                    file=attrs.get("file"),
+                    line=attrs.get("line"),
+                )
+        elif self._depth == case.depth + 1 and case.kind is None:
+            if tag in ("failure", "error"):
+                case.kind, case.problem_depth, case.text = tag, self._depth, _Text()
+                self._text = case.text
+                case.message = _attr(attrs, "message", MESSAGE_CHARS * 4)
+            elif tag == "skipped":
+                case.skipped = True
+
+    def characters(self, content: str) -> None:
+        if self._text is not None:
+            self._text.add(content)
+
+    def endElement(self, name: str) -> None:
+        case = self._case
+        if case is not None:
+            if self._depth == case.problem_depth:
+                case.problem_depth, self._text = 0, None
+            elif self._depth == case.depth:
+                self._case = None
+                self._finish(case)
+        self._depth -= 1
+
+    def _finish(self, case: _Case) -> None:
+        self.tests += 1
+        if case.kind is None:
+            self.skipped += case.skipped
+        elif len(self.failures) < MAX_FAILURES:
+            self.failures.append(self._failed_test(case))
+        else:
+            self.more_failures += 1
+
+    def _failed_test(self, case: _Case) -> FailedTest:
+        assert case.kind is not None and case.text is not None
+        details = case.text.details()
+        message = _first_line(case.message) or _first_line(case.text.head) or case.kind
+        file, line = self.mapper.locate(case.file, case.line, case.classname, details)
+        return FailedTest(
+            name=_test_id(case.name.strip() or "(unnamed test)", case.classname.strip(), file),
+            file=file,
+            line=line,
+            message=message[:MESSAGE_CHARS],
+            details=details,
+            kind=case.kind,
+        )
+
+
+def _attr(attrs: AttributesImpl, name: str, chars: int) -> str:
+    value = attrs.get(name)
+    return value[:chars] if isinstance(value, str) else ""
 
 
 def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _testcases(root: ET.Element) -> Iterator[ET.Element]:
-    if _local(root.tag) == "testcase":
-        yield root
-    for element in root.iter():
-        if element is not root and _local(element.tag) == "testcase":
-            yield element
-
-
-def _problem(case: ET.Element) -> ET.Element | None:
-    for child in case:
-        if _local(child.tag) in ("failure", "error"):
-            return child
-    return None
-
-
-def _failed_test(case: ET.Element, problem: ET.Element, mapper: _PathMapper) -> FailedTest:
-    name = case.get("name", "").strip() or "(unnamed test)"
-    classname = case.get("classname", "").strip()
-    text = (problem.text or "").strip()
-    message = (problem.get("message") or "").strip() or _first_line(text) or _local(problem.tag)
-    file, line = mapper.locate(case.get("file"), case.get("line"), classname, text)
-    return FailedTest(
-        name=_test_id(name, classname, file),
-        file=file,
-        line=line,
-        message=_first_line(message)[:500],
-        details=text if len(text) <= DETAILS_CHARS else "…" + text[-DETAILS_CHARS:],
-        kind=_local(problem.tag),
-    )
+    return tag.rsplit(":", 1)[-1]
 
 
 def _first_line(text: str) -> str:
-    for candidate in text.splitlines():
+    for candidate in text.split("\n"):
         if candidate.strip():
             return candidate.strip()
     return ""
@@ -149,62 +365,3 @@ def _test_id(name: str, classname: str, file: str | None) -> str:
         return f"{classname}.{name}" if classname else name
     classes = [part for part in classname.split(".") if part[:1].isupper()]
     return "::".join([file, *classes, name])
-
-
-class _PathMapper:
-    def __init__(self, repo_root: str | None, known_files: Container[str] | None) -> None:
-        self.root = repo_root.rstrip("/") + "/" if repo_root else None
-        self.known = known_files
-
-    def relative(self, raw: str) -> str | None:
-        path = raw.strip().replace("\\", "/")
-        if self.root and path.startswith(self.root):
-            path = path[len(self.root) :]
-        while path.startswith("./"):
-            path = path[2:]
-        if not path or path.startswith(("/", "../")) or re.match(r"^[A-Za-z]:/", path):
-            return None
-        if self.known is not None and path not in self.known:
-            return None
-        return path
-
-    def from_classname(self, classname: str) -> str | None:
-        parts = [p for p in classname.split(".") if p]
-        known = self.known
-        while parts and known is not None:
-            stem = "/".join(parts)
-            for candidate in (r + stem + s for r in SOURCE_ROOTS for s in SOURCE_SUFFIXES):
-                if candidate in known:
-                    return candidate
-            parts.pop()
-        if known is None:  # no listing to check against: pytest's convention
-            modules = [p for p in classname.split(".") if p and not p[:1].isupper()]
-            if modules and modules[-1].startswith("test"):
-                return "/".join(modules) + ".py"
-        return None
-
-    def frames(self, text: str) -> list[tuple[str, int]]:
-        found = []
-        for match in _PATH_LINE.finditer(text):
-            raw = match.group("py") or match.group("path")
-            number = match.group("pyline") or match.group("line")
-            path = self.relative(raw)
-            if path is not None and "site-packages/" not in path:
-                found.append((path, int(number)))
-        return found
-
-    def locate(
-        self, file_attr: str | None, line_attr: str | None, classname: str, text: str
-    ) -> tuple[str | None, int | None]:
-        file = self.relative(file_attr) if file_attr else None
-        file = file or self.from_classname(classname)
-        frames = self.frames(text)
-        if file is not None:
-            same = [number for path, number in frames if path == file]
-            if same:
-                return file, same[-1]
-            line = int(line_attr) + 1 if line_attr and line_attr.isdigit() else None
-            return file, line  # pytest's `line` is 0-based
-        if frames:
-            return frames[-1]
-        return None, None

@@ -3,7 +3,8 @@
 The test command gets `HONK_JUNIT_XML`, a path in the sandbox's temp dir (never the workspace, so
 the report cannot land in the diff), and `PYTEST_ADDOPTS` asking pytest to write it there with file
 and line attributes: a pytest suite needs no configuration for its failures to be parsed. The
-report is written by untrusted code, so it is read without following symlinks and with a size cap.
+report is written by untrusted code, so it is read without following symlinks, in a worker thread,
+as a stream with a byte cap and a time limit.
 """
 
 from __future__ import annotations
@@ -14,15 +15,25 @@ import shlex
 import stat
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from honk_app.models import CommandResult
-from honk_app.verify.junit import MAX_XML_BYTES, JUnitReport, parse_junit
+from honk_app.verify.junit import (
+    CHUNK_BYTES,
+    MAX_XML_BYTES,
+    TOO_LARGE,
+    JUnitReader,
+    JUnitReport,
+)
+from honk_app.verify.repo_files import RepoFiles
 from honk_app.verify.results import StepResult, ValidationResult
 from honk_app.workspace.sandbox import Sandbox
 
 TAIL_LINES = 60
 TAIL_CHARS = 6_000
+PARSE_TIME_S = 5.0  # for the JUnit report, in a worker thread; a 10 MB report takes < 2 s
 
 
 def output_tail(text: str, *, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
@@ -87,34 +98,66 @@ async def validate(
     )
 
 
-def _parse_report(report: Path, workspace: Path) -> JUnitReport | None:
-    data = read_untrusted(report, MAX_XML_BYTES + 1)
-    if data is None:
+def _parse_report(
+    report: Path,
+    workspace: Path,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    time_limit_s: float = PARSE_TIME_S,
+) -> JUnitReport | None:
+    handle = open_untrusted(report)
+    if handle is None:
         return None
-    return parse_junit(data, repo_root=str(workspace), known_files=RepoFiles(workspace))
+    reader = JUnitReader(repo_root=str(workspace), known_files=RepoFiles(workspace))
+    with handle:
+        return read_report(handle, reader, clock=clock, time_limit_s=time_limit_s)
 
 
-def read_untrusted(path: Path, limit: int) -> bytes | None:
-    """Up to `limit` bytes of a regular file, refusing symlinks (which could point at Honk's
-    secrets outside the sandbox). None when there is no such regular file."""
+def read_report(
+    handle: BinaryIO,
+    reader: JUnitReader,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    time_limit_s: float = PARSE_TIME_S,
+) -> JUnitReport:
+    """Feed `handle` to `reader` in chunks until it ends, `MAX_XML_BYTES` were read, or
+    `time_limit_s` passed (checked between chunks, each a bounded amount of work)."""
+    deadline = clock() + time_limit_s
+    read = 0
+    while not reader.done:
+        chunk = handle.read(min(CHUNK_BYTES, MAX_XML_BYTES + 1 - read))
+        if not chunk:
+            return reader.close()
+        read += len(chunk)
+        if read > MAX_XML_BYTES:
+            reader.feed(chunk[: len(chunk) - (read - MAX_XML_BYTES)])
+            return reader.cut_short(TOO_LARGE)
+        reader.feed(chunk)
+        if clock() > deadline:
+            return reader.cut_short(
+                f"Reading the JUnit report took longer than {time_limit_s:g} s; "
+                "only its beginning was read."
+            )
+    return reader.close()
+
+
+def open_untrusted(path: Path) -> BinaryIO | None:
+    """A regular file opened for reading, refusing symlinks (which could point at Honk's
+    secrets outside the sandbox) and anything that is not a regular file (a FIFO would block)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return os.fdopen(fd, "rb")
+
+
+def read_untrusted(path: Path, limit: int) -> bytes | None:
+    """Up to `limit` bytes of a regular file (see `open_untrusted`); None when there is none."""
+    handle = open_untrusted(path)
+    if handle is None:
+        return None
+    with handle:
         return handle.read(limit)
-
-
-class RepoFiles:
-    """`path in RepoFiles(root)`: a regular file inside the workspace (for junit's path mapping)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root.resolve()
-
-    def __contains__(self, path: object) -> bool:
-        if not isinstance(path, str) or not path or "\0" in path:
-            return False
-        candidate = (self.root / path).resolve()
-        return candidate.is_relative_to(self.root) and candidate.is_file()

@@ -33,17 +33,21 @@ from typing import Literal
 from honk_app.safety.push_rules import OWN_PREFIX
 from honk_app.workspace.git import (
     LOCAL_TIMEOUT_S,
+    MAX_DIFF_BYTES,
     NETWORK_TIMEOUT_S,
+    DiffRead,
     DiffStat,
     GitError,
     check_branch,
     mirror_lock,
     mirror_path,
     parse_numstat,
+    parse_shortstat,
     ref_sha,
     refresh_mirror,
     run_git,
     run_git_bytes,
+    run_git_capped,
 )
 from honk_app.workspace.pool import delete_tree, safe_id
 
@@ -138,12 +142,14 @@ class Workspace:
         timeout_s: float = LOCAL_TIMEOUT_S,
         check: bool = True,
     ) -> tuple[int, bytes]:
-        where = ("--git-dir", str(self.git_dir), "--work-tree", str(self.path))
         url = self.clone_url if token else None
         return await run_git_bytes(
-            *where, *args, action=action, cwd=self.path, env=env, input_data=input_data,
+            *self._where(), *args, action=action, cwd=self.path, env=env, input_data=input_data,
             token=token, url=url, timeout_s=timeout_s, check=check,
         )  # fmt: skip
+
+    def _where(self) -> tuple[str, ...]:
+        return ("--git-dir", str(self.git_dir), "--work-tree", str(self.path))
 
     async def _stage(self, env: Mapping[str, str] | None = None, paths: Sequence[str] = ()) -> None:
         """`git add -A` (of `paths`, or of the whole tree) that never looks inside a submodule or
@@ -192,19 +198,33 @@ class Workspace:
         finally:
             index.unlink(missing_ok=True)
 
-    async def diff(self) -> str:
+    async def diff(self, max_bytes: int = MAX_DIFF_BYTES) -> DiffRead:
         """The unified diff of what `commit` would commit, against `base_sha`: every byte as
-        text, whatever `.gitattributes` says (the policy must see what is pushed)."""
+        text, whatever `.gitattributes` says (the policy must see what is pushed). At most
+        `max_bytes` of it; a longer one comes with the totals of `--shortstat` instead."""
         async with self._snapshot() as env:
-            _, out = await self.git(*_DIFF, "--text", self.base_sha, action="diff", env=env)
-        return out
-
-    async def numstat(self) -> DiffStat:
-        """Files changed against `base_sha`, with lines added and removed."""
-        async with self._snapshot() as env:
-            args = (*_DIFF, "--numstat", "-z", self.base_sha)
+            args = (*self._where(), *_DIFF, "--text", self.base_sha)
+            data, cut = await run_git_capped(
+                *args, action="diff", max_bytes=max_bytes, cwd=self.path, env=env
+            )
+            if not cut:
+                return DiffRead(data)
+            args = (*_DIFF, "--text", "--shortstat", self.base_sha)
             _, out = await self.git(*args, action="count the changes", env=env)
-        return parse_numstat(out)
+        return DiffRead(data, complete=False, totals=parse_shortstat(out))
+
+    async def numstat(self, max_bytes: int = MAX_DIFF_BYTES) -> DiffStat:
+        """Files changed against `base_sha`, with lines added and removed, as far as `max_bytes`
+        of listing go (a cut listing means a cut diff, which is never pushed)."""
+        async with self._snapshot() as env:
+            args = (*self._where(), *_DIFF, "--numstat", "-z", self.base_sha)
+            data, cut = await run_git_capped(
+                *args, action="count the changes", max_bytes=max_bytes, cwd=self.path, env=env
+            )
+        if cut:  # the last record may be cut short
+            data = data[: data.rfind(b"\0") + 1]
+        stat = parse_numstat(data.decode("utf-8", "replace"))
+        return DiffStat(stat.files, complete=not cut)
 
     async def restore_paths(self, paths: Sequence[str]) -> None:
         """Undo every change under `paths` (files or directories), deleting new files there."""

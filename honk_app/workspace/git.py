@@ -119,6 +119,7 @@ class FileStat:
 @dataclass(frozen=True)
 class DiffStat:
     files: tuple[FileStat, ...] = ()
+    complete: bool = True  # False: git listed more files than Honk reads
 
     @property
     def files_changed(self) -> int:
@@ -131,6 +132,33 @@ class DiffStat:
     @property
     def removed(self) -> int:
         return sum(f.removed or 0 for f in self.files)
+
+
+# Of the diff's text, Honk reads this much: a reviewable change is far smaller, and a larger
+# one is not pushed (safety/policy.py says why), so the agent cannot make Honk hold more.
+MAX_DIFF_BYTES = 8 << 20
+
+
+@dataclass(frozen=True)
+class DiffRead:
+    """The first bytes of a diff, and the totals of the whole change when it was cut."""
+
+    data: bytes
+    complete: bool = True
+    totals: tuple[int, int, int] | None = None  # files, added, removed (only when cut)
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace")
+
+
+_SHORTSTAT = re.compile(r"(\d{1,18}) (file|insertion|deletion)")
+
+
+def parse_shortstat(output: str) -> tuple[int, int, int]:
+    """(files, lines added, lines removed) from `git diff --shortstat` (LC_ALL=C: English)."""
+    counts = {kind: int(number) for number, kind in _SHORTSTAT.findall(output[:1000])}
+    return counts.get("file", 0), counts.get("insertion", 0), counts.get("deletion", 0)
 
 
 def parse_numstat(output: str) -> DiffStat:
@@ -212,6 +240,61 @@ async def run_git_bytes(
     if check and proc.returncode != 0:
         raise GitError(explain(err.decode("utf-8", "replace"), action, token_forms(token or "")))
     return proc.returncode or 0, out
+
+
+STDERR_KEEP = 16_384  # bytes of a capped command's stderr kept for its error sentence
+
+
+async def run_git_capped(
+    *args: str,
+    action: str,
+    max_bytes: int,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout_s: float = LOCAL_TIMEOUT_S,
+) -> tuple[bytes, bool]:
+    """Run a local git command that may print without end (a diff of what the agent wrote):
+    at most `max_bytes` of stdout, and whether git had more to say. Past the cap git is killed
+    at once, so Honk never holds more than the cap, whatever the work tree holds."""
+    pipe = asyncio.subprocess.PIPE
+    proc = await asyncio.create_subprocess_exec(
+        "git", *_SAFE_FLAGS, *args, cwd=cwd, env=_env(env), start_new_session=True,
+        stdin=asyncio.subprocess.DEVNULL, stdout=pipe, stderr=pipe,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = bytearray(), bytearray()
+
+    async def drain_stderr(stream: asyncio.StreamReader) -> None:
+        while chunk := await stream.read(65_536):
+            err.extend(chunk)
+            del err[:-STDERR_KEEP]
+
+    async def read_stdout(stream: asyncio.StreamReader) -> bool:
+        while chunk := await stream.read(min(65_536, max_bytes + 1 - len(out))):
+            out.extend(chunk)
+            if len(out) > max_bytes:
+                return True
+        return False
+
+    stderr_task = asyncio.create_task(drain_stderr(proc.stderr))
+    try:
+        async with asyncio.timeout(timeout_s):
+            cut = await read_stdout(proc.stdout)
+            if cut:
+                kill_group(proc.pid, signal.SIGKILL)
+            await proc.wait()
+            await stderr_task
+    except TimeoutError:
+        stderr_task.cancel()
+        await terminate_group(proc)
+        raise GitError(f"git did not {action} within {timeout_s:.0f} seconds.") from None
+    except asyncio.CancelledError:
+        stderr_task.cancel()
+        kill_group(proc.pid, signal.SIGKILL)
+        raise
+    if not cut and proc.returncode != 0:
+        raise GitError(explain(err.decode("utf-8", "replace"), action, []))
+    return bytes(out[:max_bytes]), cut
 
 
 async def run_git(

@@ -410,3 +410,14 @@ async def test_a_tool_call_cut_off_at_max_tokens_is_not_run(
     (result,) = tool_results(fake.requests[1])
     assert outcome.stop == "done" and result["is_error"] is True
     assert "cut off" in result["content"] and not (workspace / "ran.txt").exists()
+
+
+async def test_a_model_answer_the_sdk_cannot_read_ends_the_turn_not_the_process(
+    fake: FakeAnthropic, workspace: Path
+) -> None:
+    """A lone surrogate in streamed tool JSON: the SDK raises ValueError while reading it."""
+    broken = [tool_use(EDITOR, {"command": "view", "path": "\udcff"})]
+    outcome = await open_session(fake, workspace, broken).start()
+    assert outcome.stop == "error"
+    assert outcome.error == "The model's answer could not be read, so the run stopped."
+    assert outcome.cost_usd > 0, "the turn may have been billed: its reservation is charged"

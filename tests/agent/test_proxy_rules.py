@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from honk_app.agent.ledger import RequestCost
+from honk_app.agent.ledger import RequestCost, reservation_usd
 from honk_app.agent.proxy_rules import (
     MAX_FETCH_TOKENS,
     MAX_WEB_USES,
@@ -287,3 +287,72 @@ def test_server_tools_get_a_use_limit_the_reservation_counts(asked: Any, enforce
         web_fetches=enforced,
         fetch_tokens=MAX_FETCH_TOKENS,
     )
+
+
+def _with(*blocks: dict[str, Any], system: Any = None) -> dict[str, Any]:
+    body = request(messages=[{"role": "user", "content": list(blocks)}])
+    return {**body, "system": system} if system is not None else body
+
+
+PNG = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
+URL_IMAGE = {"type": "image", "source": {"type": "url", "url": "https://x.test/?d=secret"}}
+
+
+def _nested(block: dict[str, Any], depth: int) -> dict[str, Any]:
+    for _ in range(depth):
+        block = {"type": "tool_result", "tool_use_id": "t", "content": [block]}
+    return block
+
+
+@pytest.mark.parametrize(
+    ("body", "images", "refusal"),
+    [
+        (_with({"type": "text", "text": "hi"}), 0, None),
+        (_with({"type": "image", "source": PNG}), 1, None),
+        (_with(*[{"type": "image", "source": PNG}] * 3), 3, None),
+        (
+            _with({"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}}),
+            0,
+            "url",
+        ),
+        (_with({"type": "image", "source": {"type": "file", "file_id": "file_1"}}), 0, "file"),
+        (
+            _with({"type": "document", "source": {"type": "url", "url": "https://x.test/a"}}),
+            0,
+            "url",
+        ),
+        (_with({"type": "document", "source": {**PNG, "media_type": "application/pdf"}}), 0, "PDF"),
+        (_with({"type": "document", "source": {"type": "text", "data": "notes"}}), 0, None),
+        (_with(_nested(URL_IMAGE, 3)), 0, "url"),  # inside tool results
+        (_with({"type": "text", "text": "x"}, system=[URL_IMAGE]), 0, "url"),
+        (_with(_nested(URL_IMAGE, 40)), 0, "nested too deeply"),  # never passed unread
+        (_with(*[{"type": "image", "source": PNG}] * 101), 0, "more than 100 images"),
+        # the model's own tool arguments are not content the API reads: deep is fine there
+        (
+            _with({"type": "tool_use", "id": "t", "name": "x", "input": _nested(URL_IMAGE, 30)}),
+            0,
+            None,
+        ),
+    ],
+)
+def test_content_the_api_would_fetch_or_bill_by_pixels_is_refused_or_reserved(
+    body: dict[str, Any], images: int, refusal: str | None
+) -> None:
+    found = inspect_request(json.dumps(body).encode(), allow_web=False, metered=True)
+    if refusal is None:
+        assert isinstance(found, Inspected) and found.cost.images == images
+    else:
+        assert isinstance(found, str) and refusal in found and found.endswith(".")
+
+
+def test_each_image_reserves_its_worst_case_whatever_its_bytes() -> None:
+    one = RequestCost(MODEL, 100, 300, images=1)
+    none = RequestCost(MODEL, 100, 300)
+    # 1,600 tokens of Sonnet input at $3 per million
+    assert reservation_usd(one) - reservation_usd(none) == pytest.approx(1_600 * 3 / 1e6)
+
+
+def test_a_body_nested_past_what_json_can_read_is_refused_not_a_crash() -> None:
+    raw = b'{"model":"m","max_tokens":1,"messages":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    found = inspect_request(raw, allow_web=False, metered=True)
+    assert isinstance(found, str) and "not a JSON object" in found

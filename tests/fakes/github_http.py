@@ -30,6 +30,7 @@ from tests.fakes.github_auth import (
     token_covers,
     verify_app_jwt,
 )
+from tests.fakes.github_hostile import endless_link, flood_response
 from tests.fakes.github_json import Json, Site, error_json
 from tests.fakes.github_ratelimit import exhausted, rate_bucket, spend
 from tests.fakes.github_state import AppState, Injection, IssuedToken, RecordedRequest, RepoState
@@ -311,10 +312,12 @@ class FrontMiddleware:
                 planned = {k.lower().encode() for k, _ in _injection_headers(injection)}
                 kept = [(k, v) for k, v in extra if k not in planned]
                 message = {**message, "headers": [*message.get("headers", []), *kept]}
+            elif message["type"] == "http.response.body":
+                record.bytes_sent += len(message.get("body", b""))
             await send(message)
 
         if injection is not None:
-            response = _injected_response(injection)
+            response = _injected_response(injection, f"{fake.url}{path}", query)
             await response(scope, receive, send_with_headers)
         elif is_git and fake.git_app is not None:
             await fake.git_app(scope, receive, send_with_headers)
@@ -339,7 +342,9 @@ def _injection_headers(injection: Injection | None) -> list[tuple[str, str]]:
     return list(headers.items())
 
 
-def _injected_response(injection: Injection) -> Response:
+def _injected_response(injection: Injection, url: str, query: str) -> ASGIApp:
+    if injection.flood is not None:
+        return flood_response(injection)
     body = injection.body
     if body is None:
         if injection.status == 403:
@@ -354,4 +359,6 @@ def _injected_response(injection: Injection) -> Response:
     response = JSONResponse(body, status_code=injection.status)
     for key, value in _injection_headers(injection):
         response.headers[key] = value
+    if injection.endless:
+        response.headers["Link"] = endless_link(url, query)
     return response

@@ -256,14 +256,19 @@ def _content_links(site: Site, repo: RepoState, path: str, ref: str, kind: str, 
     }
 
 
+CONTENT_INLINE_BYTES = 1024 * 1024
+
+
 def content_file_json(site: Site, repo: RepoState, path: str, ref: str, text: str) -> Json:
-    """A file from the contents API: base64 wrapped at 60 columns, as GitHub sends it."""
+    """A file from the contents API: base64 wrapped at 60 columns, as GitHub sends it; above
+    1 MB only its size, with an empty `content` and `encoding: none`, as GitHub does."""
     raw = text.encode()
     sha = blob_sha(raw)
-    encoded = "\n".join(textwrap.wrap(base64.b64encode(raw).decode(), 60)) + "\n"
+    inline = len(raw) <= CONTENT_INLINE_BYTES
+    encoded = "\n".join(textwrap.wrap(base64.b64encode(raw).decode(), 60)) + "\n" if inline else ""
     return {
         "type": "file",
-        "encoding": "base64",
+        "encoding": "base64" if inline else "none",
         "size": len(raw),
         "name": path.rsplit("/", 1)[-1],
         "path": path,

@@ -174,8 +174,14 @@ def _render_review_comment(fake: FakeGitHub, call: Call, comment: ReviewCommentS
 
 
 def list_review_comments(fake: FakeGitHub, call: Call) -> Reply:
+    """Oldest first by id; `sort` (created, updated) with `direction` (desc unless asc) sorts."""
     pull = find_pull(call)
-    page = paginate(call, fake.review_comments_on(pull.repo, pull.number))
+    comments = fake.review_comments_on(pull.repo, pull.number)
+    sort = call.query.get("sort")
+    if sort in ("created", "updated"):
+        newest_first = call.query.get("direction", "desc") != "asc"
+        comments.sort(key=lambda c: (getattr(c, f"{sort}_at"), c.id), reverse=newest_first)
+    page = paginate(call, comments)
     page.body = [_render_review_comment(fake, call, c) for c in page.body]
     return page
 

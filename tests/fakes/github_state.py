@@ -287,18 +287,32 @@ class RecordedRequest:
     json: Any = None
     status: int | None = None
     peer: str = ""  # the client's "host:port": one per TCP connection
+    bytes_sent: int = 0  # the response body's bytes the fake handed to the connection
+
+
+@dataclass(frozen=True)
+class Flood:
+    """How a planned answer's body is sent (github_hostile.py): without `Content-Length`, in
+    `chunk`-byte writes `pause_s` apart, with `filler` bytes of JSON whitespace after its first
+    byte, so that a body of any size stays valid JSON and costs the fake no memory."""
+
+    chunk: int = 65536
+    pause_s: float = 0.0
+    filler: int = 0
 
 
 @dataclass
 class Injection:
-    """A planned failure: the next `times` requests matching method and path get this answer."""
+    """A planned answer: the next `times` requests matching method and path get this one."""
 
     method: str
     path_regex: re.Pattern[str]
     status: int
-    body: dict[str, Any] | None
+    body: Any
     headers: dict[str, str]
     times: int
+    flood: Flood | None = None
+    endless: bool = False  # every answer links `next` to one more page, for ever
 
     def matches(self, method: str, path: str) -> bool:
         return (

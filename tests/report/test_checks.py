@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from honk_app.models import Outcome, Phase, PhaseState, Target
 from honk_app.repo_config import RepoConfig
+from honk_app.report import checks
 from honk_app.report.checks import (
+    MAX_ANNOTATIONS,
     RETRY_ACTION,
     annotation_batches,
     check_conclusion,
@@ -15,6 +19,7 @@ from honk_app.report.checks import (
     failure_annotations,
 )
 from honk_app.report.comment import RunLimits, RunView, TestFailure, ValidationView
+from honk_app.report.render import Site
 from honk_app.report.text import GITHUB_TEXT_LIMIT
 from honk_app.safety.policy import Annotation, evaluate, parse_unified_diff
 
@@ -258,7 +263,8 @@ def test_the_largest_output_still_fits_githubs_limits() -> None:
     assert "- … and 40 more" in output.text  # failures past the first twenty are counted
     assert "- … and 1900 more" in output.text  # so are changed files past the first hundred
     assert "earlier characters not shown" in output.text  # the output keeps its tail
-    assert len(output.annotations) == 60
+    assert len(output.annotations) == 50
+    assert output.summary.endswith(" · 50 annotations shown, 10 left out")
     assert all(len(note["message"]) <= 4_000 for note in output.annotations)
     assert all(len(note["raw_details"]) <= 16_100 for note in output.annotations)
 
@@ -302,3 +308,45 @@ def test_policy_annotations_outside_the_repository_are_dropped() -> None:
     )
     notes = check_run_output(view).annotations
     assert [(n["path"], n["start_line"]) for n in notes] == [("ok.txt", 1)]
+
+
+def test_a_flood_of_findings_costs_one_request_and_says_how_many_were_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rendered: list[str] = []
+    render = checks._annotation
+
+    def counting(
+        path: str, line: int, level: str, title: str, message: str, where: Site
+    ) -> dict[str, Any]:
+        rendered.append(path)
+        return render(path, line, level, title, message, where)
+
+    monkeypatch.setattr(checks, "_annotation", counting)
+    secrets = [
+        Annotation(f"leak{i}.txt", i + 1, "failure", "Possible GitHub token", "remove it")
+        for i in range(20_000)
+    ]
+    binary = [Annotation("logo.png", 1, "warning", "Binary file", "check it by hand")]
+    view = make_view(
+        Outcome.BLOCKED,
+        validation=FAILING,
+        policy_annotations=binary + secrets,
+    )
+    output = check_run_output(view)
+    # policy failures first (they block the push), then failing tests, then warnings
+    assert len(output.annotations) == MAX_ANNOTATIONS == 50
+    assert [note["path"] for note in output.annotations[:2]] == ["leak0.txt", "leak1.txt"]
+    assert len(rendered) == MAX_ANNOTATIONS  # the other 19,952 were counted, not rendered
+    assert len(annotation_batches(output.annotations)) == 1  # one request to GitHub
+    assert output.summary.splitlines()[-1].endswith(" · 50 annotations shown, 19,952 left out")
+    assert len(output.summary.splitlines()) <= 3
+
+
+def test_failing_tests_come_before_policy_warnings() -> None:
+    warnings = [Annotation(f"f{i}.bin", 1, "warning", "Binary file", "m") for i in range(60)]
+    view = make_view(Outcome.UNVALIDATED, validation=FAILING, policy_annotations=warnings)
+    output = check_run_output(view)
+    assert output.annotations[0]["path"] == "src/cart.test.ts"
+    assert [n["annotation_level"] for n in output.annotations[:2]] == ["failure", "warning"]
+    assert output.summary.endswith(" · 50 annotations shown, 11 left out")

@@ -301,7 +301,7 @@ def test_error_detail_is_folded_and_redacted() -> None:
     assert GHS_TOKEN not in body
     assert "MIIEowIBAAKCAQEA" not in body
     assert "BEGIN RSA PRIVATE KEY" not in body
-    assert visible_lines(body)[0] == "❌ Honk failed: Pushing failed with [REDACTED]."
+    assert visible_lines(body)[0] == "❌ Honk failed: Pushing failed with \\[REDACTED\\]."
     assert "<details><summary>Error details</summary>" in body
     assert "token=[REDACTED]\n[REDACTED]\nboom" in body
 

@@ -197,6 +197,32 @@ INJECTIONS: dict[str, tuple[str, str, str]] = {
         "$\\href{x[.]test}{x}$",
     ),
     "bidirectional override": ("abc\u202edcba", "abcdcba", "abcdcba"),
+    # found by review: redaction's own brackets, emphasis and non-ASCII before a mention
+    "redacted text as an image's label": (
+        "![REDACTED](//x.test/p.png?d=1)",
+        "!\\[REDACTED\\](//x.test/p.png?d=1)",
+        "![REDACTED](//x.test/p.png?d=1)",
+    ),
+    "redacted text as a link's label": (
+        "[REDACTED](//x.test/login)",
+        "\\[REDACTED\\](//x.test/login)",
+        "[REDACTED](//x.test/login)",
+    ),
+    "mentions inside emphasis": (
+        "_@alice_ and __@acme/security__",
+        "_`@alice`_ and __`@acme/security__`",
+        "_@ alice_ and __@ acme/security__",
+    ),
+    "cross-repository reference inside emphasis": (
+        "_acme/widgets#1_",
+        "_`acme/widgets#1`_",
+        "_acme/widgets issue 1_",
+    ),
+    "non-ASCII letters before a mention and a reference": (
+        "é@alice, 日acme/widgets#1",
+        "é`@alice`, 日`acme/widgets#1`",
+        "é@ alice, 日acme/widgets issue 1",
+    ),
 }
 CASES = list(INJECTIONS.values())
 IDS = list(INJECTIONS)
@@ -393,3 +419,12 @@ def test_replies_and_status_lines_are_rendered_too() -> None:
     )
     reply = status_reply("/honk status", [run])
     assert "asked by eveb" in reply and "fixes issue #1 !\\[x\\](`https://x.test`)" in reply
+
+
+def test_a_closing_keyword_split_across_commit_lines_is_defused() -> None:
+    summary = "Reworked the start-up path; this fixes\n#42 and closes\nacme/other#3 too."
+    message = commit_message(
+        _trigger(title="Crash on start, fixes"), AgentOutcome(stop="done", summary=summary)
+    )
+    assert "this fixes\nissue #42 and closes\nacme/other issue 3 too." in message
+    assert defuse_closing(message) == message  # nothing left that reads as a closing keyword

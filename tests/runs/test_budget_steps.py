@@ -14,6 +14,7 @@ from honk_app.models import AgentOutcome, Outcome
 from honk_app.report.text import inline
 from honk_app.runs import intake, steps
 from honk_app.runs.budgets import day_window, month_window
+from honk_app.runs.spend import SpendLedger
 from tests.fixtures import payloads
 from tests.runs.memory_world import (
     REPO,
@@ -79,7 +80,7 @@ async def test_a_run_that_waited_while_the_budget_was_spent_does_not_start(
         assert budget_left(world) == [0.05], "nothing was reserved for it"
 
 
-async def test_a_failed_run_is_charged_its_whole_reservation(
+async def test_a_failed_run_is_charged_what_it_recorded_spending(
     tmp_path: Path, app_private_key: str
 ) -> None:
     with world_with(tmp_path, app_private_key, **LIMIT) as world:
@@ -89,11 +90,38 @@ async def test_a_failed_run_is_charged_its_whole_reservation(
         comment_id = await intake.announce(world.rt, data)
         config = await steps.configure(world.rt, data, comment_id)
         assert config["config"]["max_cost_usd"] == 0.5 and "notes" not in config
+        ledger = SpendLedger(world.store.engine)
+        await ledger.abegin_attempt(trigger.run_id)
+        await ledger.arecord_attempt(trigger.run_id, 0.2)  # as the work step does, turn by turn
 
         for _ in range(2):  # the second is a replay
             await steps.fail(world.rt, data, comment_id, "GitHub did not answer in time.")
 
-        assert budget_left(world) == [0.5], "what it spent is unknown: its whole limit counts"
+        assert budget_left(world) == [0.8]
+
+
+async def test_a_work_step_run_again_after_a_crash_may_spend_only_what_is_left(
+    tmp_path: Path, app_private_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with world_with(tmp_path, app_private_key, **LIMIT) as world:
+        trigger = world.trigger()
+        data = await world.recorded(trigger)
+        comment_id = await intake.announce(world.rt, data)
+        config = await steps.configure(world.rt, data, comment_id)
+        ledger = SpendLedger(world.store.engine)
+        await ledger.abegin_attempt(trigger.run_id)
+        await ledger.arecord_attempt(trigger.run_id, 0.7)  # then the server died
+        limits: list[float] = []
+
+        async def work(_rt: Any, _t: Any, _c: Any, given: dict[str, Any]) -> dict[str, Any]:
+            """The work itself is end to end (tests/e2e/test_crash.py); here, the limit it gets."""
+            limits.append(given["config"]["max_cost_usd"])
+            return work_result(Outcome.NO_CHANGE).to_json()
+
+        monkeypatch.setattr(steps, "do_work", work)
+        await steps.work(world.rt, data, comment_id, config)
+
+        assert limits == [pytest.approx(0.3)], "$1.00 limit, $0.70 spent before the crash"
 
 
 async def test_without_budgets_the_config_is_the_repositorys(

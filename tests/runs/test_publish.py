@@ -188,7 +188,7 @@ async def test_the_pull_request_body_never_shows_a_secret(world: World) -> None:
     await publish(world, data, Outcome.VALIDATED, agent=agent)
     [opened] = [p for p in world.github.pulls_in(REPO) if p.head_ref == BRANCH]
     assert ANTHROPIC_KEY not in opened.body
-    assert "- Used the key [REDACTED] to test." in opened.body.splitlines()
+    assert "- Used the key \\[REDACTED\\] to test." in opened.body.splitlines()
 
 
 async def test_work_on_a_pull_request_pushes_to_it_and_opens_none(world: World) -> None:

@@ -55,11 +55,32 @@ def test_a_reservation_counts_until_the_run_settles_to_its_cost(ledger: SpendLed
     assert left(ledger, limits, WHO, NOW) == [9.75]
 
 
-def test_a_failed_run_keeps_its_whole_reservation(ledger: SpendLedger) -> None:
+def test_a_stopped_or_failed_run_costs_what_it_recorded_turn_by_turn(ledger: SpendLedger) -> None:
     limits = Limits(repository_day_usd=10.0)
     ledger.reserve("run-1", WHO, limits, 2.0, NOW)
-    ledger.settle("run-1", None)
-    assert left(ledger, limits, WHO, NOW) == [8.0]
+    assert ledger.begin_attempt("run-1") == 0.0
+    ledger.record_attempt("run-1", 0.10)
+    ledger.record_attempt("run-1", 0.35)  # cumulative: the latest replaces the earlier
+    assert left(ledger, limits, WHO, NOW) == [8.0]  # still reserved while it runs
+
+    ledger.settle("run-1", None)  # /honk stop, or a failure after the work
+    assert left(ledger, limits, WHO, NOW) == [9.65]
+    ledger.record_attempt("run-1", 1.5)  # a late turn of the stopped run changes nothing
+    assert left(ledger, limits, WHO, NOW) == [9.65]
+
+
+def test_a_crashed_attempt_is_carried_so_the_restart_spends_only_what_is_left(
+    ledger: SpendLedger,
+) -> None:
+    limits = Limits(repository_day_usd=10.0)
+    ledger.reserve("run-1", WHO, limits, 2.0, NOW)
+    ledger.begin_attempt("run-1")
+    ledger.record_attempt("run-1", 1.25)  # then the server dies mid-run
+
+    assert ledger.begin_attempt("run-1") == 1.25  # the work step starts again
+    ledger.record_attempt("run-1", 0.5)
+    ledger.settle("run-1", 0.5)  # the last attempt's own cost, as its work result says
+    assert left(ledger, limits, WHO, NOW) == [8.25]  # 1.25 + 0.5 spent in all
 
 
 def test_a_replayed_reservation_is_the_same_reservation(ledger: SpendLedger) -> None:

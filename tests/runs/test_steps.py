@@ -340,7 +340,8 @@ async def test_fail_shows_one_sentence_with_secrets_redacted(world: World) -> No
     expected = "The proxy refused key [REDACTED] and secret [REDACTED] with token [REDACTED]."
     assert sentence == expected
     body = world.tracking_comment()
-    assert headline(body) == f"❌ Honk failed: {expected}"
+    # markdown-escaped brackets: `[REDACTED]` must never open a link or an image
+    assert headline(body) == "❌ Honk failed: " + expected.replace("[REDACTED]", "\\[REDACTED\\]")
     assert "Reply `/honk retry` to try again." in body
     row = world.row(trigger)
     assert (row.status, row.outcome, row.summary) == ("failed", "failed", expected)

@@ -15,15 +15,17 @@ from typing import Any
 
 import pytest
 
+from honk_app.agent.prompt import MAX_TEXT_CHARS
 from honk_app.models import Trigger
 from honk_app.report.comment import UNCONFINED_LINE
 from honk_app.report.text import inline
 from honk_app.runs import intake, steps
+from honk_app.runs.gather import repo_instructions
 from honk_app.runs.outcome import WorkResult
 from honk_app.workspace import sandbox as sandbox_module
 from honk_app.workspace.sandbox import NO_SANDBOX, SandboxUnavailable
 from tests.conftest import WEBHOOK_SECRET
-from tests.e2e_repo import FILES, HONK_YML, create, edit, fix_add
+from tests.e2e_repo import FILES, HONK_YML, bash, create, edit, fix_add
 from tests.fakes import anthropic as fa
 from tests.fakes.git_http import (
     add_commit,
@@ -386,3 +388,108 @@ async def test_thirty_comments_from_three_people_ask_github_once_per_person(
     sent = prompt_of(anthropic)
     assert "comment 27 by alice" in sent and "comment 28 by bob" in sent
     assert "by mallory" not in sent  # no write access: never shown to the agent
+
+
+async def test_a_change_too_large_to_read_is_not_pushed_and_the_comment_says_why(
+    git_world: tuple[World, Path], anthropic: fa.FakeAnthropic
+) -> None:
+    """12 MB of short lines left in the work tree: Honk reads 8 MiB of the diff, counts the
+    rest with `--shortstat`, and pushes nothing it could not scan."""
+    world, git_root = git_world
+    world.github.set_file(REPO, ".github/honk.yml", HONK_YML + "max_changed_lines: 10000000\n")
+    script = [bash("yes x | head -c 12000000 > big.txt"), fa.text("Wrote a big file.")]
+
+    _, work, pull = await run_steps(world, git_root, anthropic, script)
+
+    sentence = (
+        "The change's diff is larger than the 8 MiB Honk reads, so Honk could not check all of "
+        "it for credentials and did not push it."
+    )
+    assert (work.outcome, work.outcome_detail, work.pushed) == ("blocked", sentence, False)
+    assert work.changed_files == [("big.txt", 6_000_000, 0)]
+    assert pull is None and branch_sha(git_root, REPO, BRANCH) is None
+    assert f"- {sentence}" in world.tracking_comment().splitlines()
+
+
+async def test_a_crowd_of_strangers_costs_a_bounded_number_of_permission_calls(
+    git_world: tuple[World, Path], anthropic: fa.FakeAnthropic
+) -> None:
+    """3,000 comments by 3,000 strangers after a writer's: the walk from the newest stops after
+    asking about 50 people, and the tracking comment says that older comments went unread."""
+    world, git_root = git_world
+    world.github.add_issue(REPO, ISSUE, title=ISSUE_TITLE, body=LABELLED_BODY, author="octocat")
+    world.github.set_permission(REPO, "alice", "write")
+    world.github.add_comment(REPO, ISSUE, "use the new name everywhere", author="alice")
+    for n in range(3000):
+        world.github.add_comment(REPO, ISSUE, f"me too {n}", author=f"stranger-{n}")
+
+    _, work, _ = await run_steps(world, git_root, anthropic, fix_add())
+
+    asked = {login for repo, login in world.github.permission_asks if login.startswith("stranger")}
+    assert asked == {f"stranger-{n}" for n in range(2950, 3000)}
+    assert "use the new name everywhere" not in prompt_of(anthropic)
+    note = "Older comments were not read: Honk asks GitHub about at most 50 commenters per run."
+    assert note in work.notes
+    assert f"ℹ️ {inline(note)}" in world.tracking_comment().splitlines()
+
+
+async def test_the_newest_forty_writers_comments_need_one_permission_call(
+    git_world: tuple[World, Path], anthropic: fa.FakeAnthropic
+) -> None:
+    world, git_root = git_world
+    world.github.add_issue(REPO, ISSUE, title=ISSUE_TITLE, body=LABELLED_BODY, author="octocat")
+    world.github.set_permission(REPO, "alice", "write")
+    for n in range(100):
+        world.github.add_comment(REPO, ISSUE, f"step {n} by alice", author="alice")
+
+    _, work, _ = await run_steps(world, git_root, anthropic, fix_add())
+
+    assert world.github.permission_asks.count((REPO, "alice")) == 1
+    sent = prompt_of(anthropic)
+    assert "step 60 by alice" in sent and "step 99 by alice" in sent
+    assert "step 59 by alice" not in sent
+    assert work.notes == []
+
+
+async def test_an_agents_md_larger_than_honk_reads_gives_way_to_claude_md(
+    git_world: tuple[World, Path], anthropic: fa.FakeAnthropic
+) -> None:
+    world, git_root = git_world
+    world.github.set_file(REPO, "AGENTS.md", "Use tabs.\n" + "a" * 300_000)
+    world.github.set_file(REPO, "CLAUDE.md", "Indent with four spaces.")
+
+    _, work, _ = await run_steps(world, git_root, anthropic, fix_add())
+
+    system = json.dumps(anthropic.requests[0]["system"])
+    assert "Indent with four spaces." in system and "Use tabs." not in system
+    assert work.outcome == "validated"
+
+
+async def test_long_repository_instructions_are_cut_to_both_ends_before_cleaning(
+    tmp_path: Path, app_private_key: str
+) -> None:
+    world = make_world(tmp_path, app_private_key)
+    middle = "b" * 100_000
+    world.github.set_file(REPO, "AGENTS.md", f"Start here.\n{middle}\nEnd here.")
+    gh = await world.github.installation(world.trigger().installation_id)
+
+    text = await repo_instructions(gh, REPO, "main")
+
+    assert text is not None and len(text) == 2 * MAX_TEXT_CHARS + 1
+    assert text.startswith("Start here.\n") and text.endswith("\nEnd here.")
+
+
+async def test_a_config_file_too_large_to_read_is_a_config_error(
+    git_world: tuple[World, Path], anthropic: fa.FakeAnthropic
+) -> None:
+    world, _ = git_world
+    world.github.set_file(REPO, ".github/honk.yml", HONK_YML + "# padding\n" * 7000)
+    data = await world.recorded(world.trigger("issues", payloads.labeled("honk")))
+    comment_id = await intake.announce(world.rt, data)
+
+    config = await steps.configure(world.rt, data, comment_id)
+
+    size = len((HONK_YML + "# padding\n" * 7000).encode())
+    sentence = f"`{REPO}/.github/honk.yml` is too large ({size:,} bytes; the limit is 65,536)."
+    assert config == {"error": sentence}
+    assert world.row(Trigger.from_json(data)).outcome == "config_error"

@@ -151,6 +151,18 @@ def only(diff: str) -> FileChange:
     return changes[0]
 
 
+def added_line_numbers(diff: str) -> list[tuple[str, int]]:
+    """Where the policy points for each added line: the diff with a token put on every added
+    line, and the (path, line in the new file) of each hit. Lines are counted, never kept, so a
+    secret's place is how a line's place shows."""
+    headers = ("+++ b/", "+++ /dev/null", '+++ "b/')
+    marked = "\n".join(
+        f"{line} {TOKEN}" if line.startswith("+") and not line.startswith(headers) else line
+        for line in diff.split("\n")
+    )
+    return [(hit.path, hit.line) for c in parse_unified_diff(marked) for hit in c.secrets]
+
+
 def test_a_modified_file_numbers_added_lines_in_the_new_file() -> None:
     change = only(MODIFIED)
     assert (change.path, change.status, change.old_path, change.binary) == (
@@ -159,10 +171,10 @@ def test_a_modified_file_numbers_added_lines_in_the_new_file() -> None:
         None,
         False,
     )
-    assert change.added_lines == [
-        (12, '        return redirect("/login?failed=1")'),
-        (13, "    audit(user)"),
-        (42, '    return redirect("/goodbye")'),
+    assert added_line_numbers(MODIFIED) == [
+        ("app/login.py", 12),
+        ("app/login.py", 13),
+        ("app/login.py", 42),
     ]
     assert change.removed == 2
     assert change.added == 3
@@ -171,16 +183,17 @@ def test_a_modified_file_numbers_added_lines_in_the_new_file() -> None:
 def test_a_new_file_without_a_final_newline() -> None:
     change = only(NEW_FILE_NO_NEWLINE)
     assert (change.path, change.status) == ("docs/usage.md", "added")
-    assert change.added_lines == [(1, "# Usage"), (2, ""), (3, "Run `honk` and wait.")]
+    assert change.added == 3
+    assert added_line_numbers(NEW_FILE_NO_NEWLINE) == [("docs/usage.md", n) for n in (1, 2, 3)]
     assert change.removed == 0
 
 
 def test_a_deleted_file_counts_removed_lines_only() -> None:
     change = only(DELETED)
-    assert (change.path, change.status, change.added_lines, change.removed) == (
+    assert (change.path, change.status, change.added, change.removed) == (
         "old/settings.ini",
         "deleted",
-        [],
+        0,
         2,
     )
 
@@ -192,7 +205,7 @@ def test_renames_keep_both_paths() -> None:
         "lib/util.py",
         "renamed",
     )
-    assert edited.added_lines == [(21, "# moved from util.py")]
+    assert added_line_numbers(RENAMED_AND_EDITED) == [("lib/helpers.py", 21)]
     pure = only(PURE_RENAME)
     assert (pure.path, pure.old_path, pure.status, pure.added, pure.removed) == (
         "README.md",
@@ -233,25 +246,31 @@ def test_a_mode_change_is_a_modified_file_with_no_lines() -> None:
 
 def test_no_newline_markers_are_not_content() -> None:
     change = only(NO_NEWLINE_BOTH_SIDES)
-    assert change.added_lines == [(1, "1.2.4")]
+    assert change.added == 1
+    assert added_line_numbers(NO_NEWLINE_BOTH_SIDES) == [("VERSION", 1)]
     assert change.removed == 1
 
 
 def test_quoted_and_spaced_file_names() -> None:
     cafe, notes = parse_unified_diff(QUOTED_AND_SPACED)
     assert cafe.path == "data/café menu.txt"
-    assert cafe.added_lines == [(1, "coffee")]
-    assert (notes.path, notes.status, notes.added_lines) == (
+    assert (notes.path, notes.status, cafe.added, notes.added) == (
         "notes/my notes.txt",
         "added",
-        [(1, "hello")],
+        1,
+        1,
     )
+    assert added_line_numbers(QUOTED_AND_SPACED) == [
+        ("data/café menu.txt", 1),
+        ("notes/my notes.txt", 1),
+    ]
 
 
 def test_content_that_looks_like_a_header_stays_content() -> None:
     change = only(HEADER_LOOKALIKES)
     assert change.path == "db/schema.sql"
-    assert change.added_lines == [(1, "++ counter for users")]
+    assert change.added == 1
+    assert added_line_numbers(HEADER_LOOKALIKES) == [("db/schema.sql", 1)]
     assert change.removed == 1
 
 
@@ -307,7 +326,11 @@ def test_real_git_output_parses_as_expected(tmp_path: Path) -> None:
     )
     changes = {c.path: c for c in parse_unified_diff(diff)}
     assert set(changes) == {"keep.txt", "gone.txt", "new namé.txt", "logo.png"}
-    assert changes["keep.txt"].added_lines == [(2, "TWO"), (4, "four")]
+    assert changes["keep.txt"].added == 2
+    assert [(c, n) for c, n in added_line_numbers(diff) if c == "keep.txt"] == [
+        ("keep.txt", 2),
+        ("keep.txt", 4),
+    ]
     assert changes["keep.txt"].removed == 1
     assert changes["gone.txt"].status == "deleted"
     assert (changes["new namé.txt"].status, changes["new namé.txt"].old_path) == (
@@ -321,8 +344,7 @@ def test_real_git_output_parses_as_expected(tmp_path: Path) -> None:
 
 
 def change(path: str, added: int = 0, removed: int = 0, **kwargs: object) -> FileChange:
-    lines = [(i + 1, f"line {i}") for i in range(added)]
-    return FileChange(path=path, added_lines=lines, removed=removed, **kwargs)  # type: ignore[arg-type]
+    return FileChange(path=path, added=added, removed=removed, **kwargs)  # type: ignore[arg-type]
 
 
 def test_a_small_clean_change_passes() -> None:
@@ -445,9 +467,17 @@ index 1111111..2222222 100644
     assert not report.blocks_push
 
 
+def new_file(path: str, lines: list[str]) -> str:
+    body = "".join(f"+{line}\n" for line in lines)
+    return (
+        f"diff --git a/{path} b/{path}\nnew file mode 100644\nindex 0000000..1111111\n"
+        f"--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,{len(lines)} @@\n{body}"
+    )
+
+
 def test_many_secrets_are_counted_after_the_first_ten() -> None:
-    leaky = FileChange("keys.txt", "added", added_lines=[(i, TOKEN) for i in range(1, 14)])
-    findings = evaluate([leaky], RepoConfig()).findings()
+    leaky = new_file("keys.txt", [TOKEN] * 13)
+    findings = evaluate(parse_unified_diff(leaky), RepoConfig()).findings()
     assert len(findings) == 11
     assert findings[-1] == "3 more lines look like credentials."
 

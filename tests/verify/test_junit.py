@@ -129,7 +129,7 @@ def test_the_number_of_failures_is_capped_with_a_note() -> None:
     cases = "".join(f'<testcase name="t{i}"><failure/></testcase>' for i in range(80))
     report = parse_junit(f"<testsuite>{cases}</testsuite>")
     assert len(report.failures) == MAX_FAILURES and report.tests == 80
-    assert report.note == f"Only the first {MAX_FAILURES} failures are listed."
+    assert report.note == f"Only the first {MAX_FAILURES} of 80 failures are listed."
 
 
 def test_malformed_xml_gives_no_failures_and_a_readable_note() -> None:

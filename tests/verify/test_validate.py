@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -9,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from honk_app.models import CommandResult
-from honk_app.verify.junit import FailedTest
+from honk_app.verify.junit import CHUNK_BYTES, MAX_XML_BYTES, TOO_LARGE, FailedTest, JUnitReader
 from honk_app.verify.results import StepResult, ValidationResult
 from honk_app.verify.validate import (
     output_tail,
+    read_report,
     read_untrusted,
     validate,
 )
@@ -176,3 +179,40 @@ def test_output_tail_keeps_the_last_lines_within_a_character_budget() -> None:
     text = "\n".join(f"line {i}" for i in range(200)) + "\n"
     assert output_tail(text).splitlines() == [f"line {i}" for i in range(140, 200)]
     assert output_tail("y" * 10_000, chars=100) == "…" + "y" * 100
+
+
+def _report_stream(failures: int) -> io.BytesIO:
+    padding = f"<!-- {'p' * CHUNK_BYTES} -->"  # so each failure ends in its own chunk
+    cases = "".join(
+        f'<testcase name="t{i}"><failure message="m{i}"/></testcase>{padding}'
+        for i in range(failures)
+    )
+    return io.BytesIO(f"<testsuite>{cases}</testsuite>".encode())
+
+
+def test_reading_stops_at_the_time_limit_between_chunks() -> None:
+    ticks = iter(range(0, 1_000, 3))  # every look at the clock is 3 s later
+    stream = _report_stream(4)
+    report = read_report(stream, JUnitReader(), clock=lambda: next(ticks), time_limit_s=5)
+    assert stream.tell() == 2 * CHUNK_BYTES  # two chunks read, the rest never touched
+    assert report.note == (
+        "Reading the JUnit report took longer than 5 s; only its beginning was read."
+    )
+    assert [f.message for f in report.failures] == ["m0", "m1"]  # what those chunks held
+
+
+def test_reading_stops_at_the_byte_cap() -> None:
+    stream = io.BytesIO(b"<testsuite>" + b"<testcase/>" * (MAX_XML_BYTES // 11 + 100))
+    report = read_report(stream, JUnitReader())
+    assert stream.tell() == MAX_XML_BYTES + 1 and report.note == TOO_LARGE
+
+
+def test_a_report_that_fits_is_read_to_its_end() -> None:
+    report = read_report(_report_stream(3), JUnitReader())
+    assert [f.message for f in report.failures] == ["m0", "m1", "m2"] and report.note is None
+
+
+def test_a_fifo_in_place_of_the_report_is_not_waited_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "report.xml"
+    os.mkfifo(fifo)
+    assert read_untrusted(fifo, 100) is None

@@ -205,7 +205,7 @@ async def test_diff_and_numstat_include_untracked_deleted_and_modified_files(
     (ws.path / "notes").mkdir()
     (ws.path / "notes" / "new.txt").write_text("one\ntwo\n")
 
-    diff = await ws.diff()
+    diff = (await ws.diff()).text
     assert "+++ b/notes/new.txt" in diff
     assert "--- a/src/util.py" in diff and "+++ /dev/null" in diff
     assert "+Better." in diff

@@ -4,6 +4,7 @@ nothing here ever asks DNS or leaves 127.0.0.1; its pure rules are tested in tes
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import shutil
@@ -109,11 +110,16 @@ def lenient(upstream: Upstream) -> Iterator[EgressProxy]:
 
 
 def exchange(path: Path, request: bytes, *, then: bytes = b"") -> bytes:
-    """Send `request` on the run's socket (then `then`), read until the proxy closes."""
+    """Send `request` on the run's socket (then `then`), read until the proxy closes.
+
+    A proxy that refuses a connection on sight (too many at once) may answer and close before
+    the request is written: its answer is still there to read.
+    """
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
         client.settimeout(10)
         client.connect(str(path))
-        client.sendall(request)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            client.sendall(request)
         if then:
             reply = client.recv(4096)
             client.sendall(then)

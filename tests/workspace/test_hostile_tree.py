@@ -74,7 +74,7 @@ async def test_nothing_planted_in_the_work_tree_runs_in_honks_git(
     for marker in markers.iterdir():  # planting one thing over another ran the first's commands
         marker.unlink()
 
-    diff = await ws.diff()
+    diff = (await ws.diff()).text
     changed = {f.path for f in (await ws.numstat()).files}
     for command in (["status", "--porcelain", "--ignored", "--untracked-files=all"], ["diff"]):
         # Honk runs neither, but its config must hold (a `!command` in .gitmodules may fail them)
@@ -108,7 +108,7 @@ async def test_nothing_planted_in_the_work_tree_runs_in_honks_git(
     (second.path / "README.md").write_text("# Widgets, again\n")
     (second.path / "tools").mkdir(exist_ok=True)
     (second.path / "tools" / "again.c").write_text("int y;\n")
-    assert "+# Widgets, again" in await second.diff()
+    assert "+# Widgets, again" in (await second.diff()).text
     await second.numstat()
     again = await second.commit("Again", **BOT)
     assert again is not None and await second.push(TOKEN) == again
@@ -132,7 +132,7 @@ async def test_an_agent_cannot_move_or_add_a_submodule_pointer(
             git(where, *args)
     (ws.path / "ok.txt").write_text("ok\n")
 
-    diff = await ws.diff()
+    diff = (await ws.diff()).text
     assert [c.path for c in parse_unified_diff(diff)] == ["ok.txt"]
     assert ws.left_out == ("libs/new/",)  # for the run's report; `sub` is the repository's own
     await ws.commit("Moved", **BOT)

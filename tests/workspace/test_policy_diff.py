@@ -13,6 +13,7 @@ import pytest
 from honk_app.repo_config import RepoConfig
 from honk_app.safety.policy import FileChange, PolicyReport, evaluate, parse_unified_diff
 from honk_app.workspace.clone import Workspace, prepare_workspace
+from honk_app.workspace.inspection import inspect_workspace
 from tests.safety.test_policy import BINARY, MODIFIED
 from tests.workspace.hostile import BOT, FULL_NAME, TOKEN, Upstream, git, make_upstream
 
@@ -48,8 +49,8 @@ def commit_upstream(up: Upstream, files: dict[str, str]) -> None:
 
 
 async def report_of(ws: Workspace) -> tuple[str, PolicyReport]:
-    diff = await ws.diff()
-    return diff, evaluate(parse_unified_diff(diff), RepoConfig())
+    """The diff as git printed it, and the verdict Honk reaches on it (capped, in a thread)."""
+    return (await ws.diff()).text, await inspect_workspace(ws, RepoConfig())
 
 
 @pytest.mark.parametrize("whose", ["the repository's", "the agent's"])
@@ -68,7 +69,7 @@ async def test_attributes_cannot_hide_an_added_line_or_a_secret(
 
     assert f"+TOKEN = '{SECRET}'" in diff and "Binary files" not in diff
     [config] = [c for c in parse_unified_diff(diff) if c.path == "src/config.py"]
-    assert config.added_lines == [(1, "API = 'https://example.com'"), (2, f"TOKEN = '{SECRET}'")]
+    assert (config.added, config.removed) == (2, 0)
     assert [(hit.path, hit.line, hit.kind) for hit in report.secrets] == [
         ("src/config.py", 2, "GitHub token")
     ]
@@ -141,7 +142,7 @@ index 0000000..1111111
 +token = {SECRET}
 """
     [notes] = parse_unified_diff(diff)
-    assert [line for line, _ in notes.added_lines] == [1, 2, 3]
+    assert notes.added == 3
     report = evaluate([notes], RepoConfig())
     assert [(hit.path, hit.line) for hit in report.secrets] == [("notes.txt", 3)]
 
@@ -234,7 +235,8 @@ def test_real_git_text_diff_shows_a_minus_diff_file_and_marks_a_binary_one(tmp_p
     assert "Binary files /dev/null and b/app.py differ" in plain  # what `--text` prevents
     args = ("--no-color", "--no-ext-diff", "--no-textconv", "--src-prefix=a/", "--dst-prefix=b/")
     changes = {c.path: c for c in parse_unified_diff(git("diff", "--cached", "--text", *args))}
-    assert changes["app.py"].added_lines == [(1, f"KEY = '{SECRET}'")]
+    assert changes["app.py"].added == 1
+    assert [(hit.line, hit.kind) for hit in changes["app.py"].secrets] == [(1, "GitHub token")]
     assert not changes["app.py"].binary and changes["logo.png"].binary
     report = evaluate(list(changes.values()), RepoConfig())
     assert [hit.path for hit in report.secrets] == ["app.py"]

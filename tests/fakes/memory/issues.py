@@ -7,10 +7,18 @@ A comment is found again by its hidden marker, and only if this App wrote it (`i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, TypeVar
 
+from honk_app.github.bounds import DEFAULT_BOUNDS
 from honk_app.github.errors import GitHubError
-from honk_app.github.issues import IssueCalls, with_marker
+from honk_app.github.issues import (
+    COMMENT_PAGE,
+    MAX_FILE_BYTES,
+    FileTooLarge,
+    IssueCalls,
+    with_marker,
+)
 from honk_app.github.models import Comment, CommentInfo, IssueInfo, is_own, split_full_name
 from honk_app.github.permission_cache import PermissionCache
 from honk_app.safety.push_rules import BranchFacts
@@ -27,6 +35,14 @@ from tests.fakes.memory.state import (
 
 if TYPE_CHECKING:
     from tests.fakes.memory.app import MemoryGitHub
+
+T = TypeVar("T")
+
+
+def newest_pages(items: list[T]) -> list[list[T]]:
+    """`items` (oldest first) as the real client pages them: newest first, a page cap at most."""
+    newest = items[::-1][: COMMENT_PAGE * DEFAULT_BOUNDS.max_pages]
+    return [newest[i : i + COMMENT_PAGE] for i in range(0, len(newest), COMMENT_PAGE)] or [[]]
 
 
 class MemoryIssueCalls:
@@ -124,13 +140,23 @@ class MemoryIssueCalls:
         self._issue(full_name, number, op, f"GET /repos/{full_name}/issues/{number}/comments")
         return self.github.comments_on(full_name, number)
 
+    async def issue_comment_pages(
+        self, full_name: str, number: int
+    ) -> AsyncGenerator[list[CommentInfo], None]:
+        self._call("issue_comment_pages")
+        comments = self._issue_comments(full_name, number, "issue_comments")
+        for page in newest_pages([as_model(CommentInfo, c) for c in comments]):
+            yield page
+
     async def find_comment_with_marker(
         self, full_name: str, issue_number: int, marker: str
     ) -> Comment | None:
         self._call("find_comment_with_marker")
-        for comment in self._issue_comments(full_name, issue_number, "find_comment_with_marker"):
-            if marker in comment.body and self._own(comment.author, comment.via_app_id):
-                return as_model(Comment, comment)
+        comments = self._issue_comments(full_name, issue_number, "find_comment_with_marker")
+        for page in newest_pages(comments):
+            for comment in page:
+                if marker in comment.body and self._own(comment.author, comment.via_app_id):
+                    return as_model(Comment, comment)
         return None
 
     async def upsert_comment(
@@ -177,11 +203,15 @@ class MemoryIssueCalls:
     async def list_issue_comments(self, full_name: str, number: int) -> list[CommentInfo]:
         self._call("list_issue_comments")
         comments = self._issue_comments(full_name, number, "list_issue_comments")
-        return [as_model(CommentInfo, c) for c in comments]
+        newest = [c for page in newest_pages(comments) for c in page]
+        return [as_model(CommentInfo, c) for c in reversed(newest)]
 
     # -- files and configuration ------------------------------------------------------------------
-    async def get_file(self, full_name: str, path: str, ref: str | None = None) -> str | None:
-        """A file's text; None when absent (404) or a directory, as the real client answers."""
+    async def get_file(
+        self, full_name: str, path: str, ref: str | None = None, *, max_bytes: int = MAX_FILE_BYTES
+    ) -> str | None:
+        """A file's text; None when absent (404) or a directory, as the real client answers;
+        FileTooLarge above `max_bytes`."""
         self._call("get_file")
         endpoint = f"GET /repos/{full_name}/contents/{path}"
         try:
@@ -193,7 +223,10 @@ class MemoryIssueCalls:
         files = repo.files.get(ref if ref is not None else repo.default_branch)
         if files is None:
             return None  # GitHub: 404 "No commit found for the ref"
-        return files.get(path.strip("/"))
+        text = files.get(path.strip("/"))
+        if text is not None and len(text.encode()) > max_bytes:
+            raise FileTooLarge.of(full_name, path, len(text.encode()), max_bytes)
+        return text
 
     # The real method: it only calls get_file.
     repo_config_text = IssueCalls.repo_config_text

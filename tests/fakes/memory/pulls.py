@@ -8,6 +8,8 @@ non-collaborator answer 422, which the real client ignores.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 from honk_app.github.errors import GitHubError
 from honk_app.github.issues import with_marker
 from honk_app.github.models import (
@@ -16,7 +18,7 @@ from honk_app.github.models import (
     pull_already_exists,
     split_full_name,
 )
-from tests.fakes.memory.issues import MemoryIssueCalls
+from tests.fakes.memory.issues import MemoryIssueCalls, newest_pages
 from tests.fakes.memory.state import PullState, as_model, not_found, refused
 
 
@@ -34,12 +36,23 @@ class MemoryPullCalls(MemoryIssueCalls):
         return pull
 
     # -- review comments --------------------------------------------------------------------------
+    async def review_comment_pages(
+        self, full_name: str, number: int
+    ) -> AsyncGenerator[list[ReviewCommentInfo], None]:
+        self._call("review_comment_pages")
+        endpoint = f"GET /repos/{full_name}/pulls/{number}/comments"
+        self._pull(full_name, number, "review_comments", endpoint)
+        comments = self.github.review_comments_on(full_name, number)
+        for page in newest_pages([as_model(ReviewCommentInfo, c) for c in comments]):
+            yield page
+
     async def pull_review_comments(self, full_name: str, number: int) -> list[ReviewCommentInfo]:
         self._call("pull_review_comments")
         endpoint = f"GET /repos/{full_name}/pulls/{number}/comments"
         self._pull(full_name, number, "pull_review_comments", endpoint)
         comments = self.github.review_comments_on(full_name, number)
-        return [as_model(ReviewCommentInfo, c) for c in comments]
+        newest = [c for page in newest_pages(comments) for c in page]
+        return [as_model(ReviewCommentInfo, c) for c in reversed(newest)]
 
     async def reply_to_review_comment(
         self, full_name: str, pull_number: int, comment_id: int, body: str, *, marker: str
@@ -49,7 +62,8 @@ class MemoryPullCalls(MemoryIssueCalls):
         endpoint = f"GET /repos/{full_name}/pulls/{pull_number}/comments"
         self._pull(full_name, pull_number, "reply_to_review_comment", endpoint)
         thread = self.github.review_comments_on(full_name, pull_number)
-        if any(marker in c.body and self._own(c.author) for c in thread):
+        newest = [c for page in newest_pages(thread) for c in page]
+        if any(marker in c.body and self._own(c.author) for c in newest):
             return
         endpoint = f"POST /repos/{full_name}/pulls/{pull_number}/comments/{comment_id}/replies"
         parent = next((c for c in thread if c.id == comment_id), None)

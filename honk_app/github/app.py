@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import time
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from contextlib import AbstractAsyncContextManager
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 
 
 TOKEN_MARGIN = timedelta(minutes=5)
+TOKEN_MEMORY_S = 2 * 3600  # twice a token's lifetime
+MAX_REMEMBERED_TOKENS = 1024
 
 
 class _InstallationTokenAuth(httpx.Auth):
@@ -135,7 +138,9 @@ class GitHubApp:
         self._as_app = GitHub(AppAuthStrategy(app_id, private_key_pem), config=self._config)
         self._info: AppInfo | None = None
         self._bot_id_settled = False
-        self._tokens: dict[int, str] = {}  # the latest token per installation, for redaction
+        # Every token this process saw, with when it last saw it: an earlier token stays valid
+        # for up to an hour after a new one is minted, and must stay redacted until it expires.
+        self._tokens: dict[str, float] = {}
         self._locks: dict[tuple[int, int], asyncio.Lock] = {}
         self.quotas = QuotaBook()  # shared by all repositories of each installation
 
@@ -144,8 +149,19 @@ class GitHubApp:
         await self._transport.close_current_loop()
 
     def known_secrets(self) -> list[str]:
-        """Values to redact from anything Honk shows: the key and every token it holds."""
-        return [self._private_key, *self._tokens.values()]
+        """Values to redact from anything Honk shows: the key and every token that may still
+        be valid (a token lives an hour; each is kept two hours after it was last seen)."""
+        horizon = time.monotonic() - TOKEN_MEMORY_S
+        for token, seen in list(self._tokens.items()):
+            if seen < horizon:
+                self._tokens.pop(token, None)
+        return [self._private_key, *self._tokens]
+
+    def _remember(self, token: str) -> None:
+        self._tokens.pop(token, None)  # re-inserted: the dict stays ordered by last sight
+        self._tokens[token] = time.monotonic()
+        while len(self._tokens) > MAX_REMEMBERED_TOKENS:  # the oldest first
+            self._tokens.pop(next(iter(self._tokens)))
 
     def _call(self, op: str, endpoint: str) -> AbstractAsyncContextManager[None]:
         bounds = self._bounds
@@ -197,7 +213,7 @@ class GitHubApp:
         cache = await self._cache.get_async_cache_storage()
         key = f"honk:github:app:{self.app_id}:installation:{installation_id}:token"
         if token := await cache.aget(key):
-            self._tokens[installation_id] = token  # a shared cache may hold another process's
+            self._remember(token)  # a shared cache may hold another process's
             return token
         loop_key = (id(asyncio.get_running_loop()), installation_id)
         lock = self._locks.setdefault(loop_key, asyncio.Lock())
@@ -210,7 +226,7 @@ class GitHubApp:
                     installation_id
                 )
                 minted = resp.parsed_data
-            self._tokens[installation_id] = minted.token
+            self._remember(minted.token)
             lifetime = _expiry(minted.expires_at) - datetime.now(UTC) - TOKEN_MARGIN
             if lifetime > timedelta(0):
                 await cache.aset(key, minted.token, lifetime)

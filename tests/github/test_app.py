@@ -14,7 +14,8 @@ import respx
 from githubkit import Response
 from githubkit.exception import PrimaryRateLimitExceeded, RequestFailed
 
-from honk_app.github.app import GitHubApp
+from honk_app.github import app as app_module
+from honk_app.github.app import TOKEN_MEMORY_S, GitHubApp
 from honk_app.github.errors import GitHubError, RetryPolicy, github_message
 from honk_app.github.installation import InstallationClient
 from honk_app.github.models import (
@@ -272,6 +273,8 @@ async def test_a_token_close_to_expiry_is_replaced(
     second = await app.installation_token(1)
     assert first != second  # each had less than the five minutes Honk keeps in reserve
     assert count(fake, "POST", "/app/installations/1/access_tokens") == 2
+    # the first is still valid for minutes: both stay redacted, not only the newest
+    assert {first, second} <= set(app.known_secrets())
 
 
 async def test_a_wrong_private_key_is_one_sentence_without_the_key(fake: FakeGitHub) -> None:
@@ -674,3 +677,13 @@ async def test_an_installation_without_a_token_names_the_token_call(
         "GitHub refused installation_token (POST /app/installations/99/access_tokens) with 404: "
         "Not Found."
     )
+
+
+async def test_tokens_are_forgotten_once_they_cannot_be_valid(
+    fake: FakeGitHub, app: GitHubApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = await app.installation_token(1)
+    assert token in app.known_secrets()
+    later = time.monotonic() + TOKEN_MEMORY_S + 1
+    monkeypatch.setattr(app_module.time, "monotonic", lambda: later)
+    assert token not in app.known_secrets()  # an hour's token, two hours on: expired

@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anthropic
 
+from honk_app.agent.api_errors import describe_api_error, retry_delay_s
 from honk_app.agent.base import (
     AgentTask,
     AuditCallback,
@@ -50,7 +51,7 @@ def anthropic_client_factory(
     api_key: str,
     *,
     base_url: str | None = None,
-    max_retries: int = 2,
+    max_retries: int = 0,  # the loop retries itself, each attempt reserved (api_errors.py)
     timeout_s: float = 600.0,
 ) -> Callable[[], anthropic.AsyncAnthropic]:
     """A factory for the loop's client: the key is passed in, never read from or put in an env."""
@@ -69,28 +70,6 @@ def anthropic_client_factory(
 
 
 # ---- the pure part of a turn is in loop_turns.py -------------------------------------------
-
-
-def describe_api_error(exc: anthropic.AnthropicError, secrets: Sequence[str]) -> str:
-    """One readable sentence for the run report, with anything secret redacted."""
-    if isinstance(exc, anthropic.APIStatusError):
-        kind = exc.type or "error"
-        detail = (exc.api_message or exc.message).strip().rstrip(".")
-        hint = {
-            401: " The API key was refused; check ANTHROPIC_API_KEY.",
-            403: " The API key may lack access to this model.",
-            404: " Check the model name.",
-            429: " The rate limit was reached; retry later.",
-            529: " The API is overloaded; retry later.",
-        }.get(exc.status_code, " Retry later." if exc.status_code >= 500 else "")
-        text = f"The Anthropic API answered {exc.status_code} ({kind}): {detail}.{hint}"
-    elif isinstance(exc, anthropic.APITimeoutError):
-        text = "The request to the Anthropic API timed out."
-    elif isinstance(exc, anthropic.APIConnectionError):
-        text = f"Honk could not reach the Anthropic API ({exc.__cause__ or exc.message})."
-    else:
-        text = f"The Anthropic client failed: {exc}."
-    return redact(text, secrets)
 
 
 # ---- the backend -----------------------------------------------------------------------------
@@ -295,6 +274,20 @@ class BuiltinSession:
         }
         size = len(json.dumps(params).encode())
         reservation = reservation_usd(RequestCost(self.task.model, self.backend.max_tokens, size))
+        attempt = 0
+        while True:
+            try:
+                return await self._send(params, reservation)
+            except (anthropic.APIStatusError, anthropic.APIConnectionError) as exc:
+                delay = retry_delay_s(exc, attempt)
+                if delay is None:
+                    raise
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def _send(self, params: dict[str, Any], reservation: float) -> tuple[Any, Usage]:
+        """One attempt under its own reservation, settled from its usage or charged if lost."""
+        assert self._client is not None
         admission = self.ledger.admit(reservation)
         if isinstance(admission, Refused | Wait):  # one turn at a time: never Wait
             raise _Stop("max_cost", self._over_budget(reservation))

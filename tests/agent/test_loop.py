@@ -337,20 +337,21 @@ async def test_an_overloaded_api_stops_with_a_readable_error(
     fake: FakeAnthropic, workspace: Path
 ) -> None:
     outcome = await open_session(
-        fake, workspace, [error(529, "overloaded_error", "Overloaded")]
+        fake, workspace, [error(529, "overloaded_error", "Overloaded")] * 3
     ).start()
     assert outcome.stop == "error" and outcome.turns == 0
+    assert len(fake.requests) == 3, "asked three times in all before giving up"
     assert outcome.error == (
         "The Anthropic API answered 529 (overloaded_error): Overloaded. "
         "The API is overloaded; retry later."
     )
 
 
-async def test_a_500_is_reported_after_the_sdk_gives_up(
+async def test_a_500_is_reported_after_the_retries_give_up(
     fake: FakeAnthropic, workspace: Path
 ) -> None:
     outcome = await open_session(
-        fake, workspace, [error(500, "api_error", "Internal server error")]
+        fake, workspace, [error(500, "api_error", "Internal server error")] * 3
     ).start()
     assert outcome.stop == "error"
     assert outcome.error is not None and outcome.error.startswith("The Anthropic API answered 500")
@@ -421,3 +422,22 @@ async def test_a_model_answer_the_sdk_cannot_read_ends_the_turn_not_the_process(
     assert outcome.stop == "error"
     assert outcome.error == "The model's answer could not be read, so the run stopped."
     assert outcome.cost_usd > 0, "the turn may have been billed: its reservation is charged"
+
+
+async def test_an_overloaded_api_is_asked_again_and_only_the_answer_is_paid(
+    fake: FakeAnthropic, workspace: Path
+) -> None:
+    overloaded = error(529, "overloaded_error", "Overloaded")
+    session = open_session(fake, workspace, [overloaded, text("Looked; nothing to change.")])
+    outcome = await session.start()
+    assert outcome.stop == "done" and outcome.turns == 1
+    assert len(fake.requests) == 2  # the same turn, sent again
+    assert outcome.cost_usd == pytest.approx(cost_usd(MODEL, outcome.usage))  # 529: unbilled
+
+
+async def test_a_request_the_api_refuses_is_not_sent_again(
+    fake: FakeAnthropic, workspace: Path
+) -> None:
+    refused = error(400, "invalid_request_error", "messages: bad")
+    outcome = await open_session(fake, workspace, [refused]).start()
+    assert outcome.stop == "error" and len(fake.requests) == 1

@@ -22,7 +22,7 @@ lock:
 	.lock-venv/bin/pip install --quiet --upgrade pip
 	.lock-venv/bin/pip install --quiet -e '.[$(EXTRAS)]'
 	{ echo "# Written by 'make lock' from pyproject.toml's ranges; 'make' installs exactly these."; \
-	  .lock-venv/bin/pip freeze --exclude-editable; } > $(LOCK)
+	  .lock-venv/bin/pip freeze --all --exclude-editable | grep -v '^pip=='; } | LC_ALL=C sort -f > $(LOCK)
 	rm -rf .lock-venv
 
 install: $(STAMP)

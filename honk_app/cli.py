@@ -1,4 +1,12 @@
-"""`honk serve` (webhooks, and runs unless --no-worker) and `honk worker` (runs only)."""
+"""`honk serve` (webhooks, and runs unless --no-worker) and `honk worker` (runs only).
+
+A wrong setting stops either before anything starts: one line per problem on stderr, exit 2.
+
+Files at rest: `main` sets the process umask to 077 before anything is created, so what Honk
+writes (the SQLite database and the -wal and -shm files SQLite creates when it pleases, the
+repository mirrors, workspaces) is for Honk's user only. A umask also covers files that libraries
+and git create, which a chmod after each creation would miss. Commands Honk runs inherit it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,7 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterable
@@ -17,10 +26,11 @@ import uvicorn
 
 from honk_app import __version__
 from honk_app.runs import launch
-from honk_app.runs.runtime import current, open_store, settings_secrets
+from honk_app.runs.runtime import current, open_store, private_data_dir, settings_secrets
 from honk_app.safety.secret_scan import redact
-from honk_app.server import create_app
-from honk_app.settings import Settings, load_settings
+from honk_app.server import create_app, warn_if_no_anthropic_key
+from honk_app.setting_values import shown
+from honk_app.settings import PATH_LIMIT, Settings, SettingsError, load_settings
 from honk_app.workspace.egress_rules import parse_allow_list
 
 log = logging.getLogger("honk")
@@ -77,16 +87,51 @@ def check_startup(settings: Settings, *, needs_database: bool = True) -> list[st
     try:
         parse_allow_list(settings.HONK_EGRESS_ALLOW)
     except ValueError as exc:
-        problems.append(f"HONK_EGRESS_ALLOW: {exc}")
+        problems.append(
+            "HONK_EGRESS_ALLOW must be comma-separated host names (host, *.domain, either with "
+            f":port, or default); {exc}."
+        )
+    if needs_database:
+        problems += _directory_problems(settings)
     if needs_database and not problems:
         try:
             open_store(settings).engine.dispose()
         except Exception as exc:
-            kind = type(exc).__name__
             problems.append(
-                f"HONK_DATABASE_URL: the database cannot be reached or migrated ({kind})."
+                "HONK_DATABASE_URL must name a database Honk can reach and write; connecting "
+                f"or migrating failed ({type(exc).__name__})."
             )
     return problems
+
+
+def _directory_problems(settings: Settings) -> list[str]:
+    """The data directory is made (owner-only) now: a path that cannot be one is said by name."""
+    problems: list[str] = []
+    workspaces = settings.HONK_WORKSPACE_DIR
+    if workspaces is not None and workspaces.exists() and not workspaces.is_dir():
+        path = shown(str(workspaces), PATH_LIMIT)
+        problems.append(f"HONK_WORKSPACE_DIR must be a directory; {path} is a file.")
+    try:
+        private_data_dir(settings.data_dir)
+    except OSError as exc:
+        reason = "it is a file" if settings.data_dir.is_file() else exc.strerror or "OSError"
+        problems.append(
+            "HONK_DATA_DIR must be a directory Honk can create and write; "
+            f"{shown(str(settings.data_dir), PATH_LIMIT)} cannot be one ({reason})."
+        )
+    return problems
+
+
+def _sqlite_mode(command: str, settings: Settings) -> list[str]:
+    """`honk worker` and `serve --no-worker` split Honk into processes sharing one database;
+    SQLite is one process's file, so with it the work stays in `honk serve`. Said first, then
+    what else is wrong (nothing else on a fresh machine: `honk serve` sets the App up)."""
+    line = (
+        f"{command} is for the PostgreSQL mode (HONK_DATABASE_URL=postgresql://…); with SQLite, "
+        "run `honk serve`, which runs the work itself."
+    )
+    others = [] if settings.needs_setup else check_startup(settings, needs_database=False)
+    return [line, *others]
 
 
 def _fail(problems: list[str]) -> int:
@@ -98,17 +143,12 @@ def _fail(problems: list[str]) -> int:
 def serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.env_file)
     _configure_logging(settings.LOG_LEVEL, settings_secrets(settings))
+    if args.no_worker and not settings.is_postgres:
+        return _fail(_sqlite_mode("honk serve --no-worker", settings))
     if not settings.needs_setup:
         problems = check_startup(settings)
         if problems:
             return _fail(problems)
-    if args.no_worker and not settings.is_postgres:
-        return _fail(
-            [
-                "--no-worker needs a Postgres HONK_DATABASE_URL: "
-                "with SQLite, one process does it all."
-            ]
-        )
     host = args.host or settings.HOST
     port = args.port or settings.PORT
     shown_host = "localhost" if host in ("0.0.0.0", "::") else host  # noqa: S104
@@ -136,13 +176,12 @@ def serve(args: argparse.Namespace) -> int:
 def worker(args: argparse.Namespace) -> int:
     settings = load_settings(args.env_file)
     _configure_logging(settings.LOG_LEVEL, settings_secrets(settings))
+    if not settings.is_postgres:
+        return _fail(_sqlite_mode("honk worker", settings))
     problems = check_startup(settings)
     if problems:
         return _fail(problems)
-    if not settings.is_postgres:
-        return _fail(
-            ["honk worker needs a Postgres HONK_DATABASE_URL; use `honk serve` with SQLite."]
-        )
+    warn_if_no_anthropic_key(settings, Path(args.env_file))  # the worker is where runs fail
     asyncio.run(_work_forever(settings, Path(args.env_file)))
     return 0
 
@@ -184,5 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    os.umask(0o077)  # before any file is created: see the module's docstring
     args = build_parser().parse_args(argv)
-    sys.exit(args.func(args))
+    try:
+        code = args.func(args)
+    except SettingsError as exc:  # a wrong setting: its lines, not a traceback
+        code = _fail(exc.lines)
+    sys.exit(code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import html
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -17,17 +18,33 @@ from starlette.routing import BaseRoute, Route
 
 from honk_app.models import Role
 from honk_app.runs import launch
-from honk_app.runs.runtime import Runtime
+from honk_app.runs.runtime import Runtime, settings_secrets
 from honk_app.runs.workflow import enqueue_intake
 from honk_app.settings import Settings, load_settings
-from honk_app.setup.flow import SetupFlow
+from honk_app.setup.flow import SetupFlow, read_app_yml
+from honk_app.setup.pages import ANTHROPIC_KEYS_URL, SETUP_LINK_LOG
 from honk_app.triggers import TriggerRules
 from honk_app.webhooks import WebhookContext, make_endpoint
 
 log = logging.getLogger("honk.server")
 
-APP_YML = Path(__file__).resolve().parent.parent / "app.yml"
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]  # the endpoint answers 405 itself
+
+
+def has_anthropic_key(settings: Settings) -> bool:
+    key = settings.ANTHROPIC_API_KEY
+    return key is not None and bool(key.get_secret_value())
+
+
+def warn_if_no_anthropic_key(settings: Settings, env_path: Path) -> None:
+    """Say at startup what the first run would otherwise find out: no agent can run."""
+    if not has_anthropic_key(settings):
+        log.warning(
+            "ANTHROPIC_API_KEY is not set, so every run will fail: add ANTHROPIC_API_KEY=<your "
+            "key> (from %s) to %s or the environment, and restart Honk.",
+            ANTHROPIC_KEYS_URL,
+            env_path,
+        )
 
 
 class Honk:
@@ -64,6 +81,18 @@ class Honk:
         await self.start()
         log.info("GitHub App %s registered; serving webhooks", values.get("APP_ID", "?"))
 
+    async def use_anthropic_key(self) -> None:
+        """Setup saved the Anthropic key to .env: hand it to the running runtime, which reads its
+        settings per run, and redact it from then on. (DBOS cannot be relaunched in a process,
+        so the runtime is updated in place, and only the key changes.)"""
+        key = load_settings(self.env_path).ANTHROPIC_API_KEY
+        self.settings = self.settings.model_copy(update={"ANTHROPIC_API_KEY": key})
+        rt = self.runtime
+        if rt is not None:
+            rt.settings = rt.settings.model_copy(update={"ANTHROPIC_API_KEY": key})
+            rt.static_secrets = settings_secrets(rt.settings)
+            rt.store.known_secrets = rt.static_secrets
+
     async def stop(self) -> None:
         if self._slug_task is not None:
             self._slug_task.cancel()
@@ -87,14 +116,19 @@ def create_app(
     honk = Honk(settings, role=role, env_path=env_path)
 
     async def healthz(_: Request) -> Response:
+        # Whether runs can reach the model at all; never the key. A missing key is no outage of
+        # the server (it takes webhooks), so it does not change the status code.
+        key = {"anthropic_key": "set" if has_anthropic_key(honk.settings) else "missing"}
         if honk.runtime is None:
-            return JSONResponse({"status": "setup", "database": "not started"}, status_code=503)
+            body = {"status": "setup", "database": "not started", **key}
+            return JSONResponse(body, status_code=503)
         try:
             await asyncio.to_thread(honk.runtime.store.ping)
         except Exception as exc:
             log.warning("health check: database does not answer: %s", type(exc).__name__)
-            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok", "role": role})
+            body = {"status": "error", "database": "unreachable", **key}
+            return JSONResponse(body, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok", "role": role, **key})
 
     routes: list[BaseRoute] = [
         Route(settings.WEBHOOK_PATH, make_endpoint(honk.ctx), methods=ANY_METHOD),
@@ -104,26 +138,33 @@ def create_app(
     setup: SetupFlow | None = None
     if settings.needs_setup:
         # Whoever reaches a fresh Honk first could register their own App: only the person who
-        # started it (and sees this log line) gets the link with the one-time token.
+        # started it (and sees this log line) gets the link, good for one browser (access.py).
         setup_token = secrets.token_urlsafe(16)
+        app_yml_text, app_yml_source = read_app_yml(env_path.parent)
         setup = SetupFlow(
             settings=settings,
-            app_yml_text=APP_YML.read_text(encoding="utf-8"),
+            app_yml_text=app_yml_text,
             env_path=env_path,
             on_configured=honk.configured,
+            on_anthropic_key=honk.use_anthropic_key,
             setup_token=setup_token,
         )
         routes.extend(setup.routes)
         public = settings.HONK_PUBLIC_URL or listen_url or f"http://localhost:{settings.PORT}"
-        log.warning(
-            "Setup mode: open %s/?token=%s to register Honk's GitHub App.", public, setup_token
-        )
+        log.info("Setup mode: the GitHub App is defined by %s", app_yml_source)
+        log.warning(SETUP_LINK_LOG, public.rstrip("/"), setup_token)
     else:
 
         async def home(_: Request) -> Response:
+            missing = (
+                ""
+                if has_anthropic_key(honk.settings)
+                else "<p>ANTHROPIC_API_KEY is not set, so every run will fail: add it to "
+                f"<code>{html.escape(str(env_path))}</code> and restart Honk.</p>"
+            )
             return HTMLResponse(
                 "<h1>Honk</h1><p>Honk is running. Webhooks go to "
-                f"<code>{settings.WEBHOOK_PATH}</code>.</p>"
+                f"<code>{html.escape(settings.WEBHOOK_PATH)}</code>.</p>{missing}"
             )
 
         routes.append(Route("/", home, methods=["GET"]))
@@ -132,6 +173,8 @@ def create_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         if not settings.needs_setup:
             await honk.start()
+            if role != "web":  # the web role runs no agent; its workers say it themselves
+                warn_if_no_anthropic_key(settings, env_path)
         try:
             yield
         finally:

@@ -2,7 +2,9 @@
 
 Probot's names (APP_ID, PRIVATE_KEY, WEBHOOK_SECRET, WEBHOOK_PATH, PORT, LOG_LEVEL) so that people
 who ran a Probot app know them already. Secrets are SecretStr so a repr or a log line never shows
-them; `problems()` returns one line per problem, naming the variable and never its value.
+them. A wrong value is one line naming the variable and what it accepts, never a secret's value:
+`load_settings` turns pydantic's report into such lines (setting_values.py), and `problems()`
+adds those of the GitHub App settings, which only matter once the App is set up.
 """
 
 from __future__ import annotations
@@ -16,16 +18,38 @@ from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from honk_app.models import Limits
+from honk_app.setting_values import (
+    COUNT,
+    URL,
+    USD,
+    AbsolutePaths,
+    ApiKey,
+    BotList,
+    CgroupSetting,
+    CommandWord,
+    DatabaseUrl,
+    ExecutorId,
+    HostName,
+    HttpUrl,
+    LabelName,
+    ListenAddress,
+    LogLevel,
+    RepositoryList,
+    WebhookPath,
+    shown,
+    validation_lines,
+)
 
 AgentName = Literal["builtin", "claude-code"]
 
 
 # Paths Honk serves itself; the webhook route comes first, so it must not take one of them.
-HONK_PAGES = ("/", "/ping", "/healthz", "/setup/callback")
+HONK_PAGES = ("/", "/ping", "/healthz", "/setup/callback", "/setup/anthropic-key")
+PATH_LIMIT = 300  # a path is shown longer than other values: its end is what tells one apart
 
 
 class SettingsError(Exception):
@@ -49,58 +73,79 @@ def normalise_private_key(raw: str) -> str:
 
 
 class Settings(BaseSettings):
+    """Each field's `description` says what it accepts: a wrong value's line reads it out."""
+
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True
     )
 
-    APP_ID: str | None = None
-    PRIVATE_KEY: SecretStr | None = None
-    PRIVATE_KEY_PATH: Path | None = None
-    WEBHOOK_SECRET: SecretStr | None = None
-    WEBHOOK_PATH: str = "/api/github/webhooks"
-    GITHUB_API_URL: str | None = None
-    GHE_HOST: str | None = None
-    GITHUB_URL: str = "https://github.com"
-    HOST: str = "0.0.0.0"  # noqa: S104 - a server that GitHub must reach
-    PORT: int = 3000
-    LOG_LEVEL: str = "info"
-    ANTHROPIC_API_KEY: SecretStr | None = None
-    ANTHROPIC_BASE_URL: str | None = None
-    HONK_DATA_DIR: Path = Path(".honk")
-    HONK_DATABASE_URL: SecretStr | None = None
-    HONK_LABEL: str = "honk"
-    HONK_COMMAND: str = "honk"
-    HONK_MAX_RUNS: int = Field(default=2, ge=1, le=64)
-    HONK_REPO_ALLOWLIST: str = ""
-    HONK_ALLOWED_BOTS: str = ""
-    HONK_EXECUTOR_ID: str | None = None
-    HONK_AGENT: AgentName = "builtin"
-    HONK_WORKSPACE_DIR: Path | None = None
-    HONK_PUBLIC_URL: str | None = None  # where GitHub reaches this server (setup mode)
-    HONK_POLL_INTERVAL_S: float = Field(default=1.0, gt=0, le=60)
-    HONK_ACCESS_LOG: bool = False
+    APP_ID: str | None = Field(None, description="the numeric id of the GitHub App")
+    PRIVATE_KEY: SecretStr | None = Field(None, description="the App's PEM private key")
+    PRIVATE_KEY_PATH: Path | None = Field(None, description="the path of the App's .pem file")
+    WEBHOOK_SECRET: SecretStr | None = Field(None, description="the App's webhook secret")
+    WEBHOOK_PATH: WebhookPath = Field(
+        "/api/github/webhooks", description="a URL path like /webhooks"
+    )
+    GITHUB_API_URL: HttpUrl | None = Field(None, description=URL)
+    GHE_HOST: HostName | None = Field(None, description="a host name like github.example.com")
+    GITHUB_URL: HttpUrl = Field("https://github.com", description=URL)
+    HOST: ListenAddress = Field(
+        "0.0.0.0",  # noqa: S104 - a server that GitHub must reach
+        description="an IP address or host name to listen on, like 0.0.0.0 or 127.0.0.1",
+    )
+    PORT: int = Field(3000, ge=1, le=65535, description="a port number from 1 to 65535")
+    LOG_LEVEL: LogLevel = Field("info", description="one of debug, info, warning, error, critical")
+    ANTHROPIC_API_KEY: ApiKey | None = Field(
+        None, description="an Anthropic API key on one line, without spaces"
+    )
+    ANTHROPIC_BASE_URL: HttpUrl | None = Field(None, description=URL)
+    HONK_DATA_DIR: Path = Field(Path(".honk"), description="a directory Honk can create and write")
+    HONK_DATABASE_URL: DatabaseUrl | None = Field(
+        None, description="a postgresql://user:password@host/database or sqlite:///path URL"
+    )
+    HONK_LABEL: LabelName = Field("honk", description="a GitHub label name of 1 to 50 characters")
+    HONK_COMMAND: CommandWord = Field(
+        "honk", description="one word of letters, digits, - and _ (the honk of /honk)"
+    )
+    HONK_MAX_RUNS: int = Field(2, ge=1, le=64, description="a whole number from 1 to 64")
+    HONK_REPO_ALLOWLIST: RepositoryList = Field(
+        "", description="comma-separated owner/repo names (owner/* for all of an owner's)"
+    )
+    HONK_ALLOWED_BOTS: BotList = Field(
+        "", description="comma-separated bot logins ending in [bot], like dependabot[bot]"
+    )
+    HONK_EXECUTOR_ID: ExecutorId | None = Field(
+        None, description="up to 100 letters, digits, '.', '_' and '-', like honk-worker-1"
+    )
+    HONK_AGENT: AgentName = Field("builtin", description="builtin or claude-code")
+    HONK_WORKSPACE_DIR: Path | None = Field(None, description="a directory Honk can create")
+    # Where GitHub reaches this server (setup mode).
+    HONK_PUBLIC_URL: HttpUrl | None = Field(None, description=URL)
+    HONK_POLL_INTERVAL_S: float = Field(
+        1.0, gt=0, le=60, description="a number of seconds, more than 0 and at most 60"
+    )
+    HONK_ACCESS_LOG: bool = Field(False, description="true or false")
     # "off" runs commands unconfined where bubblewrap cannot work; every report then says so.
-    HONK_SANDBOX: Literal["on", "off"] = "on"
+    HONK_SANDBOX: Literal["on", "off"] = Field("on", description="on or off")
     # Hosts a `setup_network: true` command may reach through Honk's proxy (unset: registries).
-    HONK_EGRESS_ALLOW: str | None = None
+    HONK_EGRESS_ALLOW: str | None = Field(None, description="comma-separated host names")
     # The sandbox (honk_app/workspace/limits.py, confine.py); a limit of 0 is no limit.
-    HONK_SANDBOX_MAX_PROCS: int = Field(default=512, ge=0)
-    HONK_SANDBOX_MAX_MEMORY_MB: int = Field(default=4096, ge=0)
-    HONK_SANDBOX_MAX_CPU_S: int = Field(default=1800, ge=0)
-    HONK_SANDBOX_MAX_FILE_MB: int = Field(default=1024, ge=0)
-    HONK_SANDBOX_MAX_DISK_MB: int = Field(default=4096, ge=0)
-    HONK_SANDBOX_CGROUP: str = ""  # "": Honk's own cgroup if delegated; a cgroup's path; "off"
-    HONK_SANDBOX_READONLY: str = ""  # colon-separated host paths a sandbox may read (toolchains)
+    HONK_SANDBOX_MAX_PROCS: int = Field(512, ge=0, description=COUNT)
+    HONK_SANDBOX_MAX_MEMORY_MB: int = Field(4096, ge=0, description=COUNT)
+    HONK_SANDBOX_MAX_CPU_S: int = Field(1800, ge=0, description=COUNT)
+    HONK_SANDBOX_MAX_FILE_MB: int = Field(1024, ge=0, description=COUNT)
+    HONK_SANDBOX_MAX_DISK_MB: int = Field(4096, ge=0, description=COUNT)
+    # "": Honk's own cgroup if delegated; a cgroup's path; "off".
+    HONK_SANDBOX_CGROUP: CgroupSetting = Field(
+        "", description="off or the absolute path of a cgroup"
+    )
+    # Host paths a sandbox may read (toolchains).
+    HONK_SANDBOX_READONLY: AbsolutePaths = Field("", description="colon-separated absolute paths")
     # Budgets beyond one run (honk_app/runs/budgets.py), in USD; unset is unlimited. Days and
     # months are UTC: a day's budget resets at 00:00 UTC, a month's on the 1st at 00:00 UTC.
-    HONK_BUDGET_REPO_DAY_USD: float | None = Field(default=None, ge=0)
-    HONK_BUDGET_PERSON_DAY_USD: float | None = Field(default=None, ge=0)
-    HONK_BUDGET_INSTALLATION_MONTH_USD: float | None = Field(default=None, ge=0)
-
-    @field_validator("WEBHOOK_PATH")
-    @classmethod
-    def _leading_slash(cls, value: str) -> str:
-        return value if value.startswith("/") else "/" + value
+    HONK_BUDGET_REPO_DAY_USD: float | None = Field(None, ge=0, description=USD)
+    HONK_BUDGET_PERSON_DAY_USD: float | None = Field(None, ge=0, description=USD)
+    HONK_BUDGET_INSTALLATION_MONTH_USD: float | None = Field(None, ge=0, description=USD)
 
     # ---- derived values -------------------------------------------------------------------
     @property
@@ -197,14 +242,17 @@ class Settings(BaseSettings):
         return found
 
     def problems(self) -> list[str]:
-        """One line per configuration problem; never includes a secret's value."""
+        """One line per problem of the App settings; never includes a secret's value."""
         lines: list[str] = []
         if self.WEBHOOK_SECRET is None or not self.WEBHOOK_SECRET.get_secret_value():
             lines.append("WEBHOOK_SECRET is not set: Honk cannot verify webhooks without it.")
         if not self.APP_ID:
             lines.append("APP_ID is not set.")
         elif not self.APP_ID.strip().isdigit():
-            lines.append("APP_ID must be the numeric id of the GitHub App.")
+            lines.append(
+                "APP_ID must be the numeric id of the GitHub App (its settings page shows it), "
+                f"not {shown(self.APP_ID)}."
+            )
         lines.extend(self._private_key_problems())
         if self.WEBHOOK_PATH.rstrip("/") in {page.rstrip("/") for page in HONK_PAGES}:
             lines.append(
@@ -217,19 +265,37 @@ class Settings(BaseSettings):
         if self.PRIVATE_KEY is None and self.PRIVATE_KEY_PATH is None:
             return ["PRIVATE_KEY or PRIVATE_KEY_PATH is not set."]
         name = "PRIVATE_KEY" if self.PRIVATE_KEY is not None else "PRIVATE_KEY_PATH"
+        path = shown(str(self.PRIVATE_KEY_PATH), PATH_LIMIT)
         try:
             pem = self.private_key_pem()
-        except OSError as exc:
-            return [f"PRIVATE_KEY_PATH cannot be read ({exc.strerror or type(exc).__name__})."]
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            return [
+                f"PRIVATE_KEY_PATH must be the App's .pem file; {path} cannot be read ({reason})."
+            ]
         try:
             key = load_pem_private_key(pem.encode("utf-8"), password=None)
         except (ValueError, TypeError):
-            return [f"{name} is not a readable PEM private key."]
+            if name == "PRIVATE_KEY_PATH":
+                return [f"PRIVATE_KEY_PATH must be the App's .pem file; {path} holds no PEM key."]
+            return [
+                "PRIVATE_KEY must be the App's PEM private key (as is, on one line with \\n "
+                "escapes, or in base64); the value given is not one (it is not shown)."
+            ]
         if not isinstance(key, rsa.RSAPrivateKey):
             return [f"{name} is not an RSA private key (GitHub Apps use RSA keys)."]
         return []
 
 
 def load_settings(env_file: str | os.PathLike[str] | None = ".env") -> Settings:
-    """Read the environment and `.env` (the environment wins, as with Probot)."""
-    return Settings(_env_file=env_file)  # type: ignore[call-arg]
+    """Read the environment and `.env` (the environment wins, as with Probot).
+
+    Raises SettingsError, one line per wrong setting, instead of pydantic's report: that names
+    the variable too, but across several lines, with the value (maybe a secret) and a web link."""
+    try:
+        return Settings(_env_file=env_file)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise SettingsError(validation_lines(exc, Settings.model_fields)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise SettingsError([f"The settings file {env_file} cannot be read ({reason})."]) from None

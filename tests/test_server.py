@@ -11,11 +11,12 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from honk_app.webhooks import sign
 from tests.fakes.github import FakeGitHub
 from tests.fakes.loopback import free_port
-from tests.setup.test_pages import manifest_form
+from tests.setup.test_pages import manifest_form, parse_page
 from tests.waiting import wait_for
 
 
@@ -49,14 +50,33 @@ def test_fresh_install_registers_the_app_and_then_serves_webhooks(tmp_path: Path
         wait_for(lambda: _answers(f"http://127.0.0.1:{port}/ping"), "Honk to listen")
         # without the token from the log, a stranger cannot register an App of their own
         assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 403
-        page = httpx.get(link)
+        browser = httpx.Client(follow_redirects=True, timeout=60)
+        page = browser.get(link)
         assert page.status_code == 200
+        assert page.url == f"http://127.0.0.1:{port}/"  # the token left the address bar...
+        assert httpx.get(link).status_code == 403  # ...and works for no one else now
         form = manifest_form(page.text)
         redirect = httpx.post(form.action, data=form.fields)
         assert redirect.status_code == 302
-        done = httpx.get(redirect.headers["location"], timeout=60)
+        done = browser.get(redirect.headers["location"])
         assert done.status_code == 200, done.text
         assert "installations/new" in done.text
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
+        assert (health["status"], health["anthropic_key"]) == ("ok", "missing")
+
+        # the done page's last step: the Anthropic key, used without a restart
+        (key_form,) = [f for f in parse_page(done.text).forms if "anthropic_api_key" in f.fields]
+        key = "sk-ant-api03-" + "Q" * 40
+        saved = browser.post(
+            f"http://127.0.0.1:{port}{key_form.action}",
+            data={**key_form.fields, "anthropic_api_key": key},
+        )
+        assert saved.status_code == 200, saved.text
+        assert "Anthropic API key: set" in parse_page(saved.text).words
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz")
+        assert health.status_code == 200
+        assert health.json()["anthropic_key"] == "set"
+        assert key not in health.text
 
         env_file = tmp_path / ".env"
         assert env_file.stat().st_mode & 0o777 == 0o600
@@ -87,6 +107,7 @@ def test_fresh_install_registers_the_app_and_then_serves_webhooks(tmp_path: Path
             "webhooks to be served",
         )
         assert answer.json()["message"] == "ignored"
+        assert key not in log_path.read_text()
         wrong = httpx.post(
             f"http://127.0.0.1:{port}/api/github/webhooks",
             content=body,
@@ -127,6 +148,61 @@ def test_startup_fails_before_listening_with_one_line_per_problem(tmp_path: Path
         except httpx.HTTPError:
             listening = False
     assert not listening
+
+
+@pytest.mark.parametrize("key", [None, "sk-ant-api03-" + "w" * 40])
+def test_a_configured_honk_says_at_once_when_runs_lack_the_anthropic_key(
+    tmp_path: Path, app_private_key: str, key: str | None
+) -> None:
+    port = free_port()
+    log_path = tmp_path / "honk.log"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "APP_ID": "424242",
+        "PRIVATE_KEY": app_private_key,
+        "WEBHOOK_SECRET": "w3bh00k-" + "s" * 24,
+        "GITHUB_API_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens; not needed here
+        "HONK_DATA_DIR": str(tmp_path / "data"),
+        "HONK_EXECUTOR_ID": "key-test",
+        **({"ANTHROPIC_API_KEY": key} if key else {}),
+    }
+    with log_path.open("wb") as log:
+        honk = subprocess.Popen(
+            [sys.executable, "-m", "honk_app", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        health = wait_for(
+            lambda: _get(f"http://127.0.0.1:{port}/healthz"), "Honk to answer /healthz"
+        )
+        home = httpx.get(f"http://127.0.0.1:{port}/")
+    finally:
+        honk.terminate()
+        honk.wait(timeout=30)
+    warnings = [line for line in log_path.read_text().splitlines() if "every run will fail" in line]
+    assert health.status_code == 200  # a missing key is no outage: webhooks are still taken
+    if key is None:
+        assert health.json()["anthropic_key"] == "missing"
+        (warning,) = warnings
+        assert "WARNING" in warning and "ANTHROPIC_API_KEY is not set" in warning
+        assert ".env" in warning and "restart Honk" in warning
+        assert "ANTHROPIC_API_KEY is not set" in home.text
+    else:
+        assert health.json()["anthropic_key"] == "set"
+        assert warnings == []
+        assert key not in health.text + home.text + log_path.read_text()
+        assert "ANTHROPIC_API_KEY" not in home.text
+
+
+def _get(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url, timeout=2)
+    except httpx.TransportError:
+        return None
 
 
 def _answers(url: str) -> bool:

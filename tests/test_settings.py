@@ -93,9 +93,13 @@ def test_unreadable_key_path_and_garbage_key(tmp_path: Path) -> None:
         tmp_path, APP_ID="1", WEBHOOK_SECRET=SECRET, PRIVATE_KEY_PATH=str(tmp_path / "nope.pem")
     )
     assert missing.problems() == [missing.problems()[0]]
-    assert missing.problems()[0].startswith("PRIVATE_KEY_PATH cannot be read")
+    assert missing.problems()[0].startswith("PRIVATE_KEY_PATH must be the App's .pem file;")
+    assert "nope.pem" in missing.problems()[0] and "cannot be read" in missing.problems()[0]
     garbage = settings(tmp_path, APP_ID="1", WEBHOOK_SECRET=SECRET, PRIVATE_KEY="not a key at all")
-    assert garbage.problems() == ["PRIVATE_KEY is not a readable PEM private key."]
+    assert garbage.problems() == [
+        "PRIVATE_KEY must be the App's PEM private key (as is, on one line with \\n escapes, "
+        "or in base64); the value given is not one (it is not shown)."
+    ]
 
 
 def test_unreachable_database_is_reported_without_its_password(tmp_path: Path) -> None:

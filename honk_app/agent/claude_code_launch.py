@@ -184,6 +184,7 @@ def launcher_script(argv: Sequence[str], keep: Sequence[str], pid_file: Path, py
         "import os, sys\n"
         f"with open({str(pid_file)!r}, 'w') as f:\n"
         "    f.write(str(os.getpid()))\n"
+        "os.umask(0o022)\n"  # Honk's own 077 is for its data, not the repository's commands
         "try:\n"
         "    os.setsid()\n"
         "except OSError:\n"

@@ -10,7 +10,9 @@ import asyncio
 import base64
 import contextlib
 import logging
+import os
 import pickle
+import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -132,10 +134,60 @@ class RedactingSerializer(Serializer):
 
 def open_store(settings: Settings) -> RunStore:
     """Connect and migrate Honk's own tables; raises if the database is unreachable."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_data_dir(settings.data_dir)
+    private_sqlite_file(settings.database_url)
     store = RunStore(make_engine(settings.database_url), settings_secrets(settings))
     store.migrate()
     return store
+
+
+def private_data_dir(path: Path) -> None:
+    """Create HONK_DATA_DIR for Honk's user only (700), and take group and other access off a
+    directory an older Honk or a person left open: its database holds every run's record.
+    Files Honk creates later are owner-only through the umask the CLI sets (cli.py)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    opened = [p for p in _tree(path) if _owner_only(p)]
+    if opened:
+        log.warning(
+            "HONK_DATA_DIR %s was open to other users of this machine: made %d files and "
+            "directories in it readable by this user only",
+            path,
+            len(opened),
+        )
+
+
+def private_sqlite_file(database_url: str) -> None:
+    """Create a SQLite database 600 before SQLite does (it gives its -wal and -shm files the
+    database's mode), and tighten one that exists, wherever HONK_DATABASE_URL puts it."""
+    if not database_url.startswith("sqlite:///"):
+        return
+    name = database_url.removeprefix("sqlite:///").partition("?")[0]
+    if not name or name == ":memory:":
+        return
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for path in (name, f"{name}-wal", f"{name}-shm", f"{name}-journal"):
+        _owner_only(Path(path))
+
+
+def _tree(top: Path) -> Iterable[Path]:
+    """`top` and everything under it, symlinks not followed."""
+    yield top
+    for root, dirs, files in os.walk(top):
+        for name in [*dirs, *files]:
+            yield Path(root, name)
+
+
+def _owner_only(path: Path) -> bool:
+    """Drop group and other permissions from `path` (never through a symlink); True if any."""
+    try:
+        mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode) or not mode & 0o077:
+            return False
+        os.chmod(path, stat.S_IMODE(mode) & 0o700)
+    except OSError:  # gone, or another user's: what cannot be changed is left as it is
+        return False
+    return True
 
 
 async def open_runtime(settings: Settings, role: Role, env_file: Path = Path(".env")) -> Runtime:
@@ -173,6 +225,8 @@ async def close_runtime(rt: Runtime) -> None:
     if _current is rt:
         _current = None
     if rt.egress is not None:
-        await asyncio.to_thread(rt.egress.stop)
+        # Called inline: at shutdown DBOS.destroy has already shut the loop's default executor,
+        # so `asyncio.to_thread` would raise; stopping joins one thread, briefly.
+        rt.egress.stop()
     await rt.github.aclose()
     rt.store.engine.dispose()

@@ -49,26 +49,37 @@ def _class_end(glob: str, start: int) -> int:
 
 def _segment_regex(glob: str) -> str:
     """One segment's glob as a regex that never crosses a `/` (what fnmatch does within a
-    segment; character classes are translated by fnmatch itself and kept off `/`)."""
+    segment; character classes are translated by fnmatch itself and kept off `/`).
+
+    As fnmatch does, each `*` followed by literal text becomes an atomic `(?>[^/]*?TEXT)`: it
+    takes the first place TEXT matches and never tries another, so `*a*a*a*b` against a long
+    name is linear instead of backtracking through every split (a ReDoS a repository's
+    `protected_paths` could otherwise aim at Honk's process: `re` holds the GIL throughout).
+    """
     glob = glob.replace(_DOUBLE, "*")
-    out: list[str] = []
+    chunks: list[list[str]] = [[]]  # literal pieces between stars
     i = 0
     while i < len(glob):
         char = glob[i]
         if char == "*":
-            if not out or out[-1] != "[^/]*":
-                out.append("[^/]*")
+            if chunks[-1] or len(chunks) == 1:
+                chunks.append([])
             i += 1
         elif char == "?":
-            out.append("[^/]")
+            chunks[-1].append("[^/]")
             i += 1
         elif char == "[" and (end := _class_end(glob, i)) >= 0:
             translated = fnmatch.translate(glob[i : end + 1])  # `(?s:[...])\Z`
-            out.append("(?!/)" + translated.removesuffix(r"\Z"))
+            chunks[-1].append("(?!/)" + translated.removesuffix(r"\Z"))
             i = end + 1
         else:
-            out.append(re.escape(char))
+            chunks[-1].append(re.escape(char))
             i += 1
+    if len(chunks) == 1:  # no star
+        return "".join(chunks[0])
+    head, *middle, last = ["".join(chunk) for chunk in chunks]
+    out = [head, *(f"(?>[^/]*?{piece})" for piece in middle)]
+    out.append(f"[^/]*{last}" if last else "[^/]*")
     return "".join(out)
 
 

@@ -44,8 +44,10 @@ def needs_header(existing: str, keys: Mapping[str, str]) -> bool:
 
 
 # ---- adapter: the file ----------------------------------------------------------------------
-def write_env(path: Path, values: Mapping[str, str]) -> None:
-    """Merge `values` into the .env at `path`: private from the first byte, swapped in whole."""
+def write_env(path: Path, values: Mapping[str, str], *, header: str = NEW_KEYS_HEADER) -> None:
+    """Merge `values` into the .env at `path`: private from the first byte, swapped in whole.
+
+    `header` is a comment line put above the keys that are new, saying who added them."""
     for key, value in values.items():
         check_env_entry(key, value)
     target = path.resolve()
@@ -54,7 +56,7 @@ def write_env(path: Path, values: Mapping[str, str]) -> None:
     except FileNotFoundError:
         existing = ""
     if needs_header(existing, values):
-        existing += ("\n" if existing and not existing.endswith("\n") else "") + NEW_KEYS_HEADER
+        existing += ("\n" if existing and not existing.endswith("\n") else "") + header
     workdir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))  # 0700
     try:
         work = workdir / target.name

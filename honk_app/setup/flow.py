@@ -4,39 +4,47 @@ On a fresh machine nothing of the App is configured. Honk's page at `/` shows a 
 the user's own browser POSTs to GitHub with the manifest; GitHub creates the App and sends the
 browser back to `/setup/callback` with a one-hour code. Honk exchanges the code for the App's
 credentials, writes them to `.env` (mode 0600, atomically) and hands them to the server, which
-starts taking webhooks without a restart. This module holds the adapters: the code exchange and
-the Starlette routes. The pure parts (manifest, pages, `.env` values) live in `setup_pages.py`;
-quoting and writing the `.env` file itself in `env_file.py`.
+starts taking webhooks without a restart. The page that says so asks for the Anthropic API key
+last, and saves it the same way. This module holds the adapters: app.yml, the code exchange and
+the Starlette routes. The pure parts (manifest, pages, `.env` values) live in `pages.py`, who may
+use the pages in `access.py`, quoting and writing the `.env` file itself in `env_file.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import importlib.resources
 import logging
 import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import parse_qsl, quote
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from honk_app.safety.secret_scan import redact
 from honk_app.settings import Settings
+from honk_app.setup.access import COOKIE, Admit, SetupAccess
 from honk_app.setup.env_file import write_env
 from honk_app.setup.pages import (
     CALLBACK_PATH,
+    KEY_PATH,
     ConvertedApp,
+    KeyStep,
     SetupError,
+    check_anthropic_key,
     check_org_name,
     env_lines_for,
     load_manifest,
     render_done_page,
     render_error_page,
+    render_refused_page,
     render_setup_page,
 )
 
@@ -44,6 +52,18 @@ log = logging.getLogger(__name__)
 
 STATE_TTL_S = 3600.0  # GitHub's manifest code lasts one hour; the state need not outlive it
 MAX_OUTSTANDING_STATES = 100
+
+
+# ---- adapter: app.yml ----------------------------------------------------------------------
+def read_app_yml(beside: Path) -> tuple[str, str]:
+    """The manifest's text and where it came from: an `app.yml` beside the `.env` file wins (as
+    Probot reads the one in its directory), else the one shipped inside the package, so an
+    installed wheel needs no source tree."""
+    own = beside / "app.yml"
+    if own.is_file():
+        return own.read_text(encoding="utf-8"), str(own)
+    shipped = importlib.resources.files("honk_app.setup").joinpath("app.yml")
+    return shipped.read_text(encoding="utf-8"), "the app.yml shipped with Honk"
 
 
 # ---- adapter: the code exchange -------------------------------------------------------------
@@ -132,7 +152,8 @@ _HEADERS = {
 
 
 class SetupFlow:
-    """The setup page and GitHub's callback; `on_configured` switches the server to webhooks."""
+    """The setup page, GitHub's callback and the Anthropic key; `on_configured` switches the
+    server to webhooks, `on_anthropic_key` lets its runs use the key just saved."""
 
     def __init__(
         self,
@@ -141,6 +162,7 @@ class SetupFlow:
         app_yml_text: str,
         env_path: Path,
         on_configured: Callable[[dict[str, str]], Awaitable[None]],
+        on_anthropic_key: Callable[[], Awaitable[None]] | None = None,
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
         state_ttl_s: float = STATE_TTL_S,
@@ -151,12 +173,16 @@ class SetupFlow:
         self._app_yml_text = app_yml_text
         self._env_path = env_path
         self._on_configured = on_configured
+        self._on_anthropic_key = on_anthropic_key
         self._http = http
-        self._setup_token = setup_token  # when set, `/` needs `?token=` (a link from the log)
+        # When a token is set, the pages need the link from the log, once (see access.py).
+        self.access = SetupAccess(setup_token)
         self._states = _States(state_ttl_s, max_states, clock)
         self._lock = asyncio.Lock()
         self.configured: ConvertedApp | None = None
         self._stuck: str | None = None  # credentials saved, but the switch to them failed
+        key = settings.ANTHROPIC_API_KEY
+        self._key_set = key is not None and bool(key.get_secret_value())
         # Fail at startup, not on the first page view, when app.yml or HONK_PUBLIC_URL is wrong.
         load_manifest(
             app_yml_text,
@@ -166,6 +192,7 @@ class SetupFlow:
         self.routes = [
             Route("/", self.setup_page, methods=["GET"]),
             Route(CALLBACK_PATH, self.callback, methods=["GET"]),
+            Route(KEY_PATH, self.save_anthropic_key, methods=["POST"]),
         ]
 
     def _html(self, content: str, status: int = 200) -> HTMLResponse:
@@ -176,16 +203,41 @@ class SetupFlow:
             return self._settings.HONK_PUBLIC_URL
         return f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
 
-    async def setup_page(self, request: Request) -> HTMLResponse:
+    def _done(
+        self, app: ConvertedApp, *, problem: str | None = None, status: int = 200
+    ) -> Response:
+        key = KeyStep(self._key_set, form_key=self.access.form_key, problem=problem)
+        return self._html(render_done_page(app, env_path=self._env_path, key=key), status)
+
+    def _clean_redirect(self, request: Request, session: str | None) -> Response:
+        """Drop the token from the address bar (and history); keep a chosen organization."""
+        org = request.query_params.get("org", "").strip()
+        response = RedirectResponse(
+            "/" + (f"?org={quote(org, safe='')}" if org else ""), 303, headers=_HEADERS
+        )
+        if session is not None:
+            response.set_cookie(
+                COOKIE,
+                session,
+                httponly=True,
+                samesite="strict",
+                secure=self._public_url(request).startswith("https://"),
+            )
+        return response
+
+    async def setup_page(self, request: Request) -> Response:
+        admit = self.access.admit(
+            cookie=request.cookies.get(COOKIE), token=request.query_params.get("token")
+        )
+        if admit is Admit.REFUSE:
+            return self._html(render_refused_page(), 403)
+        if admit is not Admit.SERVE:
+            new = self.access.session if admit is Admit.NEW_SESSION else None
+            return self._clean_redirect(request, new)
         if self.configured is not None:
-            return self._html(render_done_page(self.configured, env_path=self._env_path))
+            return self._done(self.configured)
         if self._stuck is not None:
             return self._html(render_error_page(self._stuck), 500)
-        given = request.query_params.get("token", "")
-        if self._setup_token and not hmac.compare_digest(
-            given.encode(), self._setup_token.encode()
-        ):
-            return self._html(render_error_page(_OPEN_LOGGED_LINK), 403)
         org = request.query_params.get("org", "").strip() or None
         try:
             manifest = load_manifest(
@@ -197,15 +249,13 @@ class SetupFlow:
         except SetupError as exc:
             return self._html(render_error_page(str(exc)), exc.status)
         page = render_setup_page(
-            manifest,
-            github_url=self._settings.web_url,
-            state=self._states.issue(),
-            org=org,
-            setup_token=self._setup_token,
+            manifest, github_url=self._settings.web_url, state=self._states.issue(), org=org
         )
         return self._html(page)
 
-    async def callback(self, request: Request) -> HTMLResponse:
+    async def callback(self, request: Request) -> Response:
+        # No cookie check: the browser comes from GitHub, so the Strict cookie is not sent; the
+        # state, handed only to the session's browser and good once, stands in for it.
         code = request.query_params.get("code", "")
         state = request.query_params.get("state", "")
         async with self._lock:  # two tabs finishing at once must not write .env twice
@@ -220,13 +270,49 @@ class SetupFlow:
                 return self._html(render_error_page(str(exc)), exc.status)
             return await self._finish(app)
 
+    async def save_anthropic_key(self, request: Request) -> Response:
+        """The done page's last step: the key goes to .env like the App's, then to the runs."""
+        form = await _read_form(request)
+        if form is None:
+            return self._html(render_error_page(_BAD_FORM), 400)
+        if not self.access.may_post(
+            cookie=request.cookies.get(COOKIE), form_key=form.get("form_key", "")
+        ):
+            return self._html(render_refused_page(), 403)
+        if self.configured is None:
+            return self._html(render_error_page(_NOT_YET), 409)
+        key, problem = check_anthropic_key(form.get("anthropic_api_key", ""))
+        if problem is not None:
+            return self._done(self.configured, problem=problem, status=400)
+        async with self._lock:
+            try:
+                write_env(self._env_path, {"ANTHROPIC_API_KEY": key}, header=_KEY_HEADER)
+            except OSError as exc:
+                log.error("setup: cannot write %s: %s", self._env_path, exc.strerror)
+                reason = exc.strerror or type(exc).__name__
+                message = f"Honk could not save the key to {self._env_path} ({reason})."
+                return self._html(render_error_page(message), 500)
+            self._key_set = True
+            log.info("setup: saved ANTHROPIC_API_KEY in %s", self._env_path)
+            if self._on_anthropic_key is not None:
+                try:
+                    await self._on_anthropic_key()
+                except Exception as exc:
+                    log.error("setup: using the new key failed: %s", redact(str(exc), [key]))
+                    message = (
+                        f"Honk saved the key to {self._env_path} but could not hand it to its "
+                        "runs. Restart Honk to use it."
+                    )
+                    return self._html(render_error_page(message, back=False), 500)
+        return RedirectResponse("/", 303, headers=_HEADERS)  # a reload does not post again
+
     async def _convert(self, code: str) -> ConvertedApp:
         if self._http is not None:
             return await convert_code(self._settings.api_url, code, http=self._http)
         async with httpx.AsyncClient(timeout=30.0) as http:
             return await convert_code(self._settings.api_url, code, http=http)
 
-    async def _finish(self, app: ConvertedApp) -> HTMLResponse:
+    async def _finish(self, app: ConvertedApp) -> Response:
         values = env_lines_for(app)
         try:
             write_env(self._env_path, values)
@@ -253,10 +339,32 @@ class SetupFlow:
             return self._html(render_error_page(self._stuck), 500)
         self.configured = app
         self._states.clear()
-        return self._html(render_done_page(app, env_path=self._env_path))
+        return self._done(app)
 
 
-_OPEN_LOGGED_LINK = "Open the setup link that Honk wrote to its log when it started in setup mode."
+MAX_FORM_BYTES = 8192
+
+
+async def _read_form(request: Request) -> dict[str, str] | None:
+    """A small urlencoded form (what the key form sends); None when it is anything else."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != (
+        "application/x-www-form-urlencoded"
+    ):
+        return None
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return None
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), max_num_fields=10))
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+_KEY_HEADER = "# Anthropic API key saved by Honk's setup page\n"
+_BAD_FORM = "Honk did not understand that form; send it again from the setup page."
+_NOT_YET = "Register the GitHub App first; then this page asks for the Anthropic key."
 _BAD_STATE = (
     "This link back from GitHub is unknown, expired or already used, so Honk changed nothing. "
     "If GitHub just created an App, delete it under Settings → Developer settings → GitHub Apps, "

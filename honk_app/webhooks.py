@@ -25,6 +25,9 @@ log = logging.getLogger("honk.webhooks")
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 BODY_DEADLINE_S = 10.0  # GitHub itself gives up on an answer after 10 s
 SIGNATURE_PREFIX = "sha256="
+# Deliveries up to this size are decided on the event loop (well under a millisecond); a larger
+# one, say a stranger's 65k-character comment, is parsed in a thread, so the loop keeps serving.
+INLINE_DECIDE_BYTES = 32 * 1024
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -115,7 +118,10 @@ async def handle_delivery(ctx: WebhookContext, request: Request) -> Response:
         return _answer(400, "body is not JSON")
     if not isinstance(payload, dict):
         return _answer(400, "body is not a JSON object")
-    decision = decide(event, delivery, payload, ctx.rules)
+    if len(body) > INLINE_DECIDE_BYTES:  # a long comment costs the grammar real work (markdown)
+        decision = await asyncio.to_thread(decide, event, delivery, payload, ctx.rules)
+    else:
+        decision = decide(event, delivery, payload, ctx.rules)
     if isinstance(decision, Ignored):
         return _answer(200, "ignored", reason=decision.reason)
     run_id = await ctx.enqueue(decision)

@@ -138,9 +138,10 @@ AS_RENDERED: dict[str, tuple[str, ParsedCommand | None]] = {
     "details in capitals": ("<DETAILS>\n/honk no\n</DETAILS>", None),
     "nested details": ("<details>\n<details>\n</details>\n/honk no\n</details>", None),
     "after nested details": (
-        "<details>\n<details>\n</details>\n</details>\n/honk yes",
+        "<details>\n<details>\n</details>\n</details>\n\n/honk yes",
         run("yes", "/honk yes"),
     ),
+    "an HTML block runs to a blank line": ("<details>\n</details>\n/honk no", None),
     "unclosed details hides the rest": ("<details>\n\n/honk no", None),
     "textarea": ("<textarea>\n/honk no\n</textarea>", None),
     "a tag mentioned in a code span is text": (
@@ -149,7 +150,8 @@ AS_RENDERED: dict[str, tuple[str, ParsedCommand | None]] = {
     ),
     "a tag in a double-backtick span": ("``<pre>`x``\n/honk yes", run("yes", "/honk yes")),
     "a lone backtick does not hide a tag": ("` <pre>\n/honk no", None),
-    "a longer tag name is not a block": ("<presto>\n/honk yes", run("yes", "/honk yes")),
+    "a longer tag name hides nothing": ("see <presto>\n/honk yes", run("yes", "/honk yes")),
+    "a line of an unknown tag starts an HTML block": ("<presto>\n/honk no", None),
     "a comment inside details": ("<details>\n<!-- </details> -->\n/honk no", None),
     # what renders as nothing is not read
     "zero-width space in stop": (
@@ -201,10 +203,99 @@ def test_an_invisible_character_never_turns_stop_into_a_run(hidden: str) -> None
 
 
 def test_a_comment_of_65k_characters_of_markup_is_read() -> None:
-    """The scan is linear (each backtick run and tag is visited once), so the largest comment
-    GitHub accepts, made of nothing but markup, is answered on the webhook path."""
+    """The reading is linear (markdown-it's is), so the largest comment GitHub accepts, made of
+    nothing but markup, is answered on the webhook path."""
     body = "\n".join(["` `` ``` <pre> " * 300, "<!-- a --> <code>" * 300] * 20) + "\n/honk x"
     assert parse_command(body, "honk") is None
     spans = "x `" * 21_000 + "<details>\n/honk x"
     assert parse_command(spans, "honk") is None
     assert parse_command("`<pre>` " * 8_000 + "\n/honk x", "honk") == run("x", "/honk x")
+
+
+# A maintainer's comment in which `/honk evil` is, as GitHub renders it (cmark-gfm, compared case
+# by case), inside code, a quote, a list item, a footnote, an HTML block or comment, or hidden
+# text: none of it may start a run with the maintainer's permission.
+NOT_A_COMMAND: dict[str, str] = {
+    # what renders as nothing still decides the blocks
+    "a zero-width space before a closing fence is fence content": (
+        "Log:\n```\n\u200b```\n/honk evil\n```"
+    ),
+    "a line of a zero-width space is not blank: the quote goes on": (
+        "> outsider said\n\u200b\n/honk evil"
+    ),
+    # a closing fence is indented by at most three spaces
+    "a closing fence indented by four spaces is content": "Log:\n```\n    ```\n/honk evil\n```",
+    "a closing fence after a tab is content": "Log:\n```\n\t```\n/honk evil\n```",
+    "backticks in a tilde fence's info string": "~~~ `x`\n/honk evil\n~~~",
+    # HTML blocks and what they hide
+    "a closing details tag inside a fence inside details": (
+        "<details><summary>log</summary>\n\n```\n</details>\n/honk evil\n```\n\n</details>"
+    ),
+    "a code span that a details line interrupts": (
+        "<details>\n\ntext `a\n</details>` b\n/honk evil\n\n</details>"
+    ),
+    "a comment opened in an HTML block swallows what follows": ("<div>\n<!--\n\n/honk evil\n\n-->"),
+    "an HTML block goes on to a blank line": "<div>\n/honk evil",
+    # containers
+    "a fence opened in a list item": "- ```\n  /honk evil\n  ```",
+    "a lazy line of a quote in a list item": "- > outsider said\n/honk evil",
+    "a lazy line of a quote in an ordered item": "1. > outsider said\n   /honk evil",
+    "a line continuing a list item": "- step one\n  /honk evil",
+    "a lazy line of a list item": "1. step one\n/honk evil",
+    "a lazy line after an indented quote marker": "> outsider said\n    >\n/honk evil",
+    "a lazy line after a tag and a no-break space in a quote": "> <b>\u00a0\n/honk evil",
+    "a lazy line after a link definition in a quote": "> [a]: /u\n/honk evil",
+    "a lazy line after a link definition in a list item": "- [a]: /u\n/honk evil",
+    "an unreferenced footnote, shown nowhere": "[^1]: note\n/honk evil",
+    "a footnote interrupting a paragraph": "text\n[^1]: note\n/honk evil",
+    "a footnote's indented paragraph": "x[^1]\n\n[^1]: note\n\n    /honk evil",
+    "a footnote's list item, with a tab after the marker": "[^x]: 1. \t/honk x\n/honk evil",
+    "a table row": "a | b\n--|--\n/honk evil",
+    "a heading": "/honk evil\n---",
+    # inside inline markup
+    "a code span over lines": "x `\n/honk evil\n`",
+    "an HTML comment over lines": "a <!--\n/honk evil\n-->",
+    "a tag's attribute over lines": "<a title='\n/honk evil\n'>x</a>",
+    "a link's title": "[a](/u '\n/honk evil\n')",
+    "an image's description": "![\n/honk evil\n](x.png)",
+    "a link definition's title": "[a]: /u\n'\n/honk evil\n'",
+    "a title GitHub may read where markdown-it reads no definition": (
+        "[a]: /u](<p>\n'\n/honk evil\n'"
+    ),
+}
+
+
+@pytest.mark.parametrize("body", NOT_A_COMMAND.values(), ids=NOT_A_COMMAND)
+def test_a_line_github_does_not_show_as_a_paragraph_line_is_no_command(body: str) -> None:
+    assert parse_command(body, "honk") is None
+
+
+STILL_A_COMMAND: dict[str, tuple[str, ParsedCommand]] = {
+    "a plain line": ("/honk fix it", run("fix it", "/honk fix it")),
+    "after a quote holding an empty fence": ("> ```\n/honk yes", run("yes", "/honk yes")),
+    "after a list and a blank line": ("- a\n\n/honk yes", run("yes", "/honk yes")),
+    "after a footnote and a blank line": ("[^1]: note\n\n/honk yes", run("yes", "/honk yes")),
+    "after a link definition": ("[a]: /u\n/honk yes", run("yes", "/honk yes")),
+    "after a line that looks like a definition": (
+        "[Bug]: it crashes on empty input\n/honk fix it",
+        run("fix it", "/honk fix it"),
+    ),
+    "after a hard break": ("a\\\n/honk yes", run("yes", "/honk yes")),
+    "after a hard break of two spaces": ("a  \n/honk yes", run("yes", "/honk yes")),
+    "after a closed inline comment": ("a <!-- x -->\n/honk yes", run("yes", "/honk yes")),
+    "after a code span closed on its line": ("`a\nb`\n/honk yes", run("yes", "/honk yes")),
+    "after a zero-width space line, a quote and a blank line": (
+        "> a\n\n\u200b\n/honk yes",
+        run("yes", "/honk yes"),
+    ),
+    "after a blank line following an HTML block": (
+        "<div>\nx\n</div>\n\n/honk yes",
+        run("yes", "/honk yes"),
+    ),
+    "a null character on the line": ("/honk fix\0it", run("fix\0it", "/honk fix\0it")),
+}
+
+
+@pytest.mark.parametrize(("body", "expected"), STILL_A_COMMAND.values(), ids=STILL_A_COMMAND)
+def test_a_paragraph_line_is_still_a_command(body: str, expected: ParsedCommand) -> None:
+    assert parse_command(body, "honk") == expected

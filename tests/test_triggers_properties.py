@@ -77,6 +77,22 @@ def test_a_command_in_a_code_block_never_counts(body: str, fences: tuple[str, st
 
 @hypothesis_settings(max_examples=200)
 @given(
+    body=bodies,
+    container=st.sampled_from(
+        [("- item", "  "), ("1. item", "   "), ("* > quoted", "  "), ("[^1]: note", "    ")]
+    ),
+)
+def test_a_command_in_a_list_item_or_a_footnote_never_counts(
+    body: str, container: tuple[str, str]
+) -> None:
+    """Every line indented under a list item or a footnote belongs to it, not to a paragraph."""
+    first, indent = container
+    nested = "\n".join([first, *(indent + line for line in body.splitlines())])
+    assert parse_command(nested, WORD) is None
+
+
+@hypothesis_settings(max_examples=200)
+@given(
     instruction=st.text(st.characters(exclude_categories=["Cc", "Cs", "Zl", "Zp"]), max_size=40),
     indent=st.sampled_from(["", " ", "  ", "   "]),  # four columns make a code block
 )

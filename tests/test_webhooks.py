@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from honk_app import webhooks
 from honk_app.runs.workflow import INTAKE_QUEUE
 from honk_app.server import create_app
-from honk_app.webhooks import MAX_BODY_BYTES, sign, signature_matches
+from honk_app.webhooks import INLINE_DECIDE_BYTES, MAX_BODY_BYTES, sign, signature_matches
 from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.fixtures import payloads
 from tests.waiting import wait_for
@@ -333,3 +333,15 @@ def test_a_body_that_never_arrives_is_answered_once_its_deadline_passes(
         raise AssertionError("unreachable")
 
     assert asyncio.run(_call(client.app, headers(body), receive)) == 400
+
+
+def test_a_long_comment_is_decided_off_the_event_loop_and_still_a_trigger(
+    client: TestClient,
+) -> None:
+    """Over INLINE_DECIDE_BYTES the grammar's markdown parse runs in a thread: same answer."""
+    long = "> " + "quoted words " * 4_000 + "\n\n/honk fix the README"
+    payload = payloads.issue_comment(long, comment_id=4_242)
+    assert len(json.dumps(payload)) > INLINE_DECIDE_BYTES
+    response = post(client, payload)
+    assert response.status_code == 202, response.text
+    assert response.json()["command"] == "run"

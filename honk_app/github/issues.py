@@ -5,8 +5,9 @@ something on GitHub first looks for what an earlier attempt made (a comment by i
 and only then creates. `InstallationClient` (github_installation.py) adds pull requests and checks.
 
 Anyone can comment and anyone with push access can commit, so nothing here reads a list or a file
-whole: comments are read newest first, a page cap at a time; a file's size is checked before its
-content is used; every call has a deadline and an answer-size cap (github/bounds.py).
+whole: comments are read newest first (and page 1, the oldest), a page cap at a time; a file's size
+is checked before its content is used; every call has a deadline and an answer-size cap
+(github/bounds.py).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from honk_app.github.models import (
     permission_level,
     split_full_name,
 )
-from honk_app.github.paging import linked_page, newest_first, oldest_first
+from honk_app.github.paging import PageWalk, between, linked_page, newest_first, oldest_first
 from honk_app.github.permission_cache import PermissionCache
 from honk_app.repo_config import ConfigError
 
@@ -193,20 +194,21 @@ class IssueCalls:
 
     # -- issue comments ------------------------------------------------------------------------
 
-    async def issue_comment_pages(
-        self, full_name: str, number: int
-    ) -> AsyncGenerator[list[CommentInfo], None]:
-        """An issue's comments newest first, a page at a time, at most `max_pages` pages: the
-        caller stops when it has read enough (a run needs the newest few writers' comments)."""
-        async with aclosing(
-            self._issue_comment_pages(full_name, number, "issue_comments")
-        ) as pages:
-            async for page in pages:
-                yield page
+    def issue_comment_pages(self, full_name: str, number: int) -> PageWalk[CommentInfo]:
+        """An issue's comments a page at a time, at most `max_pages` pages: the newest pages
+        (newest first), then page 1 (the oldest comments, often a maintainer's triage). The caller
+        stops when it has read enough (a run needs the newest few writers' comments); on a thread
+        longer than the cap the walk's `cut` turns True before page 1, as the pages between are
+        left unread."""
+        return PageWalk(
+            lambda walk: self._issue_comment_pages(walk, full_name, number, "issue_comments")
+        )
 
     async def _issue_comment_pages(
-        self, full_name: str, number: int, op: str
+        self, walk: PageWalk[CommentInfo], full_name: str, number: int, op: str, middle: int = 0
     ) -> AsyncGenerator[list[CommentInfo], None]:
+        """The walk `issue_comment_pages` describes; then, when it was cut, up to `middle` of the
+        pages it left unread, oldest first (a lookup for Honk's own comment)."""
         owner, repo = split_full_name(full_name)
         endpoint = f"GET /repos/{full_name}/issues/{number}/comments"
 
@@ -219,29 +221,59 @@ class IssueCalls:
                 found = [comment_info_from(comment) for comment in comments]
                 return found, linked_page(resp.raw_response.links, "last")
 
-        first, last = await fetch(1)
-        pages, complete = newest_first(last or 1, self._bounds.max_pages)
         seen: set[int] = set()  # comments deleted meanwhile shift the pages; none comes twice
-        for page in pages:
-            found, _ = await fetch(page)
-            yield [comment for comment in reversed(found) if comment.id not in seen]
+
+        def unseen(found: list[CommentInfo]) -> list[CommentInfo]:
+            fresh = [comment for comment in reversed(found) if comment.id not in seen]
             seen.update(comment.id for comment in found)
-        if complete:
-            yield [comment for comment in reversed(first) if comment.id not in seen]
-        else:
-            logger.warning(
-                "%s (%s) read %d of %d pages (the first and the newest); older comments unread",
-                op,
-                endpoint,
-                len(pages) + 1,
-                last,
-            )
+            return fresh
+
+        first, last = await fetch(1)
+        last = last or 1
+        newest, complete = newest_first(last, self._bounds.max_pages)
+        for page in newest:
+            found, _ = await fetch(page)
+            yield unseen(found)
+        older = between(last, self._bounds.max_pages)[:middle]
+        if not complete:
+            walk.cut = True
+            unread = last - 1 - len(older) - len(newest)
+            if unread:
+                logger.warning(
+                    "%s (%s) reads %d of %d pages: %d from the start, %d from the end",
+                    op,
+                    endpoint,
+                    last - unread,
+                    last,
+                    1 + len(older),
+                    len(newest),
+                )
+        yield unseen(first)
+        for page in older:
+            found, _ = await fetch(page)
+            yield unseen(found)
 
     async def find_comment_with_marker(
         self, full_name: str, issue_number: int, marker: str
     ) -> Comment | None:
-        """The newest comment by this App that contains `marker` (read newest first)."""
-        pages = self._issue_comment_pages(full_name, issue_number, "find_comment_with_marker")
+        """This App's comment that contains `marker`: the newest one on the newest pages, else one
+        on page 1, else on the pages after it, at most `max_pages - 1` more of them.
+
+        A marker names a comment Honk posted when a run began (or a reply): near the end of the
+        thread then, but a crowd may write hundreds of comments after it. So on a thread longer
+        than the walk, up to `2 * max_pages - 1` pages are read (475 comments by default): the
+        first 250 and the newest 200 to 225. The limit that remains: a comment of Honk's with
+        more than 250 comments before it and more than 225 after it is not found, and
+        `upsert_comment` posts a second one."""
+        pages = PageWalk(
+            lambda walk: self._issue_comment_pages(
+                walk,
+                full_name,
+                issue_number,
+                "find_comment_with_marker",
+                middle=self._bounds.max_pages - 1,
+            )
+        )
         async with aclosing(pages):
             async for page in pages:
                 for comment in page:
@@ -288,9 +320,12 @@ class IssueCalls:
         return await self.upsert_comment(full_name, issue_number, marker, body)
 
     async def list_issue_comments(self, full_name: str, number: int) -> list[CommentInfo]:
-        """The newest comments (at most `max_pages` pages of them), oldest first."""
+        """The comments `issue_comment_pages` reads (page 1 and the newest), oldest first."""
         found: list[CommentInfo] = []
-        async for page in self._issue_comment_pages(full_name, number, "list_issue_comments"):
+        pages = PageWalk(
+            lambda walk: self._issue_comment_pages(walk, full_name, number, "list_issue_comments")
+        )
+        async for page in pages:
             found += page
         return found[::-1]
 

@@ -30,6 +30,7 @@ from honk_app.report.comment import (
     RunView,
     TestFailure,
     ValidationView,
+    changed_files_count,
     changed_files_list,
     error_fold,
     findings_list,
@@ -176,7 +177,7 @@ def _details(view: RunView) -> str:
     if view.policy_findings:
         parts += ["### Policy", findings_list(view)]
     if view.changed_files:
-        parts += [f"### Changed files ({len(view.changed_files)})", changed_files_list(view)]
+        parts += [f"### Changed files ({changed_files_count(view)})", changed_files_list(view)]
     model = f" · model {code(view.model, 60)}" if view.model else ""
     log = f" · {link(view.log_url, 'full log')}" if view.log_url else ""
     parts += [

@@ -118,6 +118,7 @@ class RunView:
     policy_findings: list[str] = field(default_factory=list)
     policy_annotations: list[Annotation] = field(default_factory=list)
     changed_files: list[tuple[str, int, int]] = field(default_factory=list)  # (path, +, -)
+    changed_files_total: int = 0  # every changed file, listed or not; 0: len(changed_files)
     limits: RunLimits | None = None
     agent: str = "builtin"
     model: str = ""
@@ -286,13 +287,17 @@ def spend_line(view: RunView) -> str:
     return " · ".join(parts)
 
 
+def changed_files_count(view: RunView) -> int:
+    return max(view.changed_files_total, len(view.changed_files))
+
+
 def changed_files_list(view: RunView) -> str:
     lines = [
         f"- {code(path, 150)} +{added} −{removed}"
         for path, added, removed in view.changed_files[:MAX_LISTED_FILES]
     ]
-    if len(view.changed_files) > MAX_LISTED_FILES:
-        lines.append(f"- … and {len(view.changed_files) - MAX_LISTED_FILES} more")
+    if changed_files_count(view) > len(lines):
+        lines.append(f"- … and {changed_files_count(view) - len(lines)} more")
     return "\n".join(lines)
 
 

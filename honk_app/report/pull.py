@@ -18,6 +18,7 @@ from honk_app.report.comment import (
     OUTPUT_TAIL_CHARS,
     UNCONFINED_LINE,
     RunView,
+    changed_files_count,
     changed_files_list,
     draft_reason,
     findings_list,
@@ -65,7 +66,8 @@ def pull_request_body(
     lines += ["", "### Spend", spend_line(view)]
     details = []
     if view.changed_files:
-        details += [f"**Changed files ({len(view.changed_files)})**", changed_files_list(view), ""]
+        count = changed_files_count(view)
+        details += [f"**Changed files ({count})**", changed_files_list(view), ""]
     model = f" · model {code(view.model, 60)}" if view.model else ""
     details.append(f"Run {code(view.run_id)} · agent {code(view.agent, 40)}{model}")
     if view.log_url:

@@ -20,7 +20,8 @@ Honk's own `Fixes #N` is written by the pull request renderer outside this modul
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -61,32 +62,85 @@ def _keyword(word: str) -> str:
     return f"(?:ﬁ{_GAP.join(letters[2:])}|{spelled})" if word.startswith("fi") else spelled
 
 
-_CLOSING = re.compile(
-    r"(?<![A-Za-z0-9])(?:"
-    + "|".join(
-        _keyword(word)
-        for word in (
-            "closes",
-            "closed",
-            "close",
-            "fixes",
-            "fixed",
-            "fix",
-            "resolves",
-            "resolved",
-            "resolve",
-        )
-    )
-    + r")(?![A-Za-z0-9])"
-    + r"(?:[\s:`*_~\\\[]|\]\([^\s)]*\))*"  # a link's end or start renders as nothing too
-    + r"(?=(?i:https?://\S{1,300}?/(?:issues|pull|pulls|discussions)/\d"
-    + r"|[\w.-]+/[\w.-]+#\d|[\w.-]+#\d|#\d|GH-\d))"
+_KEYWORDS = (
+    "closes",
+    "closed",
+    "close",
+    "fixes",
+    "fixed",
+    "fix",
+    "resolves",
+    "resolved",
+    "resolve",
 )
+_ALONE = r"(?![A-Za-z0-9])"
+# What renders as nothing between a keyword and its reference: markup, and a link's end or start.
+# Taken whole (possessive), and a link's target stops at a `](` (or, in `<…>`, at a `<`), where
+# another keyword's link would open: no two keywords scan the same characters. (A target holding
+# `](` outside `<…>` has an unbalanced `(`: it is no link, and shows.)
+_NOTHING = r"(?:[\s:`*_~\\\[]|\]\((?:<[^\s<>]*+>|(?:[^\s)\]]|\](?!\())*+)\))*+"
+_KEYWORD = re.compile(
+    r"(?<![A-Za-z0-9])(?:" + "|".join(_keyword(word) for word in _KEYWORDS) + ")" + _ALONE
+)
+_KEYWORD_AND_GAP = [re.compile(_keyword(word) + _ALONE + _NOTHING) for word in _KEYWORDS]
+# A reference that starts with a character no name holds ...
+_REFERENCE = re.compile(r"(?i:https?://\S{1,300}?/(?:issues|pull|pulls|discussions)/\d)|#\d|GH-\d")
+# ... or a name: `name#1` or `owner/name#1`, whose first word may begin before the gap ends (its
+# last `_`s, `fix _/x#1`) or after it. What decides is where that word ends.
+_NAME_END = re.compile(r"(?:/[\w.-]++)?#\d")
+_WORD = re.compile(r"[\w.-]+")
+
+
+class _References:
+    """Where a reference follows a keyword's gap. Each word's end is looked at once, however many
+    keywords share the word (`fix_fix_…_fix`), so a text costs time in proportion to its length."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._words: tuple[list[int], list[int]] | None = None
+        self._named: dict[int, bool] = {}
+
+    def after(self, gap_end: int) -> int | None:
+        """Where `issue ` goes when a reference follows: the gap's end, or before its last `_`
+        when that `_` begins the reference's name; None when no reference follows."""
+        if _REFERENCE.match(self.text, gap_end):
+            return gap_end
+        end = self._word_end(gap_end)
+        if end not in self._named:
+            self._named[end] = _NAME_END.match(self.text, end) is not None
+        if not self._named[end]:
+            return None
+        if end > gap_end:
+            return gap_end
+        return gap_end - 1 if self.text[gap_end - 1] == "_" else None
+
+    def _word_end(self, pos: int) -> int:
+        if self._words is None:
+            spans = [word.span() for word in _WORD.finditer(self.text)]
+            self._words = [a for a, _ in spans], [b for _, b in spans]
+        starts, ends = self._words
+        i = bisect_right(starts, pos) - 1
+        return ends[i] if i >= 0 and ends[i] > pos else pos
 
 
 def defuse_closing(text: str) -> str:
-    """`fixes #42` reads `fixes issue #42`, which no closing-keyword parser takes for a command."""
-    return _CLOSING.sub(lambda m: m.group(0) + "issue ", text)
+    """`fixes #42` reads `fixes issue #42`, which no closing-keyword parser takes for a command.
+
+    A keyword counts when a reference follows it past what renders as nothing; the keywords are
+    tried in `_KEYWORDS` order at each place, as one regular expression's alternatives would be.
+    """
+    references = _References(text)
+    out: list[str] = []
+    done = pos = 0
+    while (found := _KEYWORD.search(text, pos)) is not None:
+        gaps = (m.end() for k in _KEYWORD_AND_GAP if (m := k.match(text, found.start())))
+        end = next((e for gap in gaps if (e := references.after(gap)) is not None), None)
+        if end is None:
+            pos = found.start() + 1
+        else:
+            out += [text[done:end], "issue "]
+            done = pos = end
+    return "".join([*out, text[done:]])
 
 
 # ---- what may stay a link ----------------------------------------------------------------------
@@ -114,17 +168,32 @@ def _same_repository(reference: str, site: Site) -> bool:
 
 # ---- tokens that need a decision ---------------------------------------------------------------
 
-_TOKEN = re.compile(
-    r"(?P<link>(?<!!)\[(?P<label>[^\[\]\n]{1,300})\]\((?P<target>https?://[^\s()<>]+)\))"
-    r"|(?P<url>(?:https?|ftps?)://[^\s<>]*|(?<![A-Za-z0-9])www\.[^\s<>]*"
-    r"|(?<![A-Za-z0-9])(?:javascript|data|vbscript|file):[^\s<>]*)"
-    # GitHub finds mentions and references in the rendered text, after emphasis is gone, and
-    # its word boundary is ASCII: `_@alice_` and `é@alice` both ping alice.
-    r"|(?P<ref>(?<![A-Za-z0-9/.-])[A-Za-z0-9][\w.-]*(?:/[\w.-]+)?#\d+)"
-    r"|(?P<mention>(?<![A-Za-z0-9])@[A-Za-z0-9][A-Za-z0-9-]*(?:/[A-Za-z0-9][\w.-]*)?)"
-    r"|(?P<redacted>(?-i:" + re.escape(REDACTED) + "))",
-    re.IGNORECASE,
-)
+# GitHub finds mentions and references in the rendered text, after emphasis is gone, and its word
+# boundary is ASCII: `_@alice_` and `é@alice` both ping alice, `_acme/x#1` and `日acme/x#1` link.
+# So a reference may start after any `_` or non-ASCII letter of a word; trying each such start
+# would rescan the rest of the word (quadratic). Instead a word is looked at once, from where it
+# begins or from where the previous token ended inside it: the lookahead asks whether it (with one
+# `/name` after it) ends in `#digits`; only then is the reference's start sought (_REF_SKIP, never
+# past a `www.` the url branch takes), and _tokens leaves the skipped characters as text.
+_WWW = r"(?<![A-Za-z0-9])www\."
+_REF_SKIP = rf"(?:(?!{_WWW})[\w.-])*?(?!{_WWW})"
+_REF = r"(?<![A-Za-z0-9/.-])[A-Za-z0-9][\w.-]*+(?:/[\w.-]++)?#\d+"
+
+
+def _token_pattern(word_start: str) -> re.Pattern[str]:
+    return re.compile(
+        r"(?P<link>(?<!!)\[(?P<label>[^\[\]\n]{1,300})\]\((?P<target>https?://[^\s()<>]+)\))"
+        r"|(?P<url>(?:https?|ftps?)://[^\s<>]*|(?<![A-Za-z0-9])www\.[^\s<>]*"
+        r"|(?<![A-Za-z0-9])(?:javascript|data|vbscript|file):[^\s<>]*)"
+        rf"|{word_start}(?=[\w.-]*+(?:/[\w.-]++)?#\d){_REF_SKIP}(?P<ref>{_REF})"
+        r"|(?P<mention>(?<![A-Za-z0-9])@[A-Za-z0-9][A-Za-z0-9-]*(?:/[A-Za-z0-9][\w.-]*)?)"
+        r"|(?P<redacted>(?-i:" + re.escape(REDACTED) + "))",
+        re.IGNORECASE,
+    )
+
+
+_TOKEN = _token_pattern(r"(?<![\w.-])")  # searched for: a reference from a word's start only
+_TOKEN_HERE = _token_pattern("")  # matched where the previous token ended, maybe inside a word
 _TRAILING = ".,:;!?*_~'\""
 
 
@@ -143,10 +212,20 @@ def _scan(
     text: str, on_token: Callable[[re.Match[str]], str], on_text: Callable[[str], str]
 ) -> str:
     out, start = [], 0
-    for match in _TOKEN.finditer(text):
-        out += [on_text(text[start : match.start()]), on_token(match)]
+    for match in _tokens(text):
+        begins = match.start("ref") if match["ref"] else match.start()  # after _REF_SKIP
+        out += [on_text(text[start:begins]), on_token(match)]
         start = match.end()
     return "".join([*out, on_text(text[start:])])
+
+
+def _tokens(text: str) -> Iterator[re.Match[str]]:
+    """The tokens, leftmost first: what `_TOKEN.finditer` would find if every position of a word
+    were tried as a reference's start (the rule GitHub follows), in one pass over the text."""
+    pos = 0
+    while (match := _TOKEN_HERE.match(text, pos) or _TOKEN.search(text, pos)) is not None:
+        yield match
+        pos = match.end()
 
 
 # ---- markdown ----------------------------------------------------------------------------------

@@ -7,8 +7,10 @@ or a model costs anything (safety/push_rules.py): a run that may not push stops 
 
 Anyone can comment, so comments are read newest first and only until the prompt's share of
 writers' comments is found: a crowd of strangers costs at most `MAX_PEOPLE_ASKED` permission
-calls and a few pages, however many comments it wrote. The repository's own instructions are
-read within a size cap and cut to what the prompt shows before anything cleans them.
+calls and a few pages, however many comments it wrote. An issue's first page (its oldest comments,
+often the maintainer's triage) is read too; when a long thread leaves the pages between unread, the
+report says so. The repository's own instructions are read within a size cap and cut to what the
+prompt shows before anything cleans them.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from honk_app.agent.prompt import (
 from honk_app.github.installation import InstallationClient
 from honk_app.github.issues import FileTooLarge
 from honk_app.github.models import WRITE_PERMISSIONS
+from honk_app.github.paging import PageWalk
 from honk_app.models import Trigger
 from honk_app.runs import checks
 from honk_app.runs.outcome import located
@@ -43,6 +46,10 @@ log = logging.getLogger("honk.gather")
 C = TypeVar("C")
 
 MAX_PEOPLE_ASKED = 50  # permission calls one run spends on the authors of comments
+LONG_THREAD = (
+    "Older comments were not read: on a thread this long Honk reads the first comments and the "
+    "newest ones."
+)
 INSTRUCTION_FILES = ("AGENTS.md", "CLAUDE.md")
 
 
@@ -186,16 +193,24 @@ async def _task_text(
 async def newest_by_writers(
     gh: InstallationClient,
     full_name: str,
-    pages: AsyncGenerator[list[C], None],
+    pages: PageWalk[C] | AsyncGenerator[list[C], None],
     author: Callable[[C], str],
     skip: Callable[[C], bool],
 ) -> tuple[list[C], str | None]:
     """The newest `MAX_COMMENTS` comments by people with write access, oldest first: only their
-    text reaches the agent's task. `pages` come newest first; the walk stops when enough are
-    found, or before asking GitHub about more than `MAX_PEOPLE_ASKED` people (then the sentence
-    says that older comments were left unread)."""
+    text reaches the agent's task. `pages` come newest first (an issue's page 1, its oldest
+    comments, last); the walk stops when enough are found, or before asking GitHub about more
+    than `MAX_PEOPLE_ASKED` people. The sentence says when older comments were left unread: for
+    that limit, or because the thread is longer than the pages Honk reads and the walk went past
+    the pages it skipped."""
     kept: list[C] = []
     can_write: dict[str, bool] = {}
+
+    def found(note: str | None = None) -> tuple[list[C], str | None]:
+        if note is None and isinstance(pages, PageWalk) and pages.cut:
+            note = LONG_THREAD
+        return kept[::-1], note
+
     async with aclosing(pages):
         async for page in pages:
             for comment in page:
@@ -204,7 +219,7 @@ async def newest_by_writers(
                 login = author(comment)
                 if login not in can_write:
                     if len(can_write) >= MAX_PEOPLE_ASKED:
-                        return kept[::-1], (
+                        return found(
                             f"Older comments were not read: Honk asks GitHub about at most "
                             f"{MAX_PEOPLE_ASKED} commenters per run."
                         )
@@ -213,8 +228,8 @@ async def newest_by_writers(
                 if can_write[login]:
                     kept.append(comment)
                     if len(kept) >= MAX_COMMENTS:
-                        return kept[::-1], None
-    return kept[::-1], None
+                        return found()
+    return found()
 
 
 async def repo_instructions(gh: InstallationClient, full_name: str, base_branch: str) -> str | None:

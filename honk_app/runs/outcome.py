@@ -7,10 +7,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from honk_app.models import AgentOutcome, CommandResult, Outcome, Trigger, Usage
+from honk_app.report.comment import MAX_LISTED_FILES
 from honk_app.report.render import GITHUB_URL, Site, defuse_closing, plain_lines, untrusted
 from honk_app.report.text import login, plain, shorten
 from honk_app.safety.policy import PolicyReport
 from honk_app.verify.results import ValidationResult
+
+# Of the changed files, a result keeps the ones the reports list (stored twice, redacted each
+# time: a change may name half a million files); `changed_files_total` counts them all.
+KEPT_CHANGED_FILES = MAX_LISTED_FILES
 
 
 @dataclass
@@ -29,7 +34,8 @@ class WorkResult:
     policy_findings: list[str] = field(default_factory=list)
     annotations: list[dict[str, Any]] = field(default_factory=list)
     protected_restored: list[str] = field(default_factory=list)
-    changed_files: list[tuple[str, int, int]] = field(default_factory=list)
+    changed_files: list[tuple[str, int, int]] = field(default_factory=list)  # the first few
+    changed_files_total: int = 0  # how many files changed; 0: len(changed_files)
     fix_rounds: int = 0
     duration_s: float = 0.0
     limits: dict[str, Any] = field(default_factory=dict)

@@ -77,6 +77,7 @@ def final_view(trigger: Trigger, work: WorkResult, pull: dict[str, Any] | None) 
     view.policy_findings = list(work.policy_findings)
     view.policy_annotations = [Annotation(**a) for a in work.annotations]
     view.changed_files = list(work.changed_files)
+    view.changed_files_total = work.changed_files_total
     view.agent = work.agent_name
     view.unconfined = work.unconfined
     view.egress_refused = list(work.egress_refused)

@@ -34,6 +34,7 @@ from honk_app.runs import checks
 from honk_app.runs.backends import load_builtin, open_session
 from honk_app.runs.gather import PushRefused, gather_task, repo_instructions
 from honk_app.runs.outcome import (
+    KEPT_CHANGED_FILES,
     WorkResult,
     as_command_result,
     co_author,
@@ -51,7 +52,7 @@ from honk_app.verify.results import ValidationResult
 from honk_app.verify.validate import validate
 from honk_app.workspace.clone import Workspace, prepare_workspace
 from honk_app.workspace.egress import EgressReport
-from honk_app.workspace.inspection import inspect_workspace
+from honk_app.workspace.inspection import restore_protected
 from honk_app.workspace.sandbox import NO_SANDBOX, Sandbox, SandboxUnavailable, bwrap_usable
 
 log = logging.getLogger("honk.work")
@@ -122,6 +123,7 @@ async def do_work(
         {
             "outcome": result.outcome,
             "changed_files": result.changed_files,
+            "changed_files_total": result.changed_files_total,
             "validation": result.validation,
         },
     )
@@ -294,14 +296,10 @@ async def _repo_instructions(
 async def _restore_protected(
     ws: Workspace, config: RepoConfig, known_secrets: tuple[str, ...] = ()
 ) -> tuple[set[str], PolicyReport]:
-    """Undo changes under protected paths; what was restored, and the verdict on what is left.
-
-    The diff is read capped and judged off the event loop (workspace/inspection.py)."""
-    report = await inspect_workspace(ws, config, known_secrets=known_secrets)
-    if not report.protected:
-        return set(), report
-    await ws.restore_paths(report.protected)
-    return set(report.protected), await inspect_workspace(ws, config, known_secrets=known_secrets)
+    """Undo changes under protected paths; what was restored, and the verdict on what is left
+    (a protected path still changed blocks the push). The diff is read capped and judged off
+    the event loop, the changed files matched in full (workspace/inspection.py)."""
+    return await restore_protected(ws, config, known_secrets=known_secrets)
 
 
 async def _conclude(
@@ -331,7 +329,10 @@ async def _conclude(
         policy_findings=[*findings(report, restored), *left_out_findings(ws.left_out)],
         annotations=[vars(a) for a in report.annotations()],
         protected_restored=restored,
-        changed_files=[(f.path, f.added or 0, f.removed or 0) for f in stat.files],
+        changed_files=[
+            (f.path, f.added or 0, f.removed or 0) for f in stat.files[:KEPT_CHANGED_FILES]
+        ],
+        changed_files_total=max(len(stat.files), report.files_changed),
         fix_rounds=rounds,
         unconfined=rt.settings.HONK_SANDBOX == "off",
         limits=_limits(config),

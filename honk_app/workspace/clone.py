@@ -50,27 +50,9 @@ from honk_app.workspace.git import (
     run_git_capped,
 )
 from honk_app.workspace.pool import delete_tree, safe_id
+from honk_app.workspace.staging import DIFF, MAX_LISTING_BYTES, restore, stage
 
 PushMode = Literal["own", "pr_head"]
-
-# What the policy reads: every byte as text (a `-diff` or `binary` attribute must not turn an added
-# line into "Binary files differ"), no textconv or external driver, gitlink changes shown.
-_DIFF = (
-    "diff", "--cached", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames",
-    "--ignore-submodules=none", "--src-prefix=a/", "--dst-prefix=b/",
-)  # fmt: skip
-_GITLINK = b"160000"
-
-
-def gitlinks(ls_files_stage: bytes) -> dict[bytes, bytes]:
-    """Path → commit of every gitlink (submodule entry) in `git ls-files --stage -z` output."""
-    found = {}
-    for record in ls_files_stage.split(b"\0"):
-        meta, _, path = record.partition(b"\t")
-        fields = meta.split(b" ")
-        if path and fields[0] == _GITLINK and len(fields) == 3:
-            found[path] = fields[1]
-    return found
 
 
 # ---- the workspace ------------------------------------------------------------------------------
@@ -92,6 +74,7 @@ class Workspace:
     head_sha: str = ""  # Honk's last commit in this run (base_sha until the first commit)
     left_out: tuple[str, ...] = ()  # nested repositories the last diff or commit did not take
     default_branch: str = ""  # the repository's; never pushed to, whatever the caller decided
+    max_listing_bytes: int = field(default=MAX_LISTING_BYTES, repr=False)  # per `ls-files`
     _lock_fd: int | None = field(default=None, repr=False)
     _config: bytes = field(default=b"", repr=False)
 
@@ -151,50 +134,29 @@ class Workspace:
     def _where(self) -> tuple[str, ...]:
         return ("--git-dir", str(self.git_dir), "--work-tree", str(self.path))
 
-    async def _stage(self, env: Mapping[str, str] | None = None, paths: Sequence[str] = ()) -> None:
-        """`git add -A` (of `paths`, or of the whole tree) that never looks inside a submodule or
-        a nested repository, and never stages a gitlink.
-
-        For a submodule whose commit is unchanged, `add` runs `git status` inside it, which reads
-        the config found there (the agent's: a filter, an fsmonitor) and runs it outside the
-        sandbox; and `add` records a nested repository as a gitlink, a submodule pointing at any
-        commit anywhere. So both are left out by pathspec, and a gitlink that appears anyway (a
-        repository made while this ran) is dropped from the index again."""
-        action = "read the changes"
+    async def _stage(self, env: Mapping[str, str] | None = None) -> bool:
+        """`git add -A` as workspace/staging.py does it: never inside a submodule or a nested
+        repository, never a gitlink. False when the work tree lists more files than Honk reads
+        (`max_listing_bytes`): then the index is not what `commit` would commit."""
         await self._restore_config()
-        _, staged = await self._git_bytes("ls-files", "--stage", "-z", action=action, env=env)
-        kept = gitlinks(staged)
-        _, others = await self._git_bytes(
-            "ls-files", "--others", "--exclude-standard", "-z", action=action, env=env
-        )
-        nested = [path for path in others.split(b"\0") if path.endswith(b"/")]  # a repository
-        self.left_out = tuple(path.decode("utf-8", "replace") for path in nested)
-        specs = [b":(literal)" + p.encode() for p in paths] or [b":(top)"]
-        specs += [b":(exclude,literal)" + path for path in (*kept, *nested)]
-        await self._git_bytes(
-            "add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul", action=action, env=env,
-            input_data=b"\0".join(specs),
-        )  # fmt: skip
-        _, staged = await self._git_bytes("ls-files", "--stage", "-z", action=action, env=env)
-        added = [path for path, sha in gitlinks(staged).items() if kept.get(path) != sha]
-        if added:
-            await self._git_bytes(
-                "update-index", "--force-remove", "-z", "--stdin", action=action, env=env,
-                input_data=b"".join(path + b"\0" for path in added),
-            )  # fmt: skip
+        left_out = await stage(self._where(), self.path, env=env, max_bytes=self.max_listing_bytes)
+        if left_out is None:
+            return False
+        self.left_out = left_out
+        return True
 
     @contextlib.asynccontextmanager
-    async def _snapshot(self) -> AsyncIterator[dict[str, str]]:
+    async def _snapshot(self) -> AsyncIterator[dict[str, str] | None]:
         """A throwaway index holding the whole work tree (untracked files too), staged exactly
-        as `commit` stages it."""
+        as `commit` stages it: the environment naming it, or None when the work tree lists more
+        files than Honk reads (nothing then may be pushed)."""
         index = self.git_dir / f"honk-snapshot-{secrets.token_hex(4)}.index"
         if (self.git_dir / "index").is_file():
             # copy2 keeps the index's mtime, which git's racy-clean check compares file times to
             await asyncio.to_thread(shutil.copy2, self.git_dir / "index", index)
         env = {"GIT_INDEX_FILE": str(index)}
         try:
-            await self._stage(env)
-            yield env
+            yield env if await self._stage(env) else None
         finally:
             index.unlink(missing_ok=True)
 
@@ -203,42 +165,43 @@ class Workspace:
         text, whatever `.gitattributes` says (the policy must see what is pushed). At most
         `max_bytes` of it; a longer one comes with the totals of `--shortstat` instead."""
         async with self._snapshot() as env:
-            args = (*self._where(), *_DIFF, "--text", self.base_sha)
+            if env is None:
+                return DiffRead(b"", complete=False, listing_cut=True)
+            args = (*self._where(), *DIFF, "--text", self.base_sha)
             data, cut = await run_git_capped(
                 *args, action="diff", max_bytes=max_bytes, cwd=self.path, env=env
             )
             if not cut:
                 return DiffRead(data)
-            args = (*_DIFF, "--text", "--shortstat", self.base_sha)
+            args = (*DIFF, "--text", "--shortstat", self.base_sha)
             _, out = await self.git(*args, action="count the changes", env=env)
         return DiffRead(data, complete=False, totals=parse_shortstat(out))
 
     async def numstat(self, max_bytes: int = MAX_DIFF_BYTES) -> DiffStat:
         """Files changed against `base_sha`, with lines added and removed, as far as `max_bytes`
-        of listing go (a cut listing means a cut diff, which is never pushed)."""
+        of listing go (a cut listing means a cut diff, which is never pushed). Parsed in a
+        thread: 8 MiB of listing is half a million files."""
         async with self._snapshot() as env:
-            args = (*self._where(), *_DIFF, "--numstat", "-z", self.base_sha)
+            if env is None:
+                return DiffStat(complete=False)
+            args = (*self._where(), *DIFF, "--numstat", "-z", self.base_sha)
             data, cut = await run_git_capped(
                 *args, action="count the changes", max_bytes=max_bytes, cwd=self.path, env=env
             )
         if cut:  # the last record may be cut short
             data = data[: data.rfind(b"\0") + 1]
-        stat = parse_numstat(data.decode("utf-8", "replace"))
+        stat = await asyncio.to_thread(lambda: parse_numstat(data.decode("utf-8", "replace")))
         return DiffStat(stat.files, complete=not cut)
 
     async def restore_paths(self, paths: Sequence[str]) -> None:
         """Undo every change under `paths` (files or directories), deleting new files there."""
         wanted = [p.strip("/") for p in paths if p.strip("/")]
-        changed = [f.path for f in (await self.numstat()).files]
-        targets = [c for c in changed if any(c == w or c.startswith(w + "/") for w in wanted)]
-        if not targets:
+        if not wanted:
             return
-        specs = [f":(literal){t}" for t in targets]
-        await self._stage(paths=targets)
-        source = f"--source={self.base_sha}"
-        await self.git(
-            "restore", source, "--staged", "--worktree", "--", *specs, action="restore files"
-        )
+        async with self._snapshot() as env:
+            if env is None:
+                return  # the change is not inspected, so never pushed
+            await restore(self._where(), self.path, env=env, base_sha=self.base_sha, wanted=wanted)
 
     async def commit(
         self, message: str, *, author_name: str, author_email: str, co_author: str | None = None
@@ -249,7 +212,10 @@ class Workspace:
         await self._restore_config()
         await self.git("symbolic-ref", "HEAD", f"refs/heads/{self.branch}", action="commit")
         await self.git("reset", "--quiet", "--soft", self.head_sha, action="commit")
-        await self._stage()
+        if not await self._stage():
+            raise GitError(
+                "The work tree holds more files than Honk lists, so Honk did not commit."
+            )
         code, _ = await self.git(
             "diff", "--cached", "--quiet", self.head_sha, action="commit", check=False
         )

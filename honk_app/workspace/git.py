@@ -9,7 +9,7 @@ wrote. So no git command may run a program named by anything but Honk: it reads 
 global config or attributes, runs no hooks, fsmonitor, credential helper, pager, editor or prompt,
 speaks only https/http (and `file` for Honk's own local remotes), and never recurses into
 submodules or nested repositories (git would run itself there, reading that repository's config:
-filters, fsmonitor, includes; the config below turns recursion off, and workspace/clone.py keeps
+filters, fsmonitor, includes; the config below turns recursion off, and workspace/staging.py keeps
 them out of `git add`, which recurses regardless). Filters, diff drivers and textconv named by a
 work tree's `.gitattributes` are then inert: the only config Honk's git reads is its own.
 
@@ -146,6 +146,7 @@ class DiffRead:
     data: bytes
     complete: bool = True
     totals: tuple[int, int, int] | None = None  # files, added, removed (only when cut)
+    listing_cut: bool = False  # git listed more files than Honk reads: nothing was diffed
 
     @property
     def text(self) -> str:
@@ -294,7 +295,8 @@ async def run_git_capped(
         raise
     if not cut and proc.returncode != 0:
         raise GitError(explain(err.decode("utf-8", "replace"), action, []))
-    return bytes(out[:max_bytes]), cut
+    del out[max_bytes:]  # in place: no third copy of what may be the whole cap
+    return bytes(out), cut
 
 
 async def run_git(

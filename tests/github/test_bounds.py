@@ -182,8 +182,9 @@ async def test_comments_are_read_newest_first_and_only_as_far_as_needed(
     with caplog.at_level(logging.WARNING, logger="honk.github"):
         listed = await client.list_issue_comments(REPO, number)
     assert len(asked(fake, path)) == 2 + 10  # the cap: page 1 and the newest nine pages
-    assert [c.id for c in listed] == [c.id for c in made[-9 * COMMENT_PAGE :]]
-    assert "read 10 of 120 pages (the first and the newest)" in caplog.text
+    kept = made[:COMMENT_PAGE] + made[-9 * COMMENT_PAGE :]  # the oldest page is kept too
+    assert [c.id for c in listed] == [c.id for c in kept]
+    assert "reads 10 of 120 pages: 1 from the start, 9 from the end" in caplog.text
 
 
 async def test_review_comments_come_newest_first_and_a_reply_is_found_on_the_first_page(

@@ -21,7 +21,7 @@ from honk_app.report.comment import UNCONFINED_LINE
 from honk_app.report.text import inline
 from honk_app.runs import intake, steps
 from honk_app.runs.gather import repo_instructions
-from honk_app.runs.outcome import WorkResult
+from honk_app.runs.outcome import KEPT_CHANGED_FILES, WorkResult
 from honk_app.workspace import sandbox as sandbox_module
 from honk_app.workspace.sandbox import NO_SANDBOX, SandboxUnavailable
 from tests.conftest import WEBHOOK_SECRET
@@ -409,6 +409,48 @@ async def test_a_change_too_large_to_read_is_not_pushed_and_the_comment_says_why
     assert work.changed_files == [("big.txt", 6_000_000, 0)]
     assert pull is None and branch_sha(git_root, REPO, BRANCH) is None
     assert f"- {sentence}" in world.tracking_comment().splitlines()
+
+
+async def test_a_protected_file_behind_a_diff_too_large_to_read_is_restored_too(
+    git_world: tuple[World, Path], anthropic: fa.FakeAnthropic
+) -> None:
+    """The tests write 12 MB of a protected file, filling the 8 MiB Honk reads of the diff,
+    and a second protected file after it: the list of changed files names that one, so it is
+    restored as well (after the tests, by the last look before the commit) and never pushed."""
+    world, git_root = git_world
+    writes = "yes x | head -c 12000000 > .a-big.txt; mkdir -p zz; echo evil > zz/evil.sh"
+    honk_yml = f"test: '{writes}; python3 -m unittest -q'\n"
+    honk_yml += 'protected_paths: [".a-big.txt", "zz/**"]\n'
+    world.github.set_file(REPO, ".github/honk.yml", honk_yml)
+
+    _, work, _ = await run_steps(world, git_root, anthropic, fix_add())
+
+    assert (work.outcome, work.pushed) == ("validated", True)
+    assert work.protected_restored == [".a-big.txt", "zz/evil.sh"]
+    assert work.changed_files == [("calc.py", 1, 1)]
+    assert read_file(git_root, REPO, BRANCH, "zz/evil.sh") is None
+    assert read_file(git_root, REPO, BRANCH, ".a-big.txt") is None
+    body = world.tracking_comment().splitlines()
+    assert "- Restored protected path `zz/evil.sh`: Honk may not change it." in body
+
+
+async def test_a_change_of_many_files_keeps_the_listed_ones_and_counts_them_all(
+    git_world: tuple[World, Path], anthropic: fa.FakeAnthropic
+) -> None:
+    world, git_root = git_world
+    world.github.set_file(REPO, ".github/honk.yml", HONK_YML + "max_changed_files: 1000\n")
+    write = "mkdir many && for i in $(seq 1000 1149); do echo x > many/$i.txt; done"
+    script = [bash(write), *fix_add()]
+
+    _, work, _ = await run_steps(world, git_root, anthropic, script)
+
+    assert (work.outcome, work.pushed) == ("validated", True)
+    assert len(work.changed_files) == KEPT_CHANGED_FILES < 151 == work.changed_files_total
+    assert work.changed_files[:2] == [("calc.py", 1, 1), ("many/1000.txt", 1, 0)]
+    [opened] = [p for p in world.github.pulls_in(REPO) if p.head_ref == BRANCH]
+    lines = opened.body.splitlines()
+    assert "**Changed files (151)**" in lines
+    assert f"- … and {151 - KEPT_CHANGED_FILES} more" in lines
 
 
 async def test_a_crowd_of_strangers_costs_a_bounded_number_of_permission_calls(

@@ -20,6 +20,7 @@ from honk_app.github.issues import (
     with_marker,
 )
 from honk_app.github.models import Comment, CommentInfo, IssueInfo, is_own, split_full_name
+from honk_app.github.paging import PageWalk, between, newest_first
 from honk_app.github.permission_cache import PermissionCache
 from honk_app.safety.push_rules import BranchFacts
 from tests.fakes.memory.state import (
@@ -40,9 +41,22 @@ T = TypeVar("T")
 
 
 def newest_pages(items: list[T]) -> list[list[T]]:
-    """`items` (oldest first) as the real client pages them: newest first, a page cap at most."""
+    """`items` (oldest first) as the real client pages review comments (GitHub sorts them): newest
+    first, a page cap at most."""
     newest = items[::-1][: COMMENT_PAGE * DEFAULT_BOUNDS.max_pages]
     return [newest[i : i + COMMENT_PAGE] for i in range(0, len(newest), COMMENT_PAGE)] or [[]]
+
+
+def thread_pages(items: list[T], middle: int = 0) -> tuple[list[list[T]], int | None]:
+    """`items` (oldest first) as the real client walks an issue's comments (GitHub lists them
+    oldest first, 25 a page): the newest pages within the cap, then page 1, then up to `middle`
+    of the pages between, oldest first; each page newest first. And the index of page 1 when the
+    walk skips pages to reach it (the walk is `cut` from there), else None."""
+    last = max(1, -(-len(items) // COMMENT_PAGE))
+    newest, complete = newest_first(last, DEFAULT_BOUNDS.max_pages)
+    order = [*newest, 1, *between(last, DEFAULT_BOUNDS.max_pages)[:middle]]
+    pages = [items[(n - 1) * COMMENT_PAGE : n * COMMENT_PAGE][::-1] for n in order]
+    return pages, None if complete else len(newest)
 
 
 class MemoryIssueCalls:
@@ -140,20 +154,24 @@ class MemoryIssueCalls:
         self._issue(full_name, number, op, f"GET /repos/{full_name}/issues/{number}/comments")
         return self.github.comments_on(full_name, number)
 
-    async def issue_comment_pages(
-        self, full_name: str, number: int
-    ) -> AsyncGenerator[list[CommentInfo], None]:
-        self._call("issue_comment_pages")
-        comments = self._issue_comments(full_name, number, "issue_comments")
-        for page in newest_pages([as_model(CommentInfo, c) for c in comments]):
-            yield page
+    def issue_comment_pages(self, full_name: str, number: int) -> PageWalk[CommentInfo]:
+        async def walk(state: PageWalk[CommentInfo]) -> AsyncGenerator[list[CommentInfo], None]:
+            self._call("issue_comment_pages")
+            comments = self._issue_comments(full_name, number, "issue_comments")
+            pages, cut_at = thread_pages([as_model(CommentInfo, c) for c in comments])
+            for index, page in enumerate(pages):
+                state.cut = state.cut or index == cut_at  # before the page after the gap
+                yield page
+
+        return PageWalk(walk)
 
     async def find_comment_with_marker(
         self, full_name: str, issue_number: int, marker: str
     ) -> Comment | None:
         self._call("find_comment_with_marker")
         comments = self._issue_comments(full_name, issue_number, "find_comment_with_marker")
-        for page in newest_pages(comments):
+        pages, _ = thread_pages(comments, middle=DEFAULT_BOUNDS.max_pages - 1)
+        for page in pages:
             for comment in page:
                 if marker in comment.body and self._own(comment.author, comment.via_app_id):
                     return as_model(Comment, comment)
@@ -203,8 +221,8 @@ class MemoryIssueCalls:
     async def list_issue_comments(self, full_name: str, number: int) -> list[CommentInfo]:
         self._call("list_issue_comments")
         comments = self._issue_comments(full_name, number, "list_issue_comments")
-        newest = [c for page in newest_pages(comments) for c in page]
-        return [as_model(CommentInfo, c) for c in reversed(newest)]
+        pages, _ = thread_pages(comments)
+        return [as_model(CommentInfo, c) for page in reversed(pages) for c in reversed(page)]
 
     # -- files and configuration ------------------------------------------------------------------
     async def get_file(

@@ -9,7 +9,6 @@ the app.yml inside the package: nothing beside a source tree is there to help.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import pytest
 from honk_app.setup.pages import load_manifest
 from tests.fakes.loopback import free_port
 from tests.setup.test_pages import manifest_form
-from tests.waiting import wait_for
+from tests.waiting import running, setup_link, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,19 +110,10 @@ def test_honk_serve_from_the_wheel_offers_the_manifest_from_app_yml(
         "HOME": str(tmp_path),
         "HONK_DATA_DIR": str(tmp_path / "data"),
     }
-    with log_path.open("wb") as log:
-        honk = subprocess.Popen(
-            [str(installed / "bin/honk"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=tmp_path,  # empty: no .env, no app.yml
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        link = wait_for(
-            lambda: re.search(r"(http://\S+/\?token=\S+) to register", log_path.read_text()),
-            "the setup link in the log",
-        ).group(1)
+    argv = [str(installed / "bin/honk"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    # cwd is empty: no .env, no app.yml
+    with running(argv, cwd=tmp_path, env=env, log_path=log_path):
+        link = setup_link(log_path)
         with httpx.Client(follow_redirects=True, timeout=10) as browser:
             page = wait_for(lambda: _get(browser, link), "the setup page")
         assert page.status_code == 200, log_path.read_text()
@@ -135,9 +125,6 @@ def test_honk_serve_from_the_wheel_offers_the_manifest_from_app_yml(
         )
         assert offered == expected
         assert "the app.yml shipped with Honk" in log_path.read_text()
-    finally:
-        honk.terminate()
-        honk.wait(timeout=30)
 
 
 def _get(client: httpx.Client, url: str) -> httpx.Response | None:

@@ -4,7 +4,6 @@ and startup that fails fast, one line per problem."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import uuid
@@ -17,7 +16,7 @@ from honk_app.webhooks import sign
 from tests.fakes.github import FakeGitHub
 from tests.fakes.loopback import free_port
 from tests.setup.test_pages import manifest_form, parse_page
-from tests.waiting import wait_for
+from tests.waiting import running, setup_link, wait_for
 
 
 def test_fresh_install_registers_the_app_and_then_serves_webhooks(tmp_path: Path) -> None:
@@ -33,90 +32,81 @@ def test_fresh_install_registers_the_app_and_then_serves_webhooks(tmp_path: Path
         "HONK_DATA_DIR": str(tmp_path / "data"),
         "HONK_EXECUTOR_ID": "setup-test",
     }
-    with log_path.open("wb") as log:
-        honk = subprocess.Popen(
-            [sys.executable, "-m", "honk_app", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    argv = [sys.executable, "-m", "honk_app", "serve", "--host", "127.0.0.1", "--port", str(port)]
     try:
-        link = wait_for(
-            lambda: re.search(r"(http://\S+/\?token=\S+) to register", log_path.read_text()),
-            "the setup link in the log",
-        ).group(1)
-        # the link is logged while the app is built, just before the server starts listening
-        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/ping"), "Honk to listen")
-        # without the token from the log, a stranger cannot register an App of their own
-        assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 403
-        browser = httpx.Client(follow_redirects=True, timeout=60)
-        page = browser.get(link)
-        assert page.status_code == 200
-        assert page.url == f"http://127.0.0.1:{port}/"  # the token left the address bar...
-        assert httpx.get(link).status_code == 403  # ...and works for no one else now
-        form = manifest_form(page.text)
-        redirect = httpx.post(form.action, data=form.fields)
-        assert redirect.status_code == 302
-        done = browser.get(redirect.headers["location"])
-        assert done.status_code == 200, done.text
-        assert "installations/new" in done.text
-        health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
-        assert (health["status"], health["anthropic_key"]) == ("ok", "missing")
+        with running(argv, cwd=tmp_path, env=env, log_path=log_path):
+            link = setup_link(log_path)
+            # the link is logged while the app is built, just before the server starts listening
+            wait_for(lambda: _answers(f"http://127.0.0.1:{port}/ping"), "Honk to listen")
+            # without the token from the log, a stranger cannot register an App of their own
+            assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 403
+            browser = httpx.Client(follow_redirects=True, timeout=60)
+            page = browser.get(link)
+            assert page.status_code == 200
+            assert page.url == f"http://127.0.0.1:{port}/"  # the token left the address bar...
+            assert httpx.get(link).status_code == 403  # ...and works for no one else now
+            form = manifest_form(page.text)
+            redirect = httpx.post(form.action, data=form.fields)
+            assert redirect.status_code == 302
+            done = browser.get(redirect.headers["location"])
+            assert done.status_code == 200, done.text
+            assert "installations/new" in done.text
+            health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
+            assert (health["status"], health["anthropic_key"]) == ("ok", "missing")
 
-        # the done page's last step: the Anthropic key, used without a restart
-        (key_form,) = [f for f in parse_page(done.text).forms if "anthropic_api_key" in f.fields]
-        key = "sk-ant-api03-" + "Q" * 40
-        saved = browser.post(
-            f"http://127.0.0.1:{port}{key_form.action}",
-            data={**key_form.fields, "anthropic_api_key": key},
-        )
-        assert saved.status_code == 200, saved.text
-        assert "Anthropic API key: set" in parse_page(saved.text).words
-        health = httpx.get(f"http://127.0.0.1:{port}/healthz")
-        assert health.status_code == 200
-        assert health.json()["anthropic_key"] == "set"
-        assert key not in health.text
+            # the done page's last step: the Anthropic key, used without a restart
+            (key_form,) = [
+                f for f in parse_page(done.text).forms if "anthropic_api_key" in f.fields
+            ]
+            key = "sk-ant-api03-" + "Q" * 40
+            saved = browser.post(
+                f"http://127.0.0.1:{port}{key_form.action}",
+                data={**key_form.fields, "anthropic_api_key": key},
+            )
+            assert saved.status_code == 200, saved.text
+            assert "Anthropic API key: set" in parse_page(saved.text).words
+            health = httpx.get(f"http://127.0.0.1:{port}/healthz")
+            assert health.status_code == 200
+            assert health.json()["anthropic_key"] == "set"
+            assert key not in health.text
 
-        env_file = tmp_path / ".env"
-        assert env_file.stat().st_mode & 0o777 == 0o600
-        values = dict(
-            line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line
-        )
-        secret = values["WEBHOOK_SECRET"].strip("'\"")
-        # the same process now serves webhooks signed with the new secret
-        body = json.dumps({"zen": "Design for failure.", "hook_id": 1}).encode()
-        headers = {
-            "x-github-event": "ping",
-            "x-github-delivery": str(uuid.uuid4()),
-            "x-hub-signature-256": sign(secret.encode(), body),
-            "content-type": "application/json",
-        }
-        answer = wait_for(
-            lambda: (
-                (
-                    r := httpx.post(
-                        f"http://127.0.0.1:{port}/api/github/webhooks",
-                        content=body,
-                        headers=headers,
-                    )
-                ).status_code
-                == 200
-                and r
-            ),
-            "webhooks to be served",
-        )
-        assert answer.json()["message"] == "ignored"
-        assert key not in log_path.read_text()
-        wrong = httpx.post(
-            f"http://127.0.0.1:{port}/api/github/webhooks",
-            content=body,
-            headers={**headers, "x-hub-signature-256": sign(b"not-the-secret", body)},
-        )
-        assert wrong.status_code == 401
+            env_file = tmp_path / ".env"
+            assert env_file.stat().st_mode & 0o777 == 0o600
+            values = dict(
+                line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line
+            )
+            secret = values["WEBHOOK_SECRET"].strip("'\"")
+            # the same process now serves webhooks signed with the new secret
+            body = json.dumps({"zen": "Design for failure.", "hook_id": 1}).encode()
+            headers = {
+                "x-github-event": "ping",
+                "x-github-delivery": str(uuid.uuid4()),
+                "x-hub-signature-256": sign(secret.encode(), body),
+                "content-type": "application/json",
+            }
+            answer = wait_for(
+                lambda: (
+                    (
+                        r := httpx.post(
+                            f"http://127.0.0.1:{port}/api/github/webhooks",
+                            content=body,
+                            headers=headers,
+                        )
+                    ).status_code
+                    == 200
+                    and r
+                ),
+                "webhooks to be served",
+            )
+            assert answer.json()["message"] == "ignored"
+            assert key not in log_path.read_text()
+            wrong = httpx.post(
+                f"http://127.0.0.1:{port}/api/github/webhooks",
+                content=body,
+                headers={**headers, "x-hub-signature-256": sign(b"not-the-secret", body)},
+            )
+            assert wrong.status_code == 401
     finally:
-        honk.terminate()
-        honk.wait(timeout=30)
         github.stop()
 
 
@@ -167,22 +157,12 @@ def test_a_configured_honk_says_at_once_when_runs_lack_the_anthropic_key(
         "HONK_EXECUTOR_ID": "key-test",
         **({"ANTHROPIC_API_KEY": key} if key else {}),
     }
-    with log_path.open("wb") as log:
-        honk = subprocess.Popen(
-            [sys.executable, "-m", "honk_app", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    argv = [sys.executable, "-m", "honk_app", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with running(argv, cwd=tmp_path, env=env, log_path=log_path):
         health = wait_for(
             lambda: _get(f"http://127.0.0.1:{port}/healthz"), "Honk to answer /healthz"
         )
         home = httpx.get(f"http://127.0.0.1:{port}/")
-    finally:
-        honk.terminate()
-        honk.wait(timeout=30)
     warnings = [line for line in log_path.read_text().splitlines() if "every run will fail" in line]
     assert health.status_code == 200  # a missing key is no outage: webhooks are still taken
     if key is None:

@@ -46,11 +46,17 @@ class Runtime:
     env_file: Path = Path(".env")
     egress: EgressProxy | None = None  # the one way out of a sandbox; None in the web role
 
+    def __post_init__(self) -> None:
+        self.static_secrets = secret_parts(self.static_secrets)
+
     @property
     def known_secrets(self) -> list[str]:
         """Every secret value this process holds now: the settings' and the App's key, and each
         installation token minted so far (patterns alone miss a token glued to other text)."""
-        return secret_parts([*self.static_secrets, *self.github.known_secrets()])
+        # static_secrets were split into parts once (__post_init__); only the App's live
+        # values are split here, on every DBOS write and log record
+        live = secret_parts(self.github.known_secrets())
+        return list(dict.fromkeys([*self.static_secrets, *live]))
 
     @property
     def workspace_root(self) -> Path:

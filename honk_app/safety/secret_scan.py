@@ -79,8 +79,18 @@ def redact(text: str, known_secrets: Iterable[str] = ()) -> str:
     `known_secrets` are the exact values Honk holds (webhook secret, tokens, API keys); values of
     fewer than 8 characters are ignored so that redaction cannot mangle ordinary words.
     """
-    for value in sorted({s for s in known_secrets if s and len(s) >= 8}, key=len, reverse=True):
-        text = text.replace(value, REDACTED)
+    return _redact_known(text, _longest_first(known_secrets))
+
+
+def _longest_first(known_secrets: Iterable[str]) -> list[str]:
+    """The values worth replacing, longest first (so a secret containing another goes whole)."""
+    return sorted({s for s in known_secrets if s and len(s) >= 8}, key=len, reverse=True)
+
+
+def _redact_known(text: str, ordered: list[str]) -> str:
+    for value in ordered:
+        if value in text:
+            text = text.replace(value, REDACTED)
     for pattern in PATTERNS:
         text = pattern.regex.sub(REDACTED, text)
     return text
@@ -114,13 +124,12 @@ def redact_value(value: Any, known_secrets: Iterable[str] = ()) -> Any:
     What a durable engine stores (workflow inputs, step results, errors) is made of these, so
     redacting before it is written keeps secrets out of the database whatever a step returns.
     """
-    secrets = [s for s in known_secrets if s]
-    return _redact_value(value, secrets)
+    return _redact_value(value, _longest_first(known_secrets))  # ordered once, not per string
 
 
 def _redact_value(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, str):
-        return redact(value, secrets)
+        return _redact_known(value, secrets)
     if isinstance(value, dict):
         return {_redact_value(k, secrets): _redact_value(v, secrets) for k, v in value.items()}
     if isinstance(value, list):
@@ -141,5 +150,5 @@ def _redact_exception(exc: BaseException, secrets: list[str]) -> BaseException:
         for name, attribute in vars(exc).items():
             setattr(clean, name, _redact_value(attribute, secrets))
     except Exception:  # an exception that cannot be copied is kept as one redacted sentence
-        return RuntimeError(redact(f"{type(exc).__name__}: {exc}", secrets))
+        return RuntimeError(_redact_known(f"{type(exc).__name__}: {exc}", secrets))
     return clean

@@ -16,6 +16,7 @@ from honk_app.github.models import CommentInfo
 from honk_app.runs.gather import LONG_THREAD, newest_by_writers
 from tests.fakes.github import FakeGitHub
 from tests.github.test_bounds import REPO, asked, client_of
+from tests.github.test_comment_walk import spam
 
 TRIAGE = "Do NOT change the public signature of parse()."
 
@@ -33,11 +34,6 @@ async def client(fake: FakeGitHub) -> AsyncIterator[InstallationClient]:
     app = client_of(fake)
     yield await app.installation(1)
     await app.aclose()
-
-
-def spam(fake: FakeGitHub, number: int, count: int) -> None:
-    for i in range(count):
-        fake.add_comment(REPO, number, body=f"+1 ({i})", user="spammer")
 
 
 async def writers(client: InstallationClient, number: int) -> tuple[list[str], str | None]:
